@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "pgrepl-build.h"
+
+static void help(const char *prog, const char *summary, bool allow_reload) {
+        printf("%s [--instance=NAME] [--config=FILE] [--check%s]\n\n%s\n\n"
+               "  --instance=NAME  node name (default $PGREPL_INSTANCE, else 'main')\n"
+               "  --config=FILE    libconfig file (default %s)\n"
+               "  --check          validate, print the effective settings, touch nothing\n"
+               "%s"
+               "  --help           show this help\n"
+               "  --version        show the version\n\n"
+               "Settings come from POSTGRESQL_* environment variables; see pgrepl.env(5).\n",
+               prog, allow_reload ? " | --reload" : "", summary, PGREPL_CONFIG_DEFAULT,
+               allow_reload ? "  --reload         re-render the settings and reload the running server\n" : "");
+}
+
+int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, CliArgs *ret) {
+        static const struct option opts[] = {
+                { "instance", required_argument, NULL, 'i' },
+                { "config", required_argument, NULL, 'c' },
+                { "check", no_argument, NULL, 'k' },
+                { "reload", no_argument, NULL, 'r' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+        CliArgs a = {};
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 'i':
+                        a.instance = optarg;
+                        break;
+                case 'c':
+                        a.config = optarg;
+                        break;
+                case 'k':
+                        a.check = true;
+                        break;
+                case 'r':
+                        if (!allow_reload)
+                                goto usage;
+                        a.reload = true;
+                        break;
+                case 'h':
+                        help(prog, summary, allow_reload);
+                        return 0;
+                case 'V':
+                        printf("%s %s\n", prog, PGREPL_VERSION);
+                        return 0;
+                default:
+                        goto usage;
+                }
+        if (optind < argc || (a.check && a.reload))
+                goto usage;
+        if (!a.instance) {
+                a.instance = getenv("PGREPL_INSTANCE");
+                if (!a.instance || !*a.instance)
+                        a.instance = "main";
+        }
+        if (!config_instance_valid(a.instance)) {
+                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", a.instance);
+                return -EINVAL;
+        }
+        *ret = a;
+        return 1;
+usage:
+        log_error("%s: bad usage (%s); see %s --help", prog,
+                  optind <= argc && optind > 0 ? argv[optind - 1] : "?", prog);
+        return -EINVAL;
+}
+
+int exit_status(int r) {
+        switch (r >= 0 ? 0 : -r) {
+        case 0:
+                return EX_OK;
+        case EINVAL:
+                return EX_CONFIG;
+        case EACCES:
+        case EPERM:
+                return EX_NOPERM;
+        case EHOSTUNREACH:
+        case ETIMEDOUT:
+                return EX_UNAVAILABLE;
+        case EAGAIN:
+                return EX_TEMPFAIL;
+        case EEXIST:
+        case EROFS:
+        case ENOSPC:
+        case EDQUOT:
+                return EX_CANTCREAT;
+        case EPROTO:
+        case EBADMSG:
+                return EX_SOFTWARE;
+        default:
+                return EX_OSERR;
+        }
+}
+
+int cli_refuse_root(void) {
+        if (geteuid() != 0)
+                return 0;
+        log_error("Refusing to run as root: run as the PostgreSQL service user (the units use User=postgres), "
+                  "e.g. runuser -u postgres -- ...");
+        return -EPERM;
+}

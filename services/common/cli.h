@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line every binary shares (SPEC section 5) and the mapping
+ * from error codes to sysexits statuses (SPEC section 6).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sysexits.h>
+
+typedef struct CliArgs {
+        const char *instance;
+        const char *config; /* NULL: the default file */
+        bool check;
+        bool reload;
+} CliArgs;
+
+/* Returns 1 to go on, 0 when --help/--version was handled, -EINVAL on a usage error (exit 64). */
+int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, CliArgs *ret);
+/* Map a negative errno from a failed run to an exit status. */
+int exit_status(int r);
+/* Refuse to run as root: PostgreSQL must not, and the units never do. */
+int cli_refuse_root(void);

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Validation: every value that is set, whatever the role, then what the
+ * role requires. Enumerations are normalized to their canonical spelling
+ * so the renderers never see "ON" or "any".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config-internal.h"
+#include "log.h"
+#include "util.h"
+
+static bool check_host(const char *s) {
+        if (strlen(s) > 255)
+                return false;
+        if (s[0] == '/')
+                return !strpbrk(s, "\n\r");
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr(".-:_%", *p))
+                        return false;
+        return true;
+}
+
+static bool check_size(const char *s) {
+        static const char *const units[] = { "", "kB", "MB", "GB", "TB", NULL };
+        char *end;
+        long long v;
+
+        if (streq(s, "-1"))
+                return true;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || end == s || v < 0 || !isdigit((unsigned char) s[0]))
+                return false;
+        for (size_t i = 0; units[i]; i++)
+                if (streq(end, units[i]))
+                        return true;
+        return false;
+}
+
+static bool check_slot_name(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 63)
+                return false;
+        for (; *s; s++)
+                if (!islower((unsigned char) *s) && !isdigit((unsigned char) *s) && *s != '_')
+                        return false;
+        return true;
+}
+
+static bool check_list(const char *s, bool names) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+        size_t count = 0;
+
+        if (!copy)
+                return false;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                char *w = strstrip(t);
+
+                if (!*w || strlen(w) > 63)
+                        return false;
+                for (char *p = w; *p; p++)
+                        if (names ? ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e)
+                                  : (!isalnum((unsigned char) *p) && !strchr("_-.$/", *p)))
+                                return false;
+                count++;
+        }
+        return count > 0;
+}
+
+/* Validate one value by its type; returns the message describing what is allowed on failure. */
+static const char *check_value(Config *c, VarId id) {
+        const VarInfo *v = &config_vars[id];
+        const char *s = c->values[id];
+        unsigned u;
+
+        switch (v->type) {
+        case T_STRING:
+                return strpbrk(s, "\n\r") && !v->secret ? "must be a single line" : NULL;
+        case T_NAME:
+                return strlen(s) > 63 ? "must be 1 to 63 bytes long (PostgreSQL's NAMEDATALEN)" : NULL;
+        case T_HOST:
+                return check_host(s) ? NULL
+                                     : "must be a host name, an IPv4/IPv6 address or a socket directory";
+        case T_PORT:
+                return parse_uint(s, 1, 65535, &u) < 0 ? "must be a port number from 1 to 65535" : NULL;
+        case T_UINT:
+                if (parse_uint(s, 0, v->max, &u) < 0) {
+                        static char buf[64];
+
+                        snprintf(buf, sizeof(buf), "must be a whole number from 0 to %u", v->max);
+                        return buf;
+                }
+                return NULL;
+        case T_BOOL:
+                return config_parse_bool(s) < 0 ? "must be yes/no, true/false, on/off or 1/0" : NULL;
+        case T_ENUM:
+                for (size_t i = 0; v->choices[i]; i++)
+                        if (strcasecmp(s, v->choices[i]) == 0) {
+                                strcpy(c->values[id], v->choices[i]);
+                                return NULL;
+                        }
+                if (id == VAR_REPLICATION_MODE)
+                        return "must be one of master, slave (or primary, standby)";
+                if (id == VAR_SYNCHRONOUS_COMMIT_MODE)
+                        return "must be one of on, remote_apply, remote_write, local, off";
+                if (id == VAR_PASSWORD_ENCRYPTION)
+                        return "must be scram-sha-256 or md5";
+                if (id == VAR_WAL_LEVEL)
+                        return "must be replica or logical (minimal cannot replicate)";
+                return "must be empty, FIRST or ANY";
+        case T_PATH:
+                return s[0] == '/' && !strpbrk(s, "\n\r") ? NULL : "must be an absolute path";
+        case T_SIZE:
+                return check_size(s) ? NULL : "must be -1 or a size such as 512MB, 10GB (units kB, MB, GB, TB)";
+        case T_SLOT:
+                return config_parse_bool(s) >= 0 || check_slot_name(s)
+                               ? NULL
+                               : "must be on/off or a slot name (1-63 of a-z, 0-9, _)";
+        case T_APPNAMES:
+                return check_list(s, true) ? NULL
+                                           : "must be application names (printable ASCII, 1-63 bytes each, comma separated)";
+        case T_LIBS:
+                return check_list(s, false) ? NULL : "must be a comma separated list of library names";
+        }
+        return NULL;
+}
+
+static int require(Config *c, VarId id, const char *why) {
+        if (c->values[id])
+                return 0;
+        log_error("%s is not set: %s", config_var_name(id), why);
+        return -EINVAL;
+}
+
+static int check_role(Config *c) {
+        bool standby_mode = streq(c->values[VAR_REPLICATION_MODE], "slave") ||
+                            streq(c->values[VAR_REPLICATION_MODE], "standby");
+        int bad = 0;
+
+        c->mode_primary = !standby_mode;
+        if (c->role == ROLE_PRIMARY && standby_mode) {
+                config_problem(c, VAR_REPLICATION_MODE, "contradicts the primary unit (use pgrepl-standby@ for a standby)");
+                bad++;
+        } else if (c->role != ROLE_PRIMARY && !standby_mode) {
+                config_problem(c, VAR_REPLICATION_MODE, "contradicts the standby unit (use pgrepl-primary@ for a primary)");
+                bad++;
+        }
+
+        if (c->values[VAR_REPLICATION_USER] && c->role != ROLE_WATCHER)
+                bad += require(c, VAR_REPLICATION_PASSWORD,
+                               "required with POSTGRESQL_REPLICATION_USER (or POSTGRESQL_REPLICATION_PASSWORD_FILE)") < 0;
+
+        if (c->role == ROLE_PRIMARY && !c->values[VAR_PASSWORD] && !c->allow_empty_password) {
+                log_error("POSTGRESQL_PASSWORD is not set: set it (or POSTGRESQL_PASSWORD_FILE), "
+                          "or set ALLOW_EMPTY_PASSWORD=yes to allow password-less logins (development only)");
+                bad++;
+        }
+        if (c->role == ROLE_STANDBY) {
+                bad += require(c, VAR_REPLICATION_USER, "a standby needs the replication user") < 0;
+                bad += require(c, VAR_MASTER_HOST, "a standby needs the primary's address") < 0;
+        }
+        return bad;
+}
+
+static int set_default(Config *c, VarId id, const char *prefix, const char *arg, const char *suffix) {
+        _cleanup_free_ char *v = NULL;
+
+        if (c->values[id])
+                return 0;
+        if (asprintf(&v, "%s%s%s", prefix, arg, suffix) < 0 || config_set_value(c, id, v, "default") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static void parse_fields(Config *c) {
+        const char *slot = c->values[VAR_REPLICATION_SLOT];
+        int b;
+
+        (void) parse_uint(c->values[VAR_PORT_NUMBER], 1, 65535, &c->port);
+        (void) parse_uint(c->values[VAR_MASTER_PORT_NUMBER], 1, 65535, &c->master_port);
+        (void) parse_uint(c->values[VAR_NUM_SYNCHRONOUS_REPLICAS], 0, UINT_MAX, &c->num_sync);
+        (void) parse_uint(c->values[VAR_INIT_MAX_TIMEOUT], 0, UINT_MAX, &c->init_max_timeout);
+        if (c->values[VAR_MAX_CONNECTIONS])
+                (void) parse_uint(c->values[VAR_MAX_CONNECTIONS], 0, UINT_MAX, &c->max_connections);
+        c->allow_remote = config_parse_bool(c->values[VAR_ALLOW_REMOTE_CONNECTIONS]) == 1;
+        c->fsync = c->values[VAR_FSYNC] ? config_parse_bool(c->values[VAR_FSYNC]) : -1;
+
+        b = config_parse_bool(slot);
+        c->use_slot = b != 0;
+        if (b < 0)
+                c->slot_name = strdup(slot);
+}
+
+int config_check(Config *c) {
+        int bad = 0, r;
+
+        for (VarId id = 0; id < _VAR_MAX; id++) {
+                const char *msg;
+
+                if (!c->values[id])
+                        continue;
+                msg = check_value(c, id);
+                if (msg) {
+                        config_problem(c, id, msg);
+                        bad++;
+                }
+        }
+        if (bad)
+                return -EINVAL;
+
+        c->allow_empty_password = config_parse_bool(c->values[VAR_ALLOW_EMPTY_PASSWORD]) == 1;
+        bad += check_role(c);
+        if (bad)
+                return -EINVAL;
+
+        parse_fields(c);
+        r = set_default(c, VAR_DATA_DIR, "/var/lib/pgrepl/", c->instance, "/data");
+        if (r >= 0)
+                r = set_default(c, VAR_PROMOTE_TRIGGER_FILE, "/tmp/postgresql.trigger.",
+                                c->values[VAR_MASTER_PORT_NUMBER], "");
+        if (r < 0 || (c->use_slot && config_parse_bool(c->values[VAR_REPLICATION_SLOT]) < 0 && !c->slot_name))
+                return log_oom();
+        return 0;
+}

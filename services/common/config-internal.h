@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the config module (config.c, config-file.c, config-env.c,
+ * config-check.c): the variable table and helpers that record a value with
+ * its source or report a problem with one.
+ */
+#pragma once
+
+#include "config.h"
+#include "macro.h"
+
+typedef enum VarType {
+        T_STRING,   /* anything */
+        T_NAME,     /* role or database name: 1-63 bytes */
+        T_HOST,     /* host name, address, or socket directory */
+        T_PORT,
+        T_UINT,
+        T_BOOL,
+        T_ENUM,
+        T_PATH,     /* absolute path */
+        T_SIZE,     /* PostgreSQL memory size: -1 or N[kB|MB|GB|TB] */
+        T_SLOT,     /* boolean, or a slot name */
+        T_APPNAMES, /* application names, comma separated */
+        T_LIBS,     /* shared_preload_libraries list */
+} VarType;
+
+typedef struct VarInfo {
+        const char *suffix;
+        const char *alias;
+        VarType type;
+        const char *def;
+        const char *const *choices; /* T_ENUM: canonical spellings */
+        unsigned max;               /* T_UINT */
+        bool secret;
+} VarInfo;
+
+extern const VarInfo config_vars[_VAR_MAX];
+extern const char *const config_owned_settings[];
+
+int config_set_value(Config *c, VarId id, const char *value, const char *source);
+void config_problem(const Config *c, VarId id, const char *allowed);
+/* Lower-case libconfig key of a variable ("port_number"). */
+void config_var_key(VarId id, char *buf, size_t n);
+/* Closest known variable name to an unknown one, or NULL. */
+const char *config_closest(const char *name, bool as_key);
+
+int config_load_file(Config *c, const char *path, bool explicit_path);
+int config_load_env(Config *c, char *const *envp);
+int config_check(Config *c);

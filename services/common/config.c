@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration loading and validation, table-driven: one row per variable
+ * says its name, alias, type, default and whether it is a secret. Values
+ * are kept as strings with their source; typed fields are filled at the end
+ * once every value has been validated.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "config-internal.h"
+#include "pgrepl-build.h"
+#include "log.h"
+
+static const char *const modes[] = { "master", "slave", "primary", "standby", NULL };
+static const char *const commit_modes[] = { "on", "remote_apply", "remote_write", "local", "off", NULL };
+static const char *const encryptions[] = { "scram-sha-256", "md5", NULL };
+static const char *const wal_levels[] = { "replica", "logical", NULL };
+static const char *const sync_modes[] = { "FIRST", "ANY", NULL };
+
+const VarInfo config_vars[_VAR_MAX] = {
+        [VAR_REPLICATION_MODE] = { "REPLICATION_MODE", "POSTGRES_REPLICATION_MODE", T_ENUM, NULL, modes },
+        [VAR_REPLICATION_USER] = { "REPLICATION_USER", "POSTGRES_REPLICATION_USER", T_NAME },
+        [VAR_REPLICATION_PASSWORD] = { "REPLICATION_PASSWORD", "POSTGRES_REPLICATION_PASSWORD", T_STRING, .secret = true },
+        [VAR_MASTER_HOST] = { "MASTER_HOST", "POSTGRES_MASTER_HOST", T_HOST },
+        [VAR_MASTER_PORT_NUMBER] = { "MASTER_PORT_NUMBER", "POSTGRES_MASTER_PORT_NUMBER", T_PORT, "5432" },
+        [VAR_USERNAME] = { "USERNAME", "POSTGRES_USER", T_NAME, "postgres" },
+        [VAR_PASSWORD] = { "PASSWORD", "POSTGRES_PASSWORD", T_STRING, .secret = true },
+        [VAR_DATABASE] = { "DATABASE", "POSTGRES_DB", T_NAME, "postgres" },
+        [VAR_SYNCHRONOUS_COMMIT_MODE] = { "SYNCHRONOUS_COMMIT_MODE", "POSTGRES_SYNCHRONOUS_COMMIT_MODE", T_ENUM, "on", commit_modes },
+        [VAR_NUM_SYNCHRONOUS_REPLICAS] = { "NUM_SYNCHRONOUS_REPLICAS", "POSTGRES_NUM_SYNCHRONOUS_REPLICAS", T_UINT, "0", .max = 64 },
+        [VAR_CLUSTER_APP_NAME] = { "CLUSTER_APP_NAME", "POSTGRES_CLUSTER_APP_NAME", T_APPNAMES, "walreceiver" },
+        [VAR_PORT_NUMBER] = { "PORT_NUMBER", "POSTGRES_PORT_NUMBER", T_PORT, "5432" },
+        [VAR_DATA_DIR] = { "DATA_DIR", "POSTGRES_DATA_DIR", T_PATH },
+        [VAR_POSTGRES_PASSWORD] = { "POSTGRES_PASSWORD", "POSTGRES_POSTGRES_PASSWORD", T_STRING, .secret = true },
+        [VAR_ALLOW_EMPTY_PASSWORD] = { "ALLOW_EMPTY_PASSWORD", NULL, T_BOOL, "no" },
+        [VAR_INITDB_ARGS] = { "INITDB_ARGS", "POSTGRES_INITDB_ARGS", T_STRING },
+        [VAR_INITDB_WAL_DIR] = { "INITDB_WAL_DIR", "POSTGRES_INITDB_WALDIR", T_PATH },
+        [VAR_PASSWORD_ENCRYPTION] = { "PASSWORD_ENCRYPTION", "POSTGRES_PASSWORD_ENCRYPTION", T_ENUM, "scram-sha-256", encryptions },
+        [VAR_WAL_LEVEL] = { "WAL_LEVEL", "POSTGRES_WAL_LEVEL", T_ENUM, "replica", wal_levels },
+        [VAR_SYNCHRONOUS_REPLICAS_MODE] = { "SYNCHRONOUS_REPLICAS_MODE", "POSTGRES_SYNCHRONOUS_REPLICAS_MODE", T_ENUM, NULL, sync_modes },
+        [VAR_ALLOW_REMOTE_CONNECTIONS] = { "ALLOW_REMOTE_CONNECTIONS", "POSTGRES_ALLOW_REMOTE_CONNECTIONS", T_BOOL, "yes" },
+        [VAR_MAX_CONNECTIONS] = { "MAX_CONNECTIONS", "POSTGRES_MAX_CONNECTIONS", T_UINT, .max = 262143 },
+        [VAR_SHARED_PRELOAD_LIBRARIES] = { "SHARED_PRELOAD_LIBRARIES", "POSTGRES_SHARED_PRELOAD_LIBRARIES", T_LIBS },
+        [VAR_FSYNC] = { "FSYNC", "POSTGRES_FSYNC", T_BOOL },
+        [VAR_EXTRA_FLAGS] = { "EXTRA_FLAGS", "POSTGRES_EXTRA_FLAGS", T_STRING },
+        [VAR_INIT_MAX_TIMEOUT] = { "INIT_MAX_TIMEOUT", "POSTGRES_INIT_MAX_TIMEOUT", T_UINT, "0", .max = 31536000 },
+        [VAR_REPLICATION_USE_PASSFILE] = { "REPLICATION_USE_PASSFILE", "POSTGRES_REPLICATION_USE_PASSFILE", T_BOOL, "yes" },
+        [VAR_REPLICATION_PASSFILE_PATH] = { "REPLICATION_PASSFILE_PATH", "POSTGRES_REPLICATION_PASSFILE_PATH", T_PATH },
+        [VAR_PROMOTE_TRIGGER_FILE] = { "PROMOTE_TRIGGER_FILE", NULL, T_PATH },
+        [VAR_BIN_DIR] = { "BIN_DIR", NULL, T_PATH },
+        [VAR_REPLICATION_SLOT] = { "REPLICATION_SLOT", NULL, T_SLOT, "on" },
+        [VAR_MAX_SLOT_WAL_KEEP_SIZE] = { "MAX_SLOT_WAL_KEEP_SIZE", NULL, T_SIZE, "4GB" },
+        [VAR_SOCKET_DIR] = { "SOCKET_DIR", NULL, T_PATH, "/run/postgresql" },
+};
+
+/* postgresql.conf parameters pgrepl renders itself: the `settings` group
+ * may not override them, or the suite would lose track of its own server. */
+const char *const config_owned_settings[] = {
+        "port", "listen_addresses", "unix_socket_directories", "wal_level",
+        "hot_standby", "wal_log_hints", "password_encryption",
+        "synchronous_commit", "synchronous_standby_names", "primary_conninfo",
+        "primary_slot_name", "max_connections", "shared_preload_libraries",
+        "fsync", "max_slot_wal_keep_size", "promote_trigger_file", "hba_file",
+        "data_directory", "config_file", "include", "include_if_exists",
+        "include_dir", NULL,
+};
+
+static char name_buf[_VAR_MAX][64];
+
+const char *config_var_name(VarId id) {
+        if (!name_buf[id][0]) {
+                if (streq(config_vars[id].suffix, "ALLOW_EMPTY_PASSWORD"))
+                        snprintf(name_buf[id], sizeof(name_buf[id]), "%s", config_vars[id].suffix);
+                else
+                        snprintf(name_buf[id], sizeof(name_buf[id]), "POSTGRESQL_%s", config_vars[id].suffix);
+        }
+        return name_buf[id];
+}
+
+bool config_var_is_secret(VarId id) {
+        return config_vars[id].secret;
+}
+
+void config_var_key(VarId id, char *buf, size_t n) {
+        size_t i;
+
+        for (i = 0; config_vars[id].suffix[i] && i + 1 < n; i++)
+                buf[i] = (char) tolower((unsigned char) config_vars[id].suffix[i]);
+        buf[i] = 0;
+}
+
+size_t config_distance(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b);
+        size_t row[128];
+
+        if (lb >= ELEMENTSOF(row))
+                return SIZE_MAX;
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                size_t diag = row[0];
+
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t up = row[j];
+                        size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                        size_t best = diag + cost;
+
+                        if (row[j] + 1 < best)
+                                best = row[j] + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        row[j] = best;
+                        diag = up;
+                }
+        }
+        return row[lb];
+}
+
+int config_parse_bool(const char *s) {
+        static const char *const yes[] = { "yes", "true", "on", "1", NULL };
+        static const char *const no[] = { "no", "false", "off", "0", NULL };
+
+        for (size_t i = 0; yes[i]; i++)
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+        for (size_t i = 0; no[i]; i++)
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        return -EINVAL;
+}
+
+bool config_instance_valid(const char *name) {
+        size_t n = strlen(name);
+
+        if (n == 0 || n > 64 || name[0] == '.')
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("_.@-", *p))
+                        return false;
+        return true;
+}
+
+int config_set_value(Config *c, VarId id, const char *value, const char *source) {
+        char *v = strdup(value), *s = strdup(source);
+
+        if (!v || !s) {
+                free(v);
+                free(s);
+                return -ENOMEM;
+        }
+        if (c->values[id] && config_vars[id].secret)
+                explicit_bzero(c->values[id], strlen(c->values[id]));
+        free(c->values[id]);
+        free(c->sources[id]);
+        c->values[id] = v;
+        c->sources[id] = s;
+        return 0;
+}
+
+/* Problems are reported as they are found; the caller counts them. */
+void config_problem(const Config *c, VarId id, const char *allowed) {
+        if (config_vars[id].secret || !c->values[id])
+                log_error("%s (from %s): %s", config_var_name(id), c->sources[id], allowed);
+        else
+                log_error("%s='%s' (from %s): %s", config_var_name(id), c->values[id],
+                          c->sources[id], allowed);
+}
+
+
+const char *config_closest(const char *name, bool as_key) {
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+
+        for (VarId id = 0; id < _VAR_MAX; id++) {
+                char key[64];
+                const char *cand = config_var_name(id);
+                size_t d;
+
+                if (as_key) {
+                        config_var_key(id, key, sizeof(key));
+                        cand = key;
+                }
+                d = config_distance(name, cand);
+                if (d < best_d) {
+                        best_d = d;
+                        best = config_var_name(id);
+                }
+        }
+        /* Only a plausible typo is worth a hint. */
+        if (best_d > 3 && best_d * 3 > strlen(name))
+                return NULL;
+        return best;
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        for (VarId id = 0; id < _VAR_MAX; id++) {
+                if (c->values[id] && config_vars[id].secret)
+                        explicit_bzero(c->values[id], strlen(c->values[id]));
+                free(c->values[id]);
+                free(c->sources[id]);
+        }
+        for (size_t i = 0; i < c->n_settings; i++) {
+                free(c->settings[i].key);
+                free(c->settings[i].value);
+        }
+        free(c->settings);
+        for (size_t i = 0; i < c->n_hba; i++)
+                free(c->hba[i]);
+        free(c->hba);
+        free(c->slot_name);
+        free(c->instance);
+        free(c->config_file);
+        free(c);
+        return NULL;
+}
+
+int config_load(Role role, const char *instance, const char *config_path,
+                char *const *envp, Config **ret) {
+        _cleanup_(config_freep) Config *c = NULL;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return log_oom();
+        c->role = role;
+        c->fsync = -1;
+        c->instance = strdup(instance);
+        if (!c->instance)
+                return log_oom();
+
+        for (VarId id = 0; id < _VAR_MAX; id++)
+                if (config_vars[id].def) {
+                        r = config_set_value(c, id, config_vars[id].def, "default");
+                        if (r < 0)
+                                return log_oom();
+                }
+        r = config_set_value(c, VAR_REPLICATION_MODE, role == ROLE_PRIMARY ? "master" : "slave",
+                             "default for this unit");
+        if (r < 0)
+                return log_oom();
+
+        r = config_load_file(c, config_path ? config_path : PGREPL_CONFIG_DEFAULT, config_path != NULL);
+        if (r < 0)
+                return r;
+        r = config_load_env(c, envp);
+        if (r < 0)
+                return r;
+        r = config_check(c);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void config_dump(const Config *c, FILE *f) {
+        fprintf(f, "instance %s\n", c->instance);
+        fprintf(f, "config file %s\n", c->config_file ? c->config_file : "(none)");
+        for (VarId id = 0; id < _VAR_MAX; id++) {
+                const char *v = c->values[id];
+
+                if (v && config_vars[id].secret)
+                        v = "(set)";
+                fprintf(f, "%s=%s\t(%s)\n", config_var_name(id), v ? v : "",
+                        c->sources[id] ? c->sources[id] : "unset");
+        }
+        for (size_t i = 0; i < c->n_settings; i++)
+                fprintf(f, "settings.%s = %s\n", c->settings[i].key, c->settings[i].value);
+        for (size_t i = 0; i < c->n_hba; i++)
+                fprintf(f, "hba: %s\n", c->hba[i]);
+}
+
+static char *dir_from_env(const char *env, const char *base, const char *instance) {
+        const char *e = getenv(env);
+        char *p = NULL;
+
+        /* systemd may pass several directories separated by ':'; ours is first. */
+        if (e && *e) {
+                size_t n = strcspn(e, ":");
+
+                return strndup(e, n);
+        }
+        if (asprintf(&p, "%s/%s", base, instance) < 0)
+                return NULL;
+        return p;
+}
+
+char *config_state_dir(const Config *c) {
+        return dir_from_env("STATE_DIRECTORY", "/var/lib/pgrepl", c->instance);
+}
+
+char *config_runtime_dir(const Config *c) {
+        return dir_from_env("RUNTIME_DIRECTORY", "/run/pgrepl", c->instance);
+}

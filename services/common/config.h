@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one configuration loader every binary uses (SPEC section 2):
+ * built-in defaults < libconfig file (/etc/pgrepl/pgrepl.conf) < the
+ * process environment (systemd's EnvironmentFile=). Every value that is set
+ * is validated before anything is touched; each problem is one line naming
+ * the variable, the value (never a secret), what is allowed and where the
+ * value came from. config_load() returns -EINVAL for a configuration error
+ * (the caller exits 78) after logging every problem.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum Role {
+        ROLE_PRIMARY,
+        ROLE_STANDBY,
+        ROLE_WATCHER,
+} Role;
+
+typedef enum VarId {
+        VAR_REPLICATION_MODE,
+        VAR_REPLICATION_USER,
+        VAR_REPLICATION_PASSWORD,
+        VAR_MASTER_HOST,
+        VAR_MASTER_PORT_NUMBER,
+        VAR_USERNAME,
+        VAR_PASSWORD,
+        VAR_DATABASE,
+        VAR_SYNCHRONOUS_COMMIT_MODE,
+        VAR_NUM_SYNCHRONOUS_REPLICAS,
+        VAR_CLUSTER_APP_NAME,
+        VAR_PORT_NUMBER,
+        VAR_DATA_DIR,
+        VAR_POSTGRES_PASSWORD,
+        VAR_ALLOW_EMPTY_PASSWORD,
+        VAR_INITDB_ARGS,
+        VAR_INITDB_WAL_DIR,
+        VAR_PASSWORD_ENCRYPTION,
+        VAR_WAL_LEVEL,
+        VAR_SYNCHRONOUS_REPLICAS_MODE,
+        VAR_ALLOW_REMOTE_CONNECTIONS,
+        VAR_MAX_CONNECTIONS,
+        VAR_SHARED_PRELOAD_LIBRARIES,
+        VAR_FSYNC,
+        VAR_EXTRA_FLAGS,
+        VAR_INIT_MAX_TIMEOUT,
+        VAR_REPLICATION_USE_PASSFILE,
+        VAR_REPLICATION_PASSFILE_PATH,
+        VAR_PROMOTE_TRIGGER_FILE,
+        VAR_BIN_DIR,
+        VAR_REPLICATION_SLOT,
+        VAR_MAX_SLOT_WAL_KEEP_SIZE,
+        VAR_SOCKET_DIR,
+        _VAR_MAX,
+} VarId;
+
+typedef struct Setting {
+        char *key;
+        char *value; /* as written in postgresql.conf: already a valid literal */
+} Setting;
+
+typedef struct Config {
+        Role role;
+        char *instance;
+        char *config_file; /* NULL when the default file is absent */
+
+        char *values[_VAR_MAX];  /* effective value, NULL when unset */
+        char *sources[_VAR_MAX]; /* "default", "environment", "/etc/...:12" */
+
+        /* Parsed forms, valid after a successful config_load(). */
+        bool mode_primary;
+        unsigned port;
+        unsigned master_port;
+        unsigned num_sync;
+        unsigned max_connections;   /* 0: not set */
+        unsigned init_max_timeout;  /* seconds, 0: no limit */
+        bool allow_empty_password;
+        bool allow_remote;
+        int fsync;                  /* -1: not set */
+        bool use_slot;
+        char *slot_name;            /* NULL: derive from host and instance */
+
+        Setting *settings;
+        size_t n_settings;
+        char **hba;
+        size_t n_hba;
+} Config;
+
+/* Name of a variable, "POSTGRESQL_PORT_NUMBER" (or "ALLOW_EMPTY_PASSWORD"). */
+const char *config_var_name(VarId id);
+bool config_var_is_secret(VarId id);
+
+/*
+ * Load and validate. config_path NULL means the default file, whose absence
+ * is not an error. envp is the environment to read (normally environ).
+ * Returns 0, -EINVAL on a configuration error (already logged, exit 78),
+ * or another negative errno.
+ */
+int config_load(Role role, const char *instance, const char *config_path,
+                char *const *envp, Config **ret);
+Config *config_free(Config *c);
+static inline void config_freep(Config **c) {
+        config_free(*c);
+}
+
+static inline const char *config_get(const Config *c, VarId id) {
+        return c->values[id];
+}
+
+/* Print every effective value and its source; secrets as "(set)". */
+void config_dump(const Config *c, FILE *f);
+
+/* The instance's state directory ($STATE_DIRECTORY, else /var/lib/pgrepl/NAME). */
+char *config_state_dir(const Config *c);
+/* The runtime directory ($RUNTIME_DIRECTORY, else /run/pgrepl/NAME). */
+char *config_runtime_dir(const Config *c);
+
+/* Validate an instance name (used for paths): [A-Za-z0-9_.@-], 1-64. */
+bool config_instance_valid(const char *name);
+
+/* Parse a boolean the way every variable does. Returns 0/1 or -EINVAL. */
+int config_parse_bool(const char *s);
+
+/* Edit distance, for "did you mean" hints. */
+size_t config_distance(const char *a, const char *b);

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "macro.h"
+
+static int write_all(int fd, const char *buf, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, buf, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                buf += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int fs_fsync_path(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+int fs_write_atomic(const char *path, const char *content, mode_t mode) {
+        _cleanup_free_ char *tmp = NULL, *dir = NULL;
+        _cleanup_close_ int fd = -1;
+        char *slash;
+        int r;
+
+        if (asprintf(&tmp, "%s.pgrepl-tmp", path) < 0)
+                return -ENOMEM;
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = 0;
+        else if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+
+        /* O_EXCL after unlinking our own stale temp: never follow a planted link. */
+        (void) unlink(tmp);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, mode) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = write_all(fd, content, strlen(content));
+        if (r < 0)
+                goto fail;
+        if (fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        return fs_fsync_path(dir);
+fail:
+        (void) unlink(tmp);
+        return r;
+}
+
+int fs_read_file(const char *path, char **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, cap = 4096;
+
+        if (fd < 0)
+                return -errno;
+        buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k;
+
+                if (n + 1 >= cap) {
+                        char *nb;
+
+                        if (cap >= 1024 * 1024)
+                                return -EFBIG;
+                        cap *= 2;
+                        nb = realloc(buf, cap);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                k = read(fd, buf + n, cap - n - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int fs_read_secret(const char *path, char **ret) {
+        char *s = NULL;
+        size_t n;
+        int r;
+
+        r = fs_read_file(path, &s);
+        if (r < 0)
+                return r;
+        n = strlen(s);
+        if (n > 0 && s[n - 1] == '\n')
+                s[--n] = 0;
+        if (n > 0 && s[n - 1] == '\r')
+                s[--n] = 0;
+        *ret = s;
+        return 0;
+}
+
+int fs_dir_is_empty(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int r = 1;
+
+        if (!d)
+                return errno == ENOENT ? 1 : -errno;
+        errno = 0;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                r = 0;
+                break;
+        }
+        if (r == 1 && errno != 0)
+                r = -errno;
+        closedir(d);
+        return r;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int sync_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw) {
+        int fd;
+
+        if (type != FTW_F && type != FTW_D && type != FTW_DP)
+                return 0;
+        fd = open(fpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return 0;
+        (void) fsync(fd);
+        close(fd);
+        return 0;
+}
+
+int fs_fsync_tree(const char *path) {
+        if (nftw(path, sync_one, 32, FTW_PHYS | FTW_DEPTH) < 0)
+                return -errno;
+        return 0;
+}
+
+static int remove_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw) {
+        if (remove(fpath) < 0 && errno != ENOENT)
+                return -1;
+        return 0;
+}
+
+int fs_remove_tree(const char *path) {
+        if (nftw(path, remove_one, 32, FTW_PHYS | FTW_DEPTH) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return 0;
+}
+
+bool fs_exists(const char *path) {
+        struct stat st;
+
+        return lstat(path, &st) == 0;
+}

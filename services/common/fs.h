@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File-system helpers: atomic whole-file writes (temp file in the same
+ * directory, fsync, rename, fsync of the directory), secret files, and the
+ * checks the suite makes before it touches a data directory.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Write content to path atomically with the given mode. */
+int fs_write_atomic(const char *path, const char *content, mode_t mode);
+/* Read a whole small file (at most 1 MiB) into a NUL-terminated string. */
+int fs_read_file(const char *path, char **ret);
+/* Read a secret: the file's content with one trailing newline stripped. */
+int fs_read_secret(const char *path, char **ret);
+/* 1 if the directory is absent or empty, 0 if it has entries, <0 on error. */
+int fs_dir_is_empty(const char *path);
+/* mkdir -p with the given mode for the directories it creates. */
+int fs_mkdir_p(const char *path, mode_t mode);
+/* fsync a file or directory by path. */
+int fs_fsync_path(const char *path);
+/* fsync every file and directory below path, then path itself. */
+int fs_fsync_tree(const char *path);
+/* Remove a directory tree (only ever used on pgrepl's own side directory). */
+int fs_remove_tree(const char *path);
+bool fs_exists(const char *path);

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "node.h"
+#include "pg.h"
+#include "spawn-util.h"
+#include "util.h"
+
+static char *path_in(const char *dir, const char *name) {
+        char *p = NULL;
+
+        if (asprintf(&p, "%s/%s", dir, name) < 0)
+                return NULL;
+        return p;
+}
+
+/* postgresql.conf stays the user's: we only append one include line, once. */
+static int ensure_include(const char *datadir) {
+        _cleanup_free_ char *conf = path_in(datadir, "postgresql.conf"), *s = NULL, *n = NULL;
+        int r;
+
+        if (!conf)
+                return -ENOMEM;
+        r = fs_read_file(conf, &s);
+        if (r == -ENOENT)
+                s = strdup("");
+        else if (r < 0)
+                return log_error_errno(r, "Failed to read '%s': %m", conf);
+        if (!s)
+                return -ENOMEM;
+        if (strstr(s, RENDER_INCLUDE_LINE))
+                return 0;
+        if (asprintf(&n, "%s%s%s\n", s, *s && s[strlen(s) - 1] != '\n' ? "\n" : "", RENDER_INCLUDE_LINE) < 0)
+                return -ENOMEM;
+        r = fs_write_atomic(conf, n, 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", conf);
+        return 0;
+}
+
+int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby) {
+        _cleanup_free_ char *settings = render_settings(c, standby), *hba = render_hba(c);
+        _cleanup_free_ char *sp = path_in(datadir, RENDER_SETTINGS_FILE), *hp = path_in(datadir, "pg_hba.conf");
+        int r;
+
+        if (!settings || !hba || !sp || !hp)
+                return log_oom();
+        if (render_hba_is_trust(c))
+                log_warning("No password is set and ALLOW_EMPTY_PASSWORD=yes: pg_hba.conf lets anyone in "
+                            "with 'trust'. For development only.");
+        r = fs_write_atomic(sp, settings, 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", sp);
+        r = fs_write_atomic(hp, hba, 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", hp);
+        return ensure_include(datadir);
+}
+
+int node_signal_reload(const char *datadir) {
+        pid_t pid;
+        int r;
+
+        r = pg_postmaster_pid(datadir, &pid);
+        if (r < 0)
+                return r;
+        if (kill(pid, SIGHUP) < 0)
+                return -errno;
+        return 0;
+}
+
+int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir) {
+        _cleanup_free_ char *postgres = pg_bin(bindir, "postgres"), *notify = NULL;
+        _cleanup_strv_free_ char **flags = NULL, **env = NULL;
+        const char *ns = getenv("NOTIFY_SOCKET");
+        char *extra[2] = { NULL, NULL };
+        char **argv;
+        size_t n = 0;
+        int r;
+
+        if (!postgres)
+                return log_oom();
+        r = strv_split_words(config_get(c, VAR_EXTRA_FLAGS), &flags);
+        if (r < 0)
+                return log_oom();
+        /* NOTIFY_SOCKET reaches the postmaster only here, so it sends READY=1 itself. */
+        if (ns) {
+                if (asprintf(&notify, "NOTIFY_SOCKET=%s", ns) < 0)
+                        return log_oom();
+                extra[0] = notify;
+        }
+        r = spawn_env(extra, &env);
+        if (r < 0)
+                return log_oom();
+        argv = calloc(4 + strv_length(flags), sizeof(char *));
+        if (!argv)
+                return log_oom();
+        argv[n++] = postgres;
+        argv[n++] = "-D";
+        argv[n++] = (char *) datadir;
+        for (size_t i = 0; flags[i]; i++)
+                argv[n++] = flags[i];
+        argv[n] = NULL;
+
+        fflush(stdout);
+        fflush(stderr);
+        execve(postgres, argv, env);
+        r = -errno;
+        free(argv);
+        return log_error_errno(r, "Failed to execute '%s': %m", postgres);
+}
+
+int node_data_state(const char *datadir, DataState *ret) {
+        _cleanup_free_ char *control = path_in(datadir, "global/pg_control");
+        unsigned v;
+        int r;
+
+        r = fs_dir_is_empty(datadir);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the data directory '%s': %m", datadir);
+        if (r > 0) {
+                *ret = DATA_EMPTY;
+                return 0;
+        }
+        r = pg_data_version(datadir, &v);
+        if (r < 0 || v == 0) {
+                *ret = DATA_FOREIGN;
+                return 0;
+        }
+        *ret = control && fs_exists(control) ? DATA_CLUSTER : DATA_PARTIAL;
+        return 0;
+}
+
+bool node_is_standby(const char *datadir) {
+        _cleanup_free_ char *p = path_in(datadir, "standby.signal");
+
+        return p && fs_exists(p);
+}

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "pg.h"
+#include "spawn-util.h"
+#include "util.h"
+
+char *pg_bin(const char *bindir, const char *name) {
+        char *p = NULL;
+
+        if (asprintf(&p, "%s/%s", bindir, name) < 0)
+                return NULL;
+        return p;
+}
+
+static bool has_postgres(const char *bindir) {
+        _cleanup_free_ char *p = pg_bin(bindir, "postgres");
+
+        return p && access(p, X_OK) == 0;
+}
+
+/* Highest N for which PARENT/PREFIX<N>/bin holds an executable postgres. */
+static unsigned scan_majors(const char *parent, const char *prefix) {
+        DIR *d = opendir(parent);
+        struct dirent *de;
+        unsigned best = 0;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                char path[512];
+                unsigned v;
+
+                if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+                        continue;
+                if (parse_uint(de->d_name + strlen(prefix), 9, 999, &v) < 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s%u/bin", parent, prefix, v);
+                if (v > best && has_postgres(path))
+                        best = v;
+        }
+        closedir(d);
+        return best;
+}
+
+int pg_find_bindir(const Config *c, char **ret) {
+        const char *dir = config_get(c, VAR_BIN_DIR);
+        char path[512];
+        unsigned deb, rhel;
+
+        if (dir) {
+                if (!has_postgres(dir)) {
+                        log_error("POSTGRESQL_BIN_DIR='%s' (from %s): no executable 'postgres' there",
+                                  dir, c->sources[VAR_BIN_DIR]);
+                        return -EINVAL;
+                }
+                *ret = strdup(dir);
+                return *ret ? 0 : -ENOMEM;
+        }
+        deb = scan_majors("/usr/lib/postgresql", "");
+        rhel = scan_majors("/usr", "pgsql-");
+        if (deb == 0 && rhel == 0) {
+                log_error("No PostgreSQL server found under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin; "
+                          "install the server package or set POSTGRESQL_BIN_DIR");
+                return -EINVAL;
+        }
+        if (deb >= rhel)
+                snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
+        else
+                snprintf(path, sizeof(path), "/usr/pgsql-%u/bin", rhel);
+        *ret = strdup(path);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int pg_data_version(const char *datadir, unsigned *ret) {
+        _cleanup_free_ char *p = NULL, *s = NULL;
+        int r;
+
+        if (asprintf(&p, "%s/PG_VERSION", datadir) < 0)
+                return -ENOMEM;
+        r = fs_read_file(p, &s);
+        if (r == -ENOENT) {
+                *ret = 0;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        return parse_uint(strstrip(s), 1, 999, ret);
+}
+
+int pg_bin_version(const char *bindir, unsigned *ret) {
+        /* Debian and RHEL paths carry the major; fall back to the PG_VERSION-less answer 0. */
+        const char *p = strstr(bindir, "/postgresql/");
+        char buf[16];
+        size_t n = 0;
+
+        if (p)
+                p += strlen("/postgresql/");
+        else if ((p = strstr(bindir, "/pgsql-")))
+                p += strlen("/pgsql-");
+        while (p && p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(buf)) {
+                buf[n] = p[n];
+                n++;
+        }
+        buf[n] = 0;
+        if (n == 0) {
+                *ret = 0;
+                return 0;
+        }
+        return parse_uint(buf, 1, 999, ret);
+}
+
+PGconn *pg_connect(const char *const *keys, const char *const *values) {
+        const char *k[32], *v[32];
+        static const char *const defaults[][2] = {
+                { "connect_timeout", "5" },
+                { "keepalives", "1" },
+                { "keepalives_idle", "5" },
+                { "keepalives_interval", "2" },
+                { "keepalives_count", "3" },
+        };
+        size_t n = 0;
+
+        for (size_t i = 0; keys[i] && n + ELEMENTSOF(defaults) + 1 < ELEMENTSOF(k); i++)
+                if (values[i]) {
+                        k[n] = keys[i];
+                        v[n++] = values[i];
+                }
+        for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+                k[n] = defaults[i][0];
+                v[n++] = defaults[i][1];
+        }
+        k[n] = v[n] = NULL;
+        return PQconnectdbParams(k, v, 0);
+}
+
+PGconn *pg_connect_local(const char *socket_dir, unsigned port, const char *dbname) {
+        char p[16];
+        const char *keys[] = { "host", "port", "dbname", "user", "application_name", NULL };
+        const char *values[] = { socket_dir, p, dbname ? dbname : "postgres", "postgres", "pgrepl", NULL };
+
+        snprintf(p, sizeof(p), "%u", port);
+        return pg_connect(keys, values);
+}
+
+const char *pg_error_reason(const PGconn *conn) {
+        const char *m = conn ? PQerrorMessage(conn) : "";
+
+        if (strstr(m, "Connection refused"))
+                return "connection refused";
+        if (strstr(m, "could not translate host name") || strstr(m, "Name or service not known"))
+                return "host unknown";
+        if (strstr(m, "password authentication failed") || strstr(m, "no password supplied"))
+                return "authentication failed";
+        if (strstr(m, "does not exist"))
+                return "role does not exist yet";
+        if (strstr(m, "no pg_hba.conf entry"))
+                return "not allowed by the primary's pg_hba.conf";
+        if (strstr(m, "too many connections") || strstr(m, "remaining connection slots") ||
+            strstr(m, "number of requested standby connections exceeds"))
+                return "too many connections";
+        if (strstr(m, "the database system is starting up") || strstr(m, "shutting down"))
+                return "primary is starting or stopping";
+        if (strstr(m, "timeout expired") || strstr(m, "timed out"))
+                return "timed out";
+        if (strstr(m, "No route to host") || strstr(m, "Network is unreachable"))
+                return "host unreachable";
+        if (strstr(m, "No such file or directory"))
+                return "no server on that socket";
+        return "connection failed";
+}
+
+int pg_exec(PGconn *conn, const char *sql) {
+        _cleanup_pqres_ PGresult *res = PQexec(conn, sql);
+        ExecStatusType st = PQresultStatus(res);
+
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                log_debug("query failed: %s", PQerrorMessage(conn));
+                return -EIO;
+        }
+        return 0;
+}
+
+int pg_query_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char **ret) {
+        _cleanup_pqres_ PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        char *v = NULL;
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                log_debug("query failed: %s", PQerrorMessage(conn));
+                return -EIO;
+        }
+        if (PQntuples(res) < 1 || PQnfields(res) < 1)
+                return -ENODATA;
+        if (!PQgetisnull(res, 0, 0)) {
+                v = strdup(PQgetvalue(res, 0, 0));
+                if (!v)
+                        return -ENOMEM;
+        }
+        *ret = v;
+        return 0;
+}
+
+int pg_postmaster_pid(const char *datadir, pid_t *ret) {
+        _cleanup_free_ char *p = NULL, *s = NULL;
+        unsigned pid;
+        int r;
+
+        if (asprintf(&p, "%s/postmaster.pid", datadir) < 0)
+                return -ENOMEM;
+        r = fs_read_file(p, &s);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        s[strcspn(s, "\n")] = 0;
+        if (parse_uint(s, 1, INT32_MAX, &pid) < 0)
+                return -EBADMSG;
+        if (kill((pid_t) pid, 0) < 0 && errno == ESRCH)
+                return -ESRCH;
+        *ret = (pid_t) pid;
+        return 0;
+}
+
+static void sleep_ms(unsigned ms) {
+        struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+int pg_server_start_private(const char *bindir, const char *datadir, const char *rundir, unsigned port,
+                            PgServer *ret) {
+        _cleanup_free_ char *sock = NULL, *hba = NULL, *postgres = NULL, *sockopt = NULL, *hbaopt = NULL;
+        _cleanup_free_ char *portopt = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        char portbuf[16];
+        pid_t pid;
+        int r;
+
+        if (asprintf(&sock, "%s/setup", rundir) < 0 || asprintf(&hba, "%s/setup/hba.conf", rundir) < 0)
+                return -ENOMEM;
+        r = fs_mkdir_p(sock, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", sock);
+        (void) chmod(sock, 0700);
+        r = fs_write_atomic(hba, "local all all trust\n", 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", hba);
+
+        postgres = pg_bin(bindir, "postgres");
+        if (asprintf(&sockopt, "unix_socket_directories=%s", sock) < 0 ||
+            asprintf(&hbaopt, "hba_file=%s", hba) < 0 || asprintf(&portopt, "port=%u", port) < 0 || !postgres)
+                return -ENOMEM;
+        {
+                char *argv[] = { postgres, "-D", (char *) datadir, "-c", "listen_addresses=", "-c", sockopt,
+                                 "-c", hbaopt, "-c", portopt, "-c", "synchronous_standby_names=",
+                                 "-c", "logging_collector=off", NULL };
+
+                r = spawn_env(NULL, &env);
+                if (r < 0)
+                        return r;
+                r = spawn_start(argv, env, -1, -1, &pid);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start '%s': %m", postgres);
+        }
+
+        snprintf(portbuf, sizeof(portbuf), "%u", port);
+        for (unsigned i = 0;; i++) {
+                const char *keys[] = { "host", "port", "dbname", "user", NULL };
+                const char *values[] = { sock, portbuf, "postgres", "postgres", NULL };
+                int st;
+
+                if (PQpingParams(keys, values, 0) == PQPING_OK)
+                        break;
+                if (waitpid(pid, &st, WNOHANG) == pid) {
+                        log_error("PostgreSQL exited during setup (status %d); see its log above",
+                                  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+                        return -EPROTO;
+                }
+                /* Crash recovery can take long; the unit has no start timeout for it. */
+                sleep_ms(i < 200 ? 5 : 50);
+        }
+        ret->pid = pid;
+        ret->socket_dir = TAKE_PTR(sock);
+        ret->port = port;
+        return 0;
+}
+
+int pg_server_stop(PgServer *s) {
+        int st, r;
+
+        if (s->pid <= 0)
+                return 0;
+        (void) kill(s->pid, SIGINT);
+        r = spawn_wait(s->pid, &st);
+        s->pid = 0;
+        free(s->socket_dir);
+        s->socket_dir = NULL;
+        if (r < 0)
+                return r;
+        if (st != 0) {
+                log_error("PostgreSQL did not shut down cleanly after setup (status %d)", st);
+                return -EPROTO;
+        }
+        return 0;
+}

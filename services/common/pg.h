@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpq and PostgreSQL helpers: finding the server binaries, connecting
+ * with timeouts and keepalives, short queries, reading a data directory's
+ * state, and a short-lived server on a private socket for setup work.
+ */
+#pragma once
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "macro.h"
+
+static inline void PQfinishp(PGconn **c) {
+        if (*c)
+                PQfinish(*c);
+}
+static inline void PQclearp(PGresult **r) {
+        if (*r)
+                PQclear(*r);
+}
+#define _cleanup_pq_ _cleanup_(PQfinishp)
+#define _cleanup_pqres_ _cleanup_(PQclearp)
+
+/* POSTGRESQL_BIN_DIR, else the highest major under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin. */
+int pg_find_bindir(const Config *c, char **ret);
+/* "BINDIR/NAME" */
+char *pg_bin(const char *bindir, const char *name);
+/* Major version of a data directory from PG_VERSION (0 when absent). */
+int pg_data_version(const char *datadir, unsigned *ret);
+/* Major version of the server binaries from `postgres --version`. */
+int pg_bin_version(const char *bindir, unsigned *ret);
+
+/*
+ * Connect with connect_timeout and TCP keepalives added. keys/values are
+ * NULL-terminated; a NULL value is skipped. The connection is returned even
+ * when it failed, so the caller can classify the error; check PQstatus().
+ */
+PGconn *pg_connect(const char *const *keys, const char *const *values);
+/* Connect to the local server over its unix socket as the superuser. */
+PGconn *pg_connect_local(const char *socket_dir, unsigned port, const char *dbname);
+/* A short, user-facing reason for a failed connection ("connection refused"). */
+const char *pg_error_reason(const PGconn *conn);
+/* Run a command; -EIO with the server's message logged at the given level on failure. */
+int pg_exec(PGconn *conn, const char *sql);
+/* One value of a one-row query with text parameters; NULL value gives *ret NULL. */
+int pg_query_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char **ret);
+
+/* The running postmaster's pid from postmaster.pid, -ESRCH when none. */
+int pg_postmaster_pid(const char *datadir, pid_t *ret);
+
+typedef struct PgServer {
+        pid_t pid;
+        char *socket_dir;
+        unsigned port;
+} PgServer;
+
+/*
+ * Start `postgres` on a private socket directory with no TCP listener,
+ * no NOTIFY_SOCKET and a trust-only hba file of its own (the directory is
+ * 0700, so only the service user can reach it), and wait until it accepts
+ * connections. For setup work before the real start.
+ */
+int pg_server_start_private(const char *bindir, const char *datadir, const char *rundir, unsigned port,
+                            PgServer *ret);
+/* Fast shutdown and wait. */
+int pg_server_stop(PgServer *s);

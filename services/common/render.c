@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "log.h"
+#include "render.h"
+#include "util.h"
+
+/* Wrap s in quote characters, putting esc_with before every char in specials. */
+static char *quote(const char *s, char open, const char *specials, char esc_with) {
+        Buf b = {};
+
+        buf_printf(&b, "%c", open);
+        for (const char *p = s; *p; p++) {
+                if (strchr(specials, *p))
+                        buf_printf(&b, "%c", esc_with == 0 ? *p : esc_with);
+                buf_printf(&b, "%c", *p);
+        }
+        buf_printf(&b, "%c", open);
+        return buf_steal(&b);
+}
+
+char *render_conf_string(const char *s) {
+        Buf b = {};
+
+        /* GUC strings: a quote is doubled, a backslash starts an escape. */
+        buf_puts(&b, "'");
+        for (const char *p = s; *p; p++) {
+                if (*p == '\'')
+                        buf_puts(&b, "''");
+                else if (*p == '\\')
+                        buf_puts(&b, "\\\\");
+                else
+                        buf_printf(&b, "%c", *p);
+        }
+        buf_puts(&b, "'");
+        return buf_steal(&b);
+}
+
+char *render_conninfo_value(const char *s) {
+        return quote(s, '\'', "'\\", '\\');
+}
+
+char *render_hba_name(const char *s) {
+        /* pg_hba.conf: a double quote inside a quoted name is written twice. */
+        return quote(s, '"', "\"", 0);
+}
+
+char *render_pgpass_field(const char *s) {
+        Buf b = {};
+
+        for (const char *p = s; *p; p++) {
+                if (*p == ':' || *p == '\\')
+                        buf_puts(&b, "\\");
+                buf_printf(&b, "%c", *p);
+        }
+        return buf_steal(&b);
+}
+
+char *render_conninfo(const char *const *keys, const char *const *values) {
+        Buf b = {};
+
+        for (size_t i = 0; keys[i]; i++) {
+                _cleanup_free_ char *q = NULL;
+
+                if (!values[i])
+                        continue;
+                q = render_conninfo_value(values[i]);
+                if (!q) {
+                        buf_free(&b);
+                        return NULL;
+                }
+                buf_printf(&b, "%s%s=%s", b.len ? " " : "", keys[i], q);
+        }
+        return buf_steal(&b);
+}
+
+char *render_pgpass_line(const char *host, const char *port, const char *db,
+                         const char *user, const char *password) {
+        const char *in[] = { host, port, db, user, password };
+        Buf b = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(in); i++) {
+                _cleanup_free_ char *f = NULL;
+
+                f = streq(in[i], "*") ? strdup("*") : render_pgpass_field(in[i]);
+                if (!f) {
+                        buf_free(&b);
+                        return NULL;
+                }
+                buf_printf(&b, "%s%s", f, i + 1 < ELEMENTSOF(in) ? ":" : "\n");
+                explicit_bzero(f, strlen(f));
+        }
+        return buf_steal(&b);
+}
+
+char *render_sync_names(const Config *c) {
+        _cleanup_free_ char *names = NULL;
+        const char *mode = config_get(c, VAR_SYNCHRONOUS_REPLICAS_MODE);
+        char *save = NULL;
+        Buf b = {};
+
+        if (c->num_sync == 0)
+                return strdup("");
+        names = strdup(config_get(c, VAR_CLUSTER_APP_NAME));
+        if (!names)
+                return NULL;
+        buf_printf(&b, "%s%s%u (", mode ? mode : "", mode ? " " : "", c->num_sync);
+        for (char *t = strtok_r(names, ",", &save), *sep = ""; t; t = strtok_r(NULL, ",", &save), sep = ",") {
+                _cleanup_free_ char *q = quote(strstrip(t), '"', "\"", 0);
+
+                if (!q) {
+                        buf_free(&b);
+                        return NULL;
+                }
+                buf_printf(&b, "%s%s", sep, q);
+        }
+        buf_puts(&b, ")");
+        return buf_steal(&b);
+}
+
+static void put_string(Buf *b, const char *key, const char *value) {
+        _cleanup_free_ char *q = render_conf_string(value);
+
+        if (!q)
+                b->oom = true;
+        else
+                buf_printf(b, "%s = %s\n", key, q);
+}
+
+char *render_settings(const Config *c, const StandbySettings *standby) {
+        _cleanup_free_ char *sync = render_sync_names(c);
+        Buf b = {};
+
+        if (!sync)
+                return NULL;
+        buf_printf(&b, "# Written by pgrepl for instance '%s' at every start and reload.\n"
+                       "# Do not edit: your own settings belong in postgresql.conf, ALTER SYSTEM,\n"
+                       "# or the 'settings' group of /etc/pgrepl/pgrepl.conf.\n",
+                   c->instance);
+        put_string(&b, "listen_addresses", c->allow_remote ? "*" : "localhost");
+        buf_printf(&b, "port = %u\n", c->port);
+        put_string(&b, "unix_socket_directories", config_get(c, VAR_SOCKET_DIR));
+        put_string(&b, "wal_level", config_get(c, VAR_WAL_LEVEL));
+        buf_puts(&b, "max_wal_senders = 16\nmax_replication_slots = 16\nwal_keep_size = '128MB'\n");
+        put_string(&b, "max_slot_wal_keep_size", config_get(c, VAR_MAX_SLOT_WAL_KEEP_SIZE));
+        buf_puts(&b, "hot_standby = on\nwal_log_hints = on\n");
+        put_string(&b, "password_encryption", config_get(c, VAR_PASSWORD_ENCRYPTION));
+        put_string(&b, "synchronous_commit", config_get(c, VAR_SYNCHRONOUS_COMMIT_MODE));
+        if (*sync)
+                put_string(&b, "synchronous_standby_names", sync);
+        if (c->max_connections > 0)
+                buf_printf(&b, "max_connections = %u\n", c->max_connections);
+        if (config_get(c, VAR_SHARED_PRELOAD_LIBRARIES))
+                put_string(&b, "shared_preload_libraries", config_get(c, VAR_SHARED_PRELOAD_LIBRARIES));
+        if (c->fsync >= 0)
+                buf_printf(&b, "fsync = %s\n", c->fsync ? "on" : "off");
+        if (standby && standby->primary_conninfo)
+                put_string(&b, "primary_conninfo", standby->primary_conninfo);
+        if (standby && standby->primary_slot_name)
+                put_string(&b, "primary_slot_name", standby->primary_slot_name);
+        if (c->n_settings > 0)
+                buf_printf(&b, "# from the 'settings' group of %s\n", c->config_file ? c->config_file : "pgrepl.conf");
+        for (size_t i = 0; i < c->n_settings; i++)
+                buf_printf(&b, "%s = %s\n", c->settings[i].key, c->settings[i].value);
+        return buf_steal(&b);
+}
+
+bool render_hba_is_trust(const Config *c) {
+        return !config_get(c, VAR_PASSWORD) && c->allow_empty_password;
+}
+
+static void hba_lines(Buf *b, const char *db, const char *user, const char *method, bool remote) {
+        buf_printf(b, "local   %-12s %-20s %-16s %s\n", db, user, "", method);
+        buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "127.0.0.1/32", method);
+        buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "::1/128", method);
+        if (remote) {
+                buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "0.0.0.0/0", method);
+                buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "::/0", method);
+        }
+}
+
+char *render_hba(const Config *c) {
+        const char *pw_method = config_get(c, VAR_PASSWORD_ENCRYPTION);
+        Buf b = {};
+
+        buf_printf(&b, "# Written by pgrepl for instance '%s' at every start and reload.\n"
+                       "# Do not edit: add rules to the 'hba' list of /etc/pgrepl/pgrepl.conf.\n",
+                   c->instance);
+        buf_puts(&b, "local   all          postgres                                peer\n");
+        for (size_t i = 0; i < c->n_hba; i++)
+                buf_printf(&b, "%s\n", c->hba[i]);
+        hba_lines(&b, "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
+        if (config_get(c, VAR_REPLICATION_USER)) {
+                _cleanup_free_ char *u = render_hba_name(config_get(c, VAR_REPLICATION_USER));
+
+                if (!u)
+                        b.oom = true;
+                else
+                        hba_lines(&b, "replication", u, pw_method, c->allow_remote);
+        }
+        return buf_steal(&b);
+}

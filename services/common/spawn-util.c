@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "spawn-util.h"
+#include "util.h"
+
+int spawn_env(char *const *extra, char ***ret) {
+        static const char *const keep[] = { "LANG", "LC_ALL", "TZ", NULL };
+        size_t n = 0, cap = 8 + strv_length(extra);
+        char **env = calloc(cap, sizeof(char *));
+
+        if (!env)
+                return -ENOMEM;
+        env[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        for (size_t i = 0; keep[i]; i++) {
+                const char *v = getenv(keep[i]);
+
+                if (v && asprintf(&env[n++], "%s=%s", keep[i], v) < 0)
+                        env[n - 1] = NULL;
+        }
+        for (size_t i = 0; extra && extra[i]; i++)
+                env[n++] = strdup(extra[i]);
+        for (size_t i = 0; i < n; i++)
+                if (!env[i]) {
+                        for (size_t j = 0; j < n; j++)
+                                free(env[j]);
+                        free(env);
+                        return -ENOMEM;
+                }
+        *ret = env;
+        return 0;
+}
+
+int spawn_start(char *const *argv, char *const *envp, int stdout_fd, int stderr_fd, pid_t *ret_pid) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int r;
+
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                return -r;
+        if (stdout_fd >= 0)
+                posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO);
+        if (stderr_fd >= 0)
+                posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO);
+        r = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        *ret_pid = pid;
+        return 0;
+}
+
+int spawn_wait(pid_t pid, int *ret_status) {
+        int st;
+
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(st))
+                *ret_status = WEXITSTATUS(st);
+        else
+                *ret_status = 128 + WTERMSIG(st);
+        return 0;
+}
+
+int spawn_run(char *const *argv, char *const *envp) {
+        pid_t pid;
+        int r, st;
+
+        r = spawn_start(argv, envp, -1, -1, &pid);
+        if (r < 0)
+                return r;
+        r = spawn_wait(pid, &st);
+        return r < 0 ? r : st;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * String and number helpers: checked number parsing (never atoi), string
+ * building, and splitting of word lists such as POSTGRESQL_INITDB_ARGS.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* Parse a decimal unsigned integer in [min, max]; the whole string must be a number. */
+int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret);
+int parse_u64(const char *s, uint64_t *ret);
+/* Trim white space in place, returning the start. */
+char *strstrip(char *s);
+/* Split on white space (no quoting, like the image's unquoted expansion). */
+int strv_split_words(const char *s, char ***ret);
+size_t strv_length(char *const *v);
+
+/* A growable string buffer. */
+typedef struct Buf {
+        char *data;
+        size_t len, cap;
+        bool oom;
+} Buf;
+
+void buf_printf(Buf *b, const char *fmt, ...) _printf_(2, 3);
+void buf_puts(Buf *b, const char *s);
+/* Take the string (NULL on allocation failure, which frees it). */
+char *buf_steal(Buf *b);
+void buf_free(Buf *b);
