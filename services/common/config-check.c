@@ -56,12 +56,13 @@ static bool check_slot_name(const char *s) {
 
 static bool check_list(const char *s, bool names) {
         _cleanup_free_ char *copy = strdup(s);
-        char *save = NULL;
+        char *rest = copy, *t;
         size_t count = 0;
 
         if (!copy)
                 return false;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        /* strsep, not strtok: an empty element ("a,,b") is an error, not skipped. */
+        while ((t = strsep(&rest, ","))) {
                 char *w = strstrip(t);
 
                 if (!*w || strlen(w) > 63)

@@ -140,3 +140,39 @@ def test_check_prints_sources_and_hides_secrets(cluster):
     assert "POSTGRESQL_PASSWORD=(set)\t(environment)" in r.stdout
     assert "POSTGRESQL_MASTER_PORT_NUMBER=5432\t(default)" in r.stdout
     assert not p.datadir.exists()
+
+
+BAD = [
+    ({"POSTGRESQL_PORT_NUMBER": "0"}, "POSTGRESQL_PORT_NUMBER='0'"),
+    ({"POSTGRESQL_REPLICATION_MODE": "slave"}, "POSTGRESQL_REPLICATION_MODE='slave'"),
+    ({"POSTGRESQL_SYNCHRONOUS_COMMIT_MODE": "always"}, "POSTGRESQL_SYNCHRONOUS_COMMIT_MODE='always'"),
+    ({"POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS": "x"}, "POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS='x'"),
+    ({"ALLOW_EMPTY_PASSWORD": "perhaps"}, "ALLOW_EMPTY_PASSWORD='perhaps'"),
+    ({"POSTGRESQL_PASSWORD": None}, "POSTGRESQL_PASSWORD is not set"),
+    ({"POSTGRESQL_REPLICATION_PASSWORD": None}, "POSTGRESQL_REPLICATION_PASSWORD is not set"),
+    ({"POSTGRESQL_DATA_DIR": "data"}, "POSTGRESQL_DATA_DIR='data'"),
+    ({"POSTGRESQL_WAL_LEVEL": "minimal"}, "POSTGRESQL_WAL_LEVEL='minimal'"),
+    ({"POSTGRESQL_PASSWORD_FILE": "/nonexistent/secret"}, "POSTGRESQL_PASSWORD_FILE='/nonexistent/secret'"),
+]
+
+
+@pytest.mark.parametrize("env,expect", BAD, ids=[e for _, e in BAD])
+def test_bad_value_is_one_line_exit_78_nothing_touched(cluster, env, expect):
+    p = cluster.primary(env=env)
+    for mode in ([], ["--check"], ["--reload"]):
+        r = p.run_once(mode)
+        assert r.returncode == 78, (mode, r.stderr)
+        errors = [line for line in r.stderr.splitlines() if line.startswith("<3>")]
+        assert len(errors) == 1 and expect in errors[0], r.stderr
+        assert "secret-pw" not in r.stderr
+    assert not p.datadir.exists()
+
+
+def test_usage_errors_exit_64(cluster):
+    p = cluster.primary()
+    assert p.run_once(["--bogus"]).returncode == 64
+    assert p.run_once(["--check", "--reload"]).returncode == 64
+    assert p.run_once(["--instance=../x"]).returncode == 64
+    assert p.run_once(["--config=/nonexistent.conf"]).returncode == 78
+    v = p.run_once(["--version"])
+    assert v.returncode == 0 and "pgrepl-primary-setup" in v.stdout

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration loader: precedence (default < libconfig file <
+ * environment), POSTGRES_* aliases, *_FILE secrets, the settings group and
+ * hba list, and a table of bad inputs that must each be rejected naming
+ * the right variable (exit 78).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "assert.h"
+#include "macro.h"
+#include "cli.h"
+#include "config.h"
+#include "fs.h"
+
+static char tmpdir[] = "/tmp/pgrepl-test-config-XXXXXX";
+static char errbuf[16384];
+
+static char *write_tmp(const char *name, const char *content, mode_t mode) {
+        char *p = NULL;
+
+        ASSERT_TRUE(asprintf(&p, "%s/%s", tmpdir, name) > 0);
+        ASSERT_EQ(fs_write_atomic(p, content, mode), 0);
+        return p;
+}
+
+/* Load with stderr captured into errbuf. envp is NULL-terminated. */
+static int load(Role role, const char *conf, char **envp, Config **ret) {
+        char path[256];
+        int saved = dup(STDERR_FILENO), fd, r;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        fflush(stderr);
+        dup2(fd, STDERR_FILENO);
+        r = config_load(role, "main", conf ? conf : "/nonexistent-pgrepl.conf-default", envp, ret);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        lseek(fd, 0, SEEK_SET);
+        n = read(fd, errbuf, sizeof(errbuf) - 1);
+        errbuf[n > 0 ? n : 0] = 0;
+        close(fd);
+        return r;
+}
+
+/* An explicit path that does not exist is an error; for "no file" use an empty one. */
+static char *empty_conf;
+
+static void test_defaults(void) {
+        char *env[] = { "POSTGRESQL_PASSWORD=x", NULL };
+        Config *c = NULL;
+
+        ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+        ASSERT_STREQ(config_get(c, VAR_REPLICATION_MODE), "master");
+        ASSERT_EQ(c->port, 5432);
+        ASSERT_EQ(c->master_port, 5432);
+        ASSERT_STREQ(config_get(c, VAR_USERNAME), "postgres");
+        ASSERT_STREQ(config_get(c, VAR_DATABASE), "postgres");
+        ASSERT_STREQ(config_get(c, VAR_SYNCHRONOUS_COMMIT_MODE), "on");
+        ASSERT_STREQ(config_get(c, VAR_CLUSTER_APP_NAME), "walreceiver");
+        ASSERT_STREQ(config_get(c, VAR_DATA_DIR), "/var/lib/pgrepl/main/data");
+        ASSERT_STREQ(config_get(c, VAR_PROMOTE_TRIGGER_FILE), "/tmp/postgresql.trigger.5432");
+        ASSERT_STREQ(config_get(c, VAR_PASSWORD_ENCRYPTION), "scram-sha-256");
+        ASSERT_EQ(c->num_sync, 0);
+        ASSERT_EQ(c->init_max_timeout, 0);
+        ASSERT_TRUE(c->allow_remote);
+        ASSERT_TRUE(c->use_slot);
+        ASSERT_EQ(c->fsync, -1);
+        ASSERT_STREQ(c->sources[VAR_PORT_NUMBER], "default");
+        config_free(c);
+}
+
+static void test_precedence_file_then_env(void) {
+        char *conf = write_tmp("prec.conf",
+                               "port_number = 6000;\nmaster_port_number = 6001;\nusername = \"fromfile\";\n"
+                               "allow_remote_connections = false;\n",
+                               0644);
+        char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_PORT_NUMBER=7000", NULL };
+        Config *c = NULL;
+
+        ASSERT_EQ(load(ROLE_PRIMARY, conf, env, &c), 0);
+        ASSERT_EQ(c->port, 7000);                      /* env wins over file */
+        ASSERT_EQ(c->master_port, 6001);               /* file wins over default */
+        ASSERT_STREQ(config_get(c, VAR_USERNAME), "fromfile");
+        ASSERT_TRUE(!c->allow_remote);
+        ASSERT_STREQ(c->sources[VAR_PORT_NUMBER], "environment");
+        ASSERT_CONTAINS(c->sources[VAR_MASTER_PORT_NUMBER], "prec.conf:2");
+        ASSERT_STREQ(config_get(c, VAR_PROMOTE_TRIGGER_FILE), "/tmp/postgresql.trigger.6001");
+        config_free(c);
+        free(conf);
+}
+
+static void test_aliases(void) {
+        char *env[] = { "POSTGRES_USER=alias_user", "POSTGRES_DB=alias_db", "POSTGRES_PASSWORD=pw",
+                        "POSTGRES_REPLICATION_MODE=master", "POSTGRESQL_DATABASE=main_db",
+                        "PGREPL_ENV_FILE=/etc/pgrepl/main.env", NULL };
+        Config *c = NULL;
+
+        ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+        ASSERT_STREQ(config_get(c, VAR_USERNAME), "alias_user");
+        ASSERT_STREQ(config_get(c, VAR_DATABASE), "main_db"); /* POSTGRESQL_* wins */
+        ASSERT_STREQ(config_get(c, VAR_PASSWORD), "pw");
+        ASSERT_STREQ(c->sources[VAR_USERNAME], "env file '/etc/pgrepl/main.env', as POSTGRES_USER");
+        config_free(c);
+}
+
+static void test_secret_files(void) {
+        char *f1 = write_tmp("pw1", "from-file\n", 0600);
+        char *f2 = write_tmp("pw2", "repl: secret\\x\n\n", 0600);
+        char *e1 = NULL, *e2 = NULL;
+        Config *c = NULL;
+
+        ASSERT_TRUE(asprintf(&e1, "POSTGRESQL_PASSWORD_FILE=%s", f1) > 0);
+        ASSERT_TRUE(asprintf(&e2, "POSTGRES_REPLICATION_PASSWORD_FILE=%s", f2) > 0);
+        {
+                char *env[] = { "POSTGRESQL_PASSWORD=plain", e1, e2, "POSTGRESQL_REPLICATION_USER=r",
+                                "POSTGRESQL_REPLICATION_PASSWORD=plain2", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+        }
+        ASSERT_STREQ(config_get(c, VAR_PASSWORD), "from-file"); /* _FILE wins, one newline stripped */
+        ASSERT_STREQ(config_get(c, VAR_REPLICATION_PASSWORD), "repl: secret\\x\n");
+        ASSERT_CONTAINS(c->sources[VAR_PASSWORD], "POSTGRESQL_PASSWORD_FILE");
+        config_free(c);
+
+        /* Paths that merely end in _FILE are not secrets. */
+        {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_PROMOTE_TRIGGER_FILE=/run/x.trigger", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                ASSERT_STREQ(config_get(c, VAR_PROMOTE_TRIGGER_FILE), "/run/x.trigger");
+                ASSERT_TRUE(!config_var_is_secret(VAR_PROMOTE_TRIGGER_FILE));
+                ASSERT_TRUE(!config_var_is_secret(VAR_REPLICATION_PASSFILE_PATH));
+                config_free(c);
+        }
+        free(e1);
+        free(e2);
+        free(f1);
+        free(f2);
+}
+
+static void test_settings_and_hba(void) {
+        char *conf = write_tmp("groups.conf",
+                               "settings = { work_mem = \"64MB\"; log_connections = true; max_wal_senders = 20;"
+                               " application_name = \"it's\"; };\n"
+                               "hba = [ \"host all all 10.0.0.0/8 scram-sha-256\" ];\n",
+                               0644);
+        char *env[] = { "POSTGRESQL_PASSWORD=x", NULL };
+        Config *c = NULL;
+
+        ASSERT_EQ(load(ROLE_PRIMARY, conf, env, &c), 0);
+        ASSERT_EQ(c->n_settings, 4);
+        ASSERT_STREQ(c->settings[0].key, "work_mem");
+        ASSERT_STREQ(c->settings[0].value, "'64MB'");
+        ASSERT_STREQ(c->settings[1].value, "on");
+        ASSERT_STREQ(c->settings[2].value, "20");
+        ASSERT_STREQ(c->settings[3].value, "'it''s'");
+        ASSERT_EQ(c->n_hba, 1);
+        ASSERT_STREQ(c->hba[0], "host all all 10.0.0.0/8 scram-sha-256");
+        config_free(c);
+        free(conf);
+}
+
+static void test_booleans_and_enums(void) {
+        static const char *const truths[] = { "yes", "TRUE", "On", "1" };
+        static const char *const lies[] = { "no", "False", "OFF", "0" };
+
+        for (size_t i = 0; i < 4; i++) {
+                ASSERT_EQ(config_parse_bool(truths[i]), 1);
+                ASSERT_EQ(config_parse_bool(lies[i]), 0);
+        }
+        ASSERT_EQ(config_parse_bool("y"), -EINVAL);
+        {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_SYNCHRONOUS_COMMIT_MODE=REMOTE_APPLY",
+                                "POSTGRESQL_SYNCHRONOUS_REPLICAS_MODE=any", "POSTGRESQL_REPLICATION_MODE=Primary",
+                                "POSTGRESQL_FSYNC=off", "POSTGRESQL_REPLICATION_SLOT=my_slot_1", NULL };
+                Config *c = NULL;
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                ASSERT_STREQ(config_get(c, VAR_SYNCHRONOUS_COMMIT_MODE), "remote_apply");
+                ASSERT_STREQ(config_get(c, VAR_SYNCHRONOUS_REPLICAS_MODE), "ANY");
+                ASSERT_STREQ(config_get(c, VAR_REPLICATION_MODE), "primary");
+                ASSERT_EQ(c->fsync, 0);
+                ASSERT_TRUE(c->use_slot);
+                ASSERT_STREQ(c->slot_name, "my_slot_1");
+                config_free(c);
+        }
+}
+
+static void test_roles(void) {
+        Config *c = NULL;
+        {
+                /* A standby needs only the replication user, its password and the master host. */
+                char *env[] = { "POSTGRESQL_REPLICATION_USER=r", "POSTGRESQL_REPLICATION_PASSWORD=p",
+                                "POSTGRESQL_MASTER_HOST=10.0.0.1", "POSTGRESQL_USERNAME=ignored", NULL };
+
+                ASSERT_EQ(load(ROLE_STANDBY, empty_conf, env, &c), 0);
+                ASSERT_STREQ(config_get(c, VAR_REPLICATION_MODE), "slave");
+                ASSERT_TRUE(!c->mode_primary);
+                config_free(c);
+        }
+        {
+                char *env[] = { "ALLOW_EMPTY_PASSWORD=yes", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                ASSERT_TRUE(c->allow_empty_password);
+                config_free(c);
+        }
+        {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_MASTER_HOSTT=x", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                ASSERT_CONTAINS(errbuf, "Unknown variable POSTGRESQL_MASTER_HOSTT ignored; did you mean "
+                                        "POSTGRESQL_MASTER_HOST?");
+                config_free(c);
+        }
+}
+
+typedef struct BadCase {
+        Role role;
+        const char *env[4];
+        const char *conf; /* libconfig text, or NULL */
+        const char *expect;
+} BadCase;
+
+#define P(...) ROLE_PRIMARY, { "POSTGRESQL_PASSWORD=s3cr3t-never-shown", __VA_ARGS__ }
+#define S(...) ROLE_STANDBY, { "POSTGRESQL_REPLICATION_USER=r", "POSTGRESQL_REPLICATION_PASSWORD=s3cr3t-never-shown", "POSTGRESQL_MASTER_HOST=h", __VA_ARGS__ }
+
+static const BadCase bad_cases[] = {
+        { P("POSTGRESQL_PORT_NUMBER=0"), NULL, "POSTGRESQL_PORT_NUMBER='0'" },
+        { P("POSTGRESQL_PORT_NUMBER=65536"), NULL, "POSTGRESQL_PORT_NUMBER='65536'" },
+        { P("POSTGRESQL_PORT_NUMBER=54x"), NULL, "POSTGRESQL_PORT_NUMBER='54x'" },
+        { P("POSTGRESQL_PORT_NUMBER=-1"), NULL, "POSTGRESQL_PORT_NUMBER='-1'" },
+        { P("POSTGRESQL_MASTER_PORT_NUMBER= 5432"), NULL, "POSTGRESQL_MASTER_PORT_NUMBER" },
+        { P("POSTGRESQL_REPLICATION_MODE=replica"), NULL, "POSTGRESQL_REPLICATION_MODE='replica'" },
+        { P("POSTGRESQL_REPLICATION_MODE=slave"), NULL, "contradicts the primary unit" },
+        { S("POSTGRESQL_REPLICATION_MODE=master"), NULL, "contradicts the standby unit" },
+        { P("POSTGRESQL_SYNCHRONOUS_COMMIT_MODE=yes"), NULL, "POSTGRESQL_SYNCHRONOUS_COMMIT_MODE='yes'" },
+        { P("POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS=-1"), NULL, "POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS='-1'" },
+        { P("POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS=two"), NULL, "POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS='two'" },
+        { P("POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS=1000"), NULL, "POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS='1000'" },
+        { P("POSTGRESQL_SYNCHRONOUS_REPLICAS_MODE=SOME"), NULL, "POSTGRESQL_SYNCHRONOUS_REPLICAS_MODE='SOME'" },
+        { P("ALLOW_EMPTY_PASSWORD=maybe"), NULL, "ALLOW_EMPTY_PASSWORD='maybe'" },
+        { P("POSTGRESQL_ALLOW_REMOTE_CONNECTIONS=y"), NULL, "POSTGRESQL_ALLOW_REMOTE_CONNECTIONS='y'" },
+        { P("POSTGRESQL_FSYNC=2"), NULL, "POSTGRESQL_FSYNC='2'" },
+        { P("POSTGRESQL_DATA_DIR=relative/dir"), NULL, "POSTGRESQL_DATA_DIR='relative/dir'" },
+        { P("POSTGRESQL_INITDB_WAL_DIR=wal"), NULL, "POSTGRESQL_INITDB_WAL_DIR='wal'" },
+        { P("POSTGRESQL_PASSWORD_ENCRYPTION=sha1"), NULL, "POSTGRESQL_PASSWORD_ENCRYPTION='sha1'" },
+        { P("POSTGRESQL_WAL_LEVEL=minimal"), NULL, "POSTGRESQL_WAL_LEVEL='minimal'" },
+        { P("POSTGRESQL_MAX_CONNECTIONS=lots"), NULL, "POSTGRESQL_MAX_CONNECTIONS='lots'" },
+        { P("POSTGRESQL_INIT_MAX_TIMEOUT=1.5"), NULL, "POSTGRESQL_INIT_MAX_TIMEOUT='1.5'" },
+        { P("POSTGRESQL_MAX_SLOT_WAL_KEEP_SIZE=10G"), NULL, "POSTGRESQL_MAX_SLOT_WAL_KEEP_SIZE='10G'" },
+        { P("POSTGRESQL_REPLICATION_SLOT=Bad-Slot"), NULL, "POSTGRESQL_REPLICATION_SLOT='Bad-Slot'" },
+        { P("POSTGRESQL_CLUSTER_APP_NAME=caf\xc3\xa9"), NULL, "POSTGRESQL_CLUSTER_APP_NAME" },
+        { P("POSTGRESQL_CLUSTER_APP_NAME=a,,b"), NULL, "POSTGRESQL_CLUSTER_APP_NAME='a,,b'" },
+        { P("POSTGRESQL_SHARED_PRELOAD_LIBRARIES=pg audit"), NULL, "POSTGRESQL_SHARED_PRELOAD_LIBRARIES" },
+        { P("POSTGRESQL_MASTER_HOST=bad host"), NULL, "POSTGRESQL_MASTER_HOST='bad host'" },
+        { P("POSTGRESQL_USERNAME=a123456789012345678901234567890123456789012345678901234567890123"), NULL,
+          "POSTGRESQL_USERNAME" },
+        { P("POSTGRESQL_PROMOTE_TRIGGER_FILE=trigger"), NULL, "POSTGRESQL_PROMOTE_TRIGGER_FILE='trigger'" },
+        { P("POSTGRESQL_BIN_DIR=bin"), NULL, "POSTGRESQL_BIN_DIR='bin'" },
+        { P("POSTGRESQL_SOCKET_DIR=run"), NULL, "POSTGRESQL_SOCKET_DIR='run'" },
+        { P("POSTGRESQL_REPLICATION_USER=r"), NULL, "POSTGRESQL_REPLICATION_PASSWORD is not set" },
+        { ROLE_PRIMARY, { NULL }, NULL, "POSTGRESQL_PASSWORD is not set" },
+        { ROLE_STANDBY, { "POSTGRESQL_MASTER_HOST=h", NULL }, NULL, "POSTGRESQL_REPLICATION_USER is not set" },
+        { ROLE_STANDBY, { "POSTGRESQL_REPLICATION_USER=r", "POSTGRESQL_REPLICATION_PASSWORD=p", NULL }, NULL,
+          "POSTGRESQL_MASTER_HOST is not set" },
+        { P(NULL), "port_number = \"abc\";", "POSTGRESQL_PORT_NUMBER='abc' (from " },
+        { P(NULL), "port_number = 1;\nmaster_port_number = 70000;", "bad.conf:2" },
+        { P(NULL), "port_number = ;", "bad.conf:1" },             /* syntax error */
+        { P(NULL), "settings = { port = 5433; };", "settings.port" },
+        { P(NULL), "settings = { \"Bad-Name\" = 1; };", "bad.conf:1" },
+        { P(NULL), "hba = [ \"allow everything\" ];", "hba[0]" },
+        { P(NULL), "password = \"in a readable file\";", "a secret in a file others can read" },
+        { P(NULL), "fsync = 1.5;", "fsync: must be a string, integer or boolean" },
+        { P("POSTGRESQL_PASSWORD_FILE=/nonexistent/pgrepl-secret"), NULL, "POSTGRESQL_PASSWORD_FILE='/nonexistent/pgrepl-secret'" },
+};
+
+static void test_bad_inputs(void) {
+        for (size_t i = 0; i < ELEMENTSOF(bad_cases); i++) {
+                const BadCase *b = &bad_cases[i];
+                char *env[5] = {};
+                _cleanup_free_ char *conf = NULL;
+                Config *c = NULL;
+                int r;
+
+                for (size_t j = 0; j < 4 && b->env[j]; j++)
+                        env[j] = (char *) b->env[j];
+                conf = write_tmp("bad.conf", b->conf ? b->conf : "", 0644);
+                r = load(b->role, conf, env, &c);
+                if (r != -EINVAL || !strstr(errbuf, b->expect) || strstr(errbuf, "s3cr3t-never-shown")) {
+                        fprintf(stderr, "bad case %zu (expect '%s'): r=%d, stderr:\n%s\n", i, b->expect, r, errbuf);
+                        exit(1);
+                }
+                ASSERT_EQ(exit_status(r), 78);
+                ASSERT_TRUE(c == NULL);
+        }
+        ASSERT_TRUE(ELEMENTSOF(bad_cases) >= 30);
+}
+
+static void test_missing_named_config(void) {
+        char *env[] = { "POSTGRESQL_PASSWORD=x", NULL };
+        Config *c = NULL;
+
+        ASSERT_EQ(load(ROLE_PRIMARY, "/nonexistent/pgrepl.conf", env, &c), -EINVAL);
+        ASSERT_CONTAINS(errbuf, "--config='/nonexistent/pgrepl.conf'");
+}
+
+static void test_distance(void) {
+        ASSERT_EQ(config_distance("kitten", "sitting"), 3);
+        ASSERT_EQ(config_distance("", "abc"), 3);
+        ASSERT_EQ(config_distance("same", "same"), 0);
+        ASSERT_TRUE(config_instance_valid("main"));
+        ASSERT_TRUE(config_instance_valid("replica-1.a_b"));
+        ASSERT_TRUE(!config_instance_valid("../etc"));
+        ASSERT_TRUE(!config_instance_valid("a/b"));
+        ASSERT_TRUE(!config_instance_valid(""));
+}
+
+int main(void) {
+        ASSERT_TRUE(mkdtemp(tmpdir));
+        empty_conf = write_tmp("empty.conf", "", 0644);
+        test_defaults();
+        test_precedence_file_then_env();
+        test_aliases();
+        test_secret_files();
+        test_settings_and_hba();
+        test_booleans_and_enums();
+        test_roles();
+        test_bad_inputs();
+        test_missing_named_config();
+        test_distance();
+        free(empty_conf);
+        (void) fs_remove_tree(tmpdir);
+        printf("test-config: ok\n");
+        return 0;
+}
