@@ -30,6 +30,7 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                 { "config", required_argument, NULL, 'c' },
                 { "check", no_argument, NULL, 'k' },
                 { "reload", no_argument, NULL, 'r' },
+                { "stage-secrets", no_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -54,6 +55,9 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                         if (!allow_reload)
                                 goto usage;
                         a.reload = true;
+                        break;
+                case 's':
+                        a.stage_secrets = true;
                         break;
                 case 'h':
                         help(prog, summary, allow_reload);

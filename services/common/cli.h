@@ -13,6 +13,7 @@ typedef struct CliArgs {
         const char *config; /* NULL: the default file */
         bool check;
         bool reload;
+        bool stage_secrets; /* hidden: the units' ExecStartPre=+ */
 } CliArgs;
 
 /* Returns 1 to go on, 0 when --help/--version was handled, -EINVAL on a usage error (exit 64). */

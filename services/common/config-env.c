@@ -11,6 +11,7 @@
 #include "config-internal.h"
 #include "fs.h"
 #include "log.h"
+#include "secrets.h"
 
 static const char *env_get(char *const *envp, const char *name) {
         size_t n = strlen(name);
@@ -36,10 +37,19 @@ static char *env_source(char *const *envp, const char *name, bool alias) {
 /* A *_FILE variable: read the secret it names. */
 static int load_secret_file(Config *c, char *const *envp, VarId id, const char *fname, const char *path) {
         _cleanup_erase_ char *secret = NULL;
-        _cleanup_free_ char *source = NULL, *where = NULL;
+        _cleanup_free_ char *source = NULL, *where = NULL, *staged = NULL;
         int r;
 
+        /* The watcher never uses a password: it does not need to read one. */
+        if (c->role == ROLE_WATCHER) {
+                if (asprintf(&source, "file '%s' (%s, not read by this unit)", path, fname) < 0)
+                        return log_oom();
+                return config_set_value(c, id, path, source) < 0 ? log_oom() : 0;
+        }
         r = fs_read_secret(path, &secret);
+        if (r == -EACCES && (staged = secrets_staged_path(fname)))
+                /* Root-only file: the unit's ExecStartPre=+ staged a copy for us. */
+                r = fs_read_secret(staged, &secret);
         if (r < 0) {
                 where = env_source(envp, fname, false);
                 log_error_errno(r, "%s='%s' (from %s): cannot read the secret file: %m",

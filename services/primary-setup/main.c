@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "primary.h"
+#include "secrets.h"
 
 int main(int argc, char **argv) {
         _cleanup_(config_freep) Config *c = NULL;
@@ -19,6 +20,8 @@ int main(int argc, char **argv) {
         r = cli_parse(argc, argv, "Prepare a PostgreSQL primary, then exec the postmaster.", true, &a);
         if (r <= 0)
                 return r == 0 ? EX_OK : EX_USAGE;
+        if (a.stage_secrets)
+                return exit_status(secrets_stage(environ));
         r = config_load(ROLE_PRIMARY, a.instance, a.config, environ, &c);
         if (r < 0)
                 return exit_status(r);

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+#include "secrets.h"
+
+static const char *env_get(char *const *envp, const char *name) {
+        size_t n = strlen(name);
+
+        for (char *const *e = envp; e && *e; e++)
+                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+                        return *e + n + 1;
+        return NULL;
+}
+
+char *secrets_staged_path(const char *file_var) {
+        const char *rt = getenv("RUNTIME_DIRECTORY");
+        char *p = NULL;
+
+        if (!rt || !*rt)
+                return NULL;
+        if (asprintf(&p, "%.*s/secrets/%s", (int) strcspn(rt, ":"), rt, file_var) < 0)
+                return NULL;
+        if (access(p, F_OK) < 0) {
+                free(p);
+                return NULL;
+        }
+        return p;
+}
+
+/* Write one secret below dfd without following anything the service user planted. */
+static int stage_one(int dfd, uid_t uid, gid_t gid, const char *name, const char *secret) {
+        _cleanup_close_ int fd = -1;
+        size_t n = strlen(secret);
+
+        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (fchown(fd, uid, gid) < 0)
+                return -errno;
+        if (write(fd, secret, n) != (ssize_t) n)
+                return errno ? -errno : -EIO;
+        return 0;
+}
+
+int secrets_stage(char *const *envp) {
+        static const char *const prefixes[] = { "POSTGRESQL_", "POSTGRES_" };
+        static const VarId ids[] = { VAR_PASSWORD, VAR_REPLICATION_PASSWORD, VAR_POSTGRES_PASSWORD };
+        const char *rt = getenv("RUNTIME_DIRECTORY");
+        _cleanup_close_ int rfd = -1, dfd = -1;
+        struct stat st;
+        int r;
+
+        if (geteuid() != 0)
+                return log_error_errno(-EPERM, "--stage-secrets must run as root (ExecStartPre=+...)");
+        if (!rt || !*rt)
+                return log_error_errno(-EINVAL, "--stage-secrets needs $RUNTIME_DIRECTORY (RuntimeDirectory=)");
+        {
+                _cleanup_free_ char *dir = strndup(rt, strcspn(rt, ":"));
+
+                if (!dir)
+                        return log_oom();
+                rfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (rfd < 0 || fstat(rfd, &st) < 0)
+                        return log_error_errno(errno, "Cannot open '%s': %m", dir);
+        }
+        /* The copies belong to whoever owns the runtime directory: the service user. */
+        if (mkdirat(rfd, "secrets", 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create the secrets directory: %m");
+        dfd = openat(rfd, "secrets", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0 || fchmod(dfd, 0700) < 0)
+                return log_error_errno(errno, "Cannot prepare the secrets directory: %m");
+
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+                for (size_t k = 0; k < ELEMENTSOF(prefixes); k++) {
+                        _cleanup_erase_ char *secret = NULL;
+                        const char *base = config_var_name(ids[i]) + strlen("POSTGRESQL_");
+                        char name[96];
+                        const char *path;
+
+                        snprintf(name, sizeof(name), "%s%s_FILE", prefixes[k], base);
+                        path = env_get(envp, name);
+                        if (!path || !*path)
+                                continue;
+                        r = fs_read_secret(path, &secret);
+                        if (r < 0) {
+                                /* The unit's own loader reports it with the variable's name. */
+                                log_warning_errno(r, "%s='%s': cannot read the secret file: %m", name, path);
+                                continue;
+                        }
+                        r = stage_one(dfd, st.st_uid, st.st_gid, name, secret);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot stage %s: %m", name);
+                }
+        return 0;
+}
