@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: MIT
+"""pytest fixtures for the system tests: one test bed per run, hosts per module.
+
+- testbed     (session) the Testbed; skips everything when it cannot run here
+- builddir    (session) the meson build to install (PGREPL_BUILDDIR or
+              --pgrepl-builddir, default <repo>/build); skips if not built
+- make_hosts  (module)  make_hosts("pg1", "pg2", persist=False) boots hosts
+              concurrently and removes them when the module is done
+- host_pair   (module)  two plain hosts, pg1 and pg2
+
+Set PGT_KEEP=1 to keep /var/tmp/pgt-run (console logs) after a passing run;
+it is always kept after a failing one.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_addoption(parser):
+    parser.getgroup("pgrepl").addoption(
+        "--pgrepl-builddir", default=None,
+        help="meson build dir installed into hosts (env PGREPL_BUILDDIR, default <repo>/build)")
+
+
+def pytest_report_header(config):
+    reason = harness.missing_prerequisites()
+    return [f"pgrepl system tests: {'SKIPPED: ' + reason if reason else 'test bed available'}",
+            f"pgrepl build dir: {_builddir(config)}"]
+
+
+def _builddir(config) -> Path:
+    chosen = (config.getoption("--pgrepl-builddir", default=None)
+              or os.environ.get("PGREPL_BUILDDIR") or "build")
+    path = Path(chosen)
+    return path if path.is_absolute() else (REPO / path)
+
+
+@pytest.fixture(scope="session")
+def testbed(request):
+    reason = harness.missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    tb = harness.Testbed()
+    tb.open()
+    try:
+        yield tb
+    finally:
+        failed = request.session.testsfailed > 0
+        tb.close(keep_run_dir=True if failed else None)
+
+
+@pytest.fixture(scope="session")
+def builddir(request) -> Path:
+    path = _builddir(request.config).resolve()
+    if not (path / "meson-private" / "install.dat").exists():
+        pytest.skip(f"no meson build at {path} (meson setup --prefix=/usr {path} && ninja -C {path})")
+    return path
+
+
+@pytest.fixture(scope="module")
+def make_hosts(testbed):
+    """Factory: boot hosts for this module (concurrently), removed at module end."""
+    booted: list[harness.Host] = []
+
+    def make(*names: str, persist: bool = False) -> list[harness.Host]:
+        specs = [dict(name=n, persist_dir=testbed.persist_dir(n) if persist else None)
+                 for n in names]
+        try:
+            hosts = testbed.boot_many(specs)
+        except BaseException:
+            booted.extend(testbed.hosts[n] for n in names if n in testbed.hosts)
+            raise
+        booted.extend(hosts)
+        return hosts
+
+    yield make
+    errors = []
+    for host in booted:
+        try:
+            testbed.remove(host)
+        except Exception as e:      # remove the others all the same
+            errors.append(e)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="module")
+def host_pair(make_hosts) -> list[harness.Host]:
+    return make_hosts("pg1", "pg2")
