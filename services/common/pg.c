@@ -71,8 +71,13 @@ int pg_find_bindir(const Config *c, char **ret) {
         deb = scan_majors("/usr/lib/postgresql", "");
         rhel = scan_majors("/usr", "pgsql-");
         if (deb == 0 && rhel == 0) {
-                log_error("No PostgreSQL server found under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin; "
-                          "install the server package or set POSTGRESQL_BIN_DIR");
+                /* Fedora's and RHEL's own postgresql-server: one major, in /usr/bin. */
+                if (has_postgres("/usr/bin")) {
+                        *ret = strdup("/usr/bin");
+                        return *ret ? 0 : -ENOMEM;
+                }
+                log_error("No PostgreSQL server found under /usr/lib/postgresql/N/bin, /usr/pgsql-N/bin "
+                          "or /usr/bin; install the server package or set POSTGRESQL_BIN_DIR");
                 return -EINVAL;
         }
         if (deb >= rhel)

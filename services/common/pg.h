@@ -24,7 +24,8 @@ static inline void PQclearp(PGresult **r) {
 #define _cleanup_pq_ _cleanup_(PQfinishp)
 #define _cleanup_pqres_ _cleanup_(PQclearp)
 
-/* POSTGRESQL_BIN_DIR, else the highest major under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin. */
+/* POSTGRESQL_BIN_DIR, else the highest major under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin,
+ * else /usr/bin (Fedora/RHEL's own server). */
 int pg_find_bindir(const Config *c, char **ret);
 /* "BINDIR/NAME" */
 char *pg_bin(const char *bindir, const char *name);

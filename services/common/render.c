@@ -162,6 +162,10 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
                 buf_printf(&b, "# from the 'settings' group of %s\n", c->config_file ? c->config_file : "pgrepl.conf");
         for (size_t i = 0; i < c->n_settings; i++)
                 buf_printf(&b, "%s = %s\n", c->settings[i].key, c->settings[i].value);
+        if (standby && standby->n_floors > 0)
+                buf_puts(&b, "# at least the primary's values, or a hot standby refuses to start\n");
+        for (size_t i = 0; standby && i < standby->n_floors; i++)
+                buf_printf(&b, "%s = %s\n", standby->floors[i].key, standby->floors[i].value);
         return buf_steal(&b);
 }
 

@@ -35,6 +35,10 @@ char *render_sync_names(const Config *c);
 typedef struct StandbySettings {
         const char *primary_conninfo; /* raw conninfo, quoted by the renderer */
         const char *primary_slot_name;
+        /* Rendered last, after the 'settings' group: values a hot standby needs at least
+         * (its primary's max_connections and the like). */
+        const Setting *floors;
+        size_t n_floors;
 } StandbySettings;
 
 /* The whole include file for this node. */

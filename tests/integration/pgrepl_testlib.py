@@ -213,6 +213,49 @@ def postmaster_cmdline(pid):
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
 
 
+class RawStandby(Node):
+    """A streaming standby made with PostgreSQL's own tools (pg_basebackup -R,
+    then the postmaster by hand), for tests of pieces that need a standby but
+    not pgrepl's standby binary. conf: extra postgresql.auto.conf settings."""
+
+    def __init__(self, root, name, primary, conf=None, port=None):
+        super().__init__(root, name, None, {}, port)
+        env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": primary.env["POSTGRESQL_REPLICATION_PASSWORD"]}
+        r = subprocess.run(
+            [str(PG_BIN / "pg_basebackup"), "-h", str(primary.sockdir), "-p", str(primary.port),
+             "-U", primary.env["POSTGRESQL_REPLICATION_USER"], "-D", str(self.datadir),
+             "-R", "-X", "stream", "--checkpoint=fast", "--no-sync"],
+            env=env, user=PGUSER.pw_uid, group=PGUSER.pw_gid, extra_groups=[],
+            capture_output=True, text=True, timeout=120, cwd="/")
+        if r.returncode != 0:
+            raise AssertionError(f"pg_basebackup failed ({r.returncode}): {r.stderr}")
+        with open(self.datadir / "postgresql.auto.conf", "a") as f:
+            for k, v in (conf or {}).items():
+                f.write(f"{k} = '{v}'\n")
+
+    def start(self, args=(), extra_env=None):
+        """The postmaster on this node's port and socket directory, no TCP."""
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [str(PG_BIN / "postgres"), "-D", str(self.datadir), "-c", f"port={self.port}",
+             "-c", f"unix_socket_directories={self.sockdir}", "-c", "listen_addresses=", *args],
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, user=PGUSER.pw_uid, group=PGUSER.pw_gid,
+            extra_groups=[], stdout=self.logf, stderr=subprocess.STDOUT, cwd="/")
+        return self.proc
+
+    def wait_streaming(self, timeout=60):
+        """Until the WAL receiver streams from the primary."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"standby exited with {self.proc.returncode}: {self.output()}")
+            r = self.psql("select status from pg_stat_wal_receiver", check=False)
+            if r.returncode == 0 and r.stdout.strip() == "streaming":
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"standby not streaming within {timeout}s: {self.output()}")
+
+
 class Cluster:
     """Owns every node a test makes, and stops them all at the end."""
 
@@ -230,6 +273,24 @@ class Cluster:
                 "POSTGRESQL_REPLICATION_PASSWORD": "repl-pw"}
         base.update(env or {})
         return self.node(name, "pgrepl-primary-setup", base, port)
+
+    def standby(self, name="standby", primary=None, env=None, port=None):
+        """A pgrepl-standby-bootstrap node of primary (a Node, or None: set
+        POSTGRESQL_MASTER_PORT_NUMBER in env), over TCP on 127.0.0.1."""
+        base = {"POSTGRESQL_MASTER_HOST": "127.0.0.1", "POSTGRESQL_REPLICATION_USER": "repl",
+                "POSTGRESQL_REPLICATION_PASSWORD": "repl-pw"}
+        if primary is not None:
+            base["POSTGRESQL_MASTER_PORT_NUMBER"] = str(primary.port)
+        base.update(env or {})
+        return self.node(name, "pgrepl-standby-bootstrap", base, port)
+
+    def raw_standby(self, primary, name="standby", conf=None, port=None):
+        """A streaming standby of primary made with pg_basebackup (see RawStandby); started."""
+        n = RawStandby(self.root, name, primary, conf, port)
+        self.nodes.append(n)
+        n.start()
+        n.wait_streaming()
+        return n
 
     def close(self):
         for n in reversed(self.nodes):

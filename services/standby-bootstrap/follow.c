@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "follow.h"
+#include "log.h"
+#include "pg.h"
+#include "util.h"
+
+#define LSN_FMT "%X/%X"
+#define LSN_ARGS(x) (unsigned) ((x) >> 32), (unsigned) (x)
+
+int follow_parse_lsn(const char *s, uint64_t *ret) {
+        unsigned hi, lo;
+        int n = 0;
+
+        if (!s || sscanf(s, "%X/%X%n", &hi, &lo, &n) != 2 || s[n] != 0)
+                return -EINVAL;
+        *ret = ((uint64_t) hi << 32) | lo;
+        return 0;
+}
+
+int follow_decide(unsigned tli, uint64_t lsn, unsigned primary_tli, const char *history, char *buf, size_t n) {
+        if (primary_tli == tli)
+                return 0;
+        if (primary_tli < tli) {
+                snprintf(buf, n, "it is on timeline %u, older than this standby's %u (a primary that was replaced?)",
+                         primary_tli, tli);
+                return 1;
+        }
+        if (!history)
+                return 0;
+        /* "<parent tli>\t<switch point>\t<reason>" per ancestor timeline; '#' lines are comments. */
+        for (const char *p = history; *p; p = strchrnul(p, '\n'), p += *p == '\n') {
+                unsigned t, hi, lo;
+                uint64_t sw;
+
+                if (sscanf(p, "%u\t%X/%X", &t, &hi, &lo) != 3 || t != tli)
+                        continue;
+                sw = ((uint64_t) hi << 32) | lo;
+                if (lsn <= sw)
+                        return 0;
+                snprintf(buf, n, "its timeline %u forked off timeline %u at " LSN_FMT ", before this standby's "
+                         "position " LSN_FMT, primary_tli, tli, LSN_ARGS(sw), LSN_ARGS(lsn));
+                return 1;
+        }
+        snprintf(buf, n, "this standby's timeline %u is not in the history of its timeline %u", tli, primary_tli);
+        return 1;
+}
+
+/* Highest timeline with a history file in pg_wal (0 when none): one the standby has learned of. */
+static unsigned newest_history(const char *datadir) {
+        _cleanup_free_ char *wal = NULL;
+        struct dirent *de;
+        unsigned best = 0;
+        DIR *d;
+
+        if (asprintf(&wal, "%s/pg_wal", datadir) < 0 || !(d = opendir(wal)))
+                return 0;
+        while ((de = readdir(d))) {
+                unsigned t;
+                int n = 0;
+
+                if (strlen(de->d_name) == 16 && sscanf(de->d_name, "%8X.history%n", &t, &n) == 1 && n == 16 &&
+                    t > best)
+                        best = t;
+        }
+        closedir(d);
+        return best;
+}
+
+int follow_position(const Config *c, const char *datadir, const ControlData *cd, unsigned *ret_tli,
+                    uint64_t *ret_lsn) {
+        _cleanup_pq_ PGconn *conn = NULL;
+        unsigned low = cd->timeline > cd->min_recovery_tli ? cd->timeline : cd->min_recovery_tli;
+        uint64_t lsn = cd->min_recovery_lsn > cd->checkpoint_lsn ? cd->min_recovery_lsn : cd->checkpoint_lsn;
+        _cleanup_free_ char *v = NULL;
+        uint64_t replayed;
+
+        /* The control file lags behind a timeline switch; a history file it holds may be newer. When
+         * the two disagree the timeline is not known for sure, and nothing is claimed. */
+        if (newest_history(datadir) > low)
+                return -EAGAIN;
+        conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
+        if (PQstatus(conn) == CONNECTION_OK &&
+            pg_query_value(conn, "SELECT pg_last_wal_replay_lsn()", 0, NULL, &v) >= 0 &&
+            follow_parse_lsn(v, &replayed) >= 0 && replayed > lsn)
+                lsn = replayed;
+        *ret_tli = low;
+        *ret_lsn = lsn;
+        return 0;
+}
+
+int follow_check(PGconn *conn, unsigned primary_tli, unsigned tli, uint64_t lsn, char *buf, size_t n) {
+        _cleanup_pqres_ PGresult *res = NULL;
+        char sql[64];
+
+        if (primary_tli <= tli)
+                return follow_decide(tli, lsn, primary_tli, NULL, buf, n);
+        snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", primary_tli);
+        res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 2) {
+                log_debug("TIMELINE_HISTORY %u failed: %s", primary_tli, PQerrorMessage(conn));
+                return 0;
+        }
+        return follow_decide(tli, lsn, primary_tli, PQgetvalue(res, 0, 1), buf, n);
+}

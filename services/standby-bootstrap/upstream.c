@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "notify.h"
+#include "pg.h"
+#include "render.h"
+#include "upstream.h"
+#include "util.h"
+
+volatile sig_atomic_t upstream_interrupted = 0;
+
+static void on_signal(int sig) {
+        upstream_interrupted = sig;
+}
+
+int upstream_catch_signals(void) {
+        struct sigaction sa = { .sa_handler = on_signal };
+
+        /* No SA_RESTART: a stop request must cut a sleep short. */
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+unsigned upstream_backoff_next(unsigned prev) {
+        if (prev == 0)
+                return 1;
+        return prev >= UPSTREAM_BACKOFF_MAX_S / 2 ? UPSTREAM_BACKOFF_MAX_S : prev * 2;
+}
+
+static void sanitize_into(Buf *b, const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                buf_printf(b, "%c", isascii(*p) && isalnum(*p) ? tolower(*p) : '_');
+}
+
+int upstream_slot_name(const char *hostname, const char *instance, char **ret) {
+        uint32_t h = 2166136261U;
+        char *s;
+        Buf b = {};
+
+        buf_puts(&b, "pgrepl_");
+        sanitize_into(&b, hostname);
+        buf_puts(&b, "_");
+        sanitize_into(&b, instance);
+        s = buf_steal(&b);
+        if (!s)
+                return -ENOMEM;
+        /* Too long for a slot name: keep a readable prefix and a hash of the whole, so two long
+         * names that share the prefix still differ. */
+        if (strlen(s) > 63) {
+                for (const char *p = hostname; *p; p++)
+                        h = (h ^ (unsigned char) *p) * 16777619U;
+                h = (h ^ '/') * 16777619U;
+                for (const char *p = instance; *p; p++)
+                        h = (h ^ (unsigned char) *p) * 16777619U;
+                snprintf(s + 54, 10, "_%08x", h);
+        }
+        *ret = s;
+        return 0;
+}
+
+int upstream_init(const Config *c, Upstream *u) {
+        const char *pf = config_get(c, VAR_REPLICATION_PASSFILE_PATH);
+        _cleanup_free_ char *state = NULL;
+
+        *u = (Upstream) { .c = c, .host = config_get(c, VAR_MASTER_HOST) };
+        snprintf(u->port, sizeof(u->port), "%u", c->master_port);
+        if (asprintf(&u->display, strchr(u->host, ':') && u->host[0] != '/' ? "[%s]:%s" : "%s:%s",
+                     u->host, u->port) < 0)
+                goto oom;
+        if (pf)
+                u->passfile = strdup(pf);
+        else {
+                state = config_state_dir(c);
+                if (!state || asprintf(&u->passfile, "%s/passfile", state) < 0)
+                        u->passfile = NULL;
+        }
+        if (!u->passfile)
+                goto oom;
+        if (c->use_slot) {
+                char host[256] = "";
+
+                if (c->slot_name)
+                        u->slot = strdup(c->slot_name);
+                else if (gethostname(host, sizeof(host) - 1) < 0 || upstream_slot_name(host, c->instance, &u->slot) < 0)
+                        u->slot = NULL;
+                if (!u->slot)
+                        goto oom;
+        }
+        return 0;
+oom:
+        upstream_done(u);
+        return log_oom();
+}
+
+void upstream_done(Upstream *u) {
+        free(u->display);
+        free(u->passfile);
+        free(u->slot);
+        *u = (Upstream) {};
+}
+
+int upstream_write_passfile(const Upstream *u) {
+        _cleanup_erase_ char *line = render_pgpass_line(u->host, u->port, "*",
+                                                        config_get(u->c, VAR_REPLICATION_USER),
+                                                        config_get(u->c, VAR_REPLICATION_PASSWORD));
+        int r;
+
+        if (!line)
+                return log_oom();
+        r = fs_write_atomic(u->passfile, line, 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the replication passfile '%s': %m", u->passfile);
+        return 0;
+}
+
+char *upstream_conninfo(const Upstream *u, const char *application_name) {
+        /* The same timeouts pg_connect() adds: a silent primary is noticed in seconds. */
+        const char *keys[] = { "host", "port", "user", "passfile", "application_name", "connect_timeout",
+                               "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
+        const char *values[] = { u->host, u->port, config_get(u->c, VAR_REPLICATION_USER), u->passfile,
+                                 application_name, "5", "1", "5", "2", "3", NULL };
+
+        return render_conninfo(keys, values);
+}
+
+PGconn *upstream_connect(const Upstream *u) {
+        const char *keys[] = { "host", "port", "user", "passfile", "dbname", "replication",
+                               "application_name", NULL };
+        const char *values[] = { u->host, u->port, config_get(u->c, VAR_REPLICATION_USER), u->passfile,
+                                 "replication", "true", "pgrepl-standby-bootstrap", NULL };
+
+        return pg_connect(keys, values);
+}
+
+int upstream_ensure_slot(const Upstream *u, PGconn *conn, const char **ret_reason) {
+        _cleanup_free_ char *sql = NULL;
+        _cleanup_pqres_ PGresult *res = NULL;
+        char *id = PQescapeIdentifier(conn, u->slot, strlen(u->slot));
+        const char *state;
+
+        if (!id)
+                return log_oom();
+        /* The pre-15 spelling, which 15 and later still accept: works on every supported primary. */
+        if (asprintf(&sql, "CREATE_REPLICATION_SLOT %s PHYSICAL RESERVE_WAL", id) < 0)
+                sql = NULL;
+        PQfreemem(id);
+        if (!sql)
+                return log_oom();
+        res = PQexec(conn, sql);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)
+                return 1;
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && streq(state, "42710")) /* duplicate_object: ours from an earlier attempt */
+                return 0;
+        log_debug("CREATE_REPLICATION_SLOT '%s' failed: %s", u->slot, PQerrorMessage(conn));
+        if (state && streq(state, "53400"))
+                *ret_reason = "no free replication slot on the primary (max_replication_slots)";
+        else if (state && streq(state, "42501"))
+                *ret_reason = "the replication user may not create slots";
+        else if (state && streq(state, "55000"))
+                *ret_reason = "the primary cannot create slots (wal_level, max_replication_slots?)";
+        else
+                *ret_reason = "creating the replication slot failed";
+        return -EIO;
+}
+
+int upstream_identify(PGconn *conn, uint64_t *ret_sysid, unsigned *ret_timeline) {
+        _cleanup_pqres_ PGresult *res = PQexec(conn, "IDENTIFY_SYSTEM");
+        uint64_t sysid;
+        unsigned tli;
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 2) {
+                log_debug("IDENTIFY_SYSTEM failed: %s", PQerrorMessage(conn));
+                return -EIO;
+        }
+        if (parse_u64(PQgetvalue(res, 0, 0), &sysid) < 0 || parse_uint(PQgetvalue(res, 0, 1), 1, UINT32_MAX, &tli) < 0)
+                return -EBADMSG;
+        *ret_sysid = sysid;
+        *ret_timeline = tli;
+        return 0;
+}
+
+void waiter_init(Waiter *w, unsigned max_timeout_s) {
+        *w = (Waiter) { .start_usec = now_usec() };
+        if (max_timeout_s > 0)
+                w->deadline_usec = w->start_usec + (uint64_t) max_timeout_s * 1000000ULL;
+}
+
+int waiter_pause(Waiter *w, const Upstream *u, const char *reason) {
+        uint64_t until, now = now_usec();
+
+        if (w->deadline_usec && now >= w->deadline_usec)
+                return -ETIMEDOUT;
+        w->delay = upstream_backoff_next(w->delay);
+        until = now + (uint64_t) w->delay * 1000000ULL;
+        if (w->deadline_usec && until > w->deadline_usec)
+                until = w->deadline_usec;
+
+        /* One-second steps: the countdown in STATUS= stays true and a stop request is seen at once. */
+        while ((now = now_usec()) < until) {
+                uint64_t left = until - now, step = left < 1000000ULL ? left : 1000000ULL;
+                struct timespec ts = { (time_t) (step / 1000000ULL), (long) (step % 1000000ULL) * 1000L };
+
+                if (upstream_interrupted)
+                        return -EINTR;
+                notify_status("waiting for primary '%s': %s, retry in %llus (attempt %u)", u->display, reason,
+                              (unsigned long long) ((left + 999999ULL) / 1000000ULL), w->attempt);
+                notify_extend_timeout(UPSTREAM_EXTEND_USEC);
+                (void) nanosleep(&ts, NULL);
+        }
+        return upstream_interrupted ? -EINTR : 0;
+}
+
+/* First line of libpq's message, for the log: the reason with the server's own words. */
+static void first_line(const char *m, char *buf, size_t n) {
+        snprintf(buf, n, "%s", m ? m : "");
+        buf[strcspn(buf, "\n")] = 0;
+}
+
+int upstream_wait(const Upstream *u, Waiter *w) {
+        const char *last = NULL;
+        int r;
+
+        for (;;) {
+                _cleanup_pq_ PGconn *conn = NULL;
+                const char *reason = NULL;
+                char detail[512];
+
+                if (upstream_interrupted)
+                        return -EINTR;
+                w->attempt++;
+                notify_status("connecting to primary '%s' (attempt %u)", u->display, w->attempt);
+                notify_extend_timeout(UPSTREAM_EXTEND_USEC);
+                conn = upstream_connect(u);
+                if (PQstatus(conn) == CONNECTION_OK) {
+                        if (!u->slot)
+                                return 0;
+                        r = upstream_ensure_slot(u, conn, &reason);
+                        if (r < 0 && r != -EIO)
+                                return r;
+                        if (r >= 0) {
+                                log_info("%s replication slot '%s' on primary '%s'", r > 0 ? "Created" : "Reusing",
+                                         u->slot, u->display);
+                                return 0;
+                        }
+                } else
+                        reason = pg_error_reason(conn);
+
+                /* The log gets each new reason once; STATUS= gets every attempt. */
+                if (!last || !streq(last, reason)) {
+                        first_line(PQerrorMessage(conn), detail, sizeof(detail));
+                        log_notice("Waiting for primary '%s': %s (%s)", u->display, reason, detail);
+                        last = reason;
+                }
+                r = waiter_pause(w, u, reason);
+                if (r == -ETIMEDOUT)
+                        return log_error_errno(r, "Primary '%s' still unavailable after POSTGRESQL_INIT_MAX_TIMEOUT=%us "
+                                               "(%u attempts, last: %s)", u->display, u->c->init_max_timeout,
+                                               w->attempt, reason);
+                if (r < 0)
+                        return r;
+        }
+}

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The watcher's decisions: what sits at the trigger path, what the local
+ * server is, and the promotion itself (pg_promote(true, N) sent without
+ * blocking, then the record, the trigger's removal and the report). The
+ * connection is opened when needed and closed again: while idle the
+ * watcher holds no backend, so a smart shutdown of the server never waits
+ * for it and no connection slot is taken.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "notify.h"
+#include "pg.h"
+#include "promote.h"
+#include "watch.h"
+
+uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* "'nobody', uid 65534"; names are looked up only for messages. */
+static const char *owner(uid_t uid, char *buf, size_t n) {
+        struct passwd *pw = getpwuid(uid);
+
+        if (pw)
+                snprintf(buf, n, "'%s', uid %u", pw->pw_name, (unsigned) uid);
+        else
+                snprintf(buf, n, "uid %u", (unsigned) uid);
+        return buf;
+}
+
+static void set_text(char **field, char *text) {
+        free(*field);
+        *field = text;
+}
+
+void watch_status(Watch *w) {
+        uint64_t now = now_usec();
+
+        if (w->pending && w->conn)
+                notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
+                              (unsigned long long) ((now - w->promote_sent) / 1000000ULL), w->path);
+        else if (w->pending)
+                notify_status("trigger '%s' seen %llu s ago; waiting for the local server: %s", w->path,
+                              (unsigned long long) ((now - w->detected) / 1000000ULL),
+                              w->last_reason ? w->last_reason : "retrying");
+        else
+                notify_status("%s; watching '%s'%s%s", w->state_text ? w->state_text : "starting", w->path,
+                              w->ignored_text ? "; " : "", w->ignored_text ? w->ignored_text : "");
+}
+
+void watch_schedule_retry(Watch *w) {
+        w->retry_delay = w->retry_delay ? w->retry_delay * 2 : WATCH_RETRY_MIN_USEC;
+        if (w->retry_delay > WATCH_RETRY_MAX_USEC)
+                w->retry_delay = WATCH_RETRY_MAX_USEC;
+        w->next_retry = now_usec() + w->retry_delay;
+}
+
+/* A connection that failed: report a change of reason once, not every attempt. */
+static void connect_failed(Watch *w, PGconn *conn) {
+        const char *reason = pg_error_reason(conn);
+
+        if (reason != w->last_reason) {
+                if (w->pending)
+                        log_warning("Trigger '%s' seen, but the local server on '%s' port %u is not reachable (%s); "
+                                    "retrying", w->path, config_get(w->config, VAR_SOCKET_DIR), w->config->port,
+                                    reason);
+                else
+                        log_info("Local server on '%s' port %u is not reachable (%s); will try again",
+                                 config_get(w->config, VAR_SOCKET_DIR), w->config->port, reason);
+        }
+        w->last_reason = reason;
+}
+
+static int not_a_standby(Watch *w) {
+        if (w->seen_recovery) {
+                log_notice("The local server is no longer in recovery (promoted by other means): nothing left to watch");
+                notify_status("promoted by other means: nothing left to watch");
+        } else {
+                log_notice("The local server is not in recovery (it is a primary): nothing to watch for");
+                notify_status("the local server is a primary: nothing to do");
+        }
+        return 1;
+}
+
+/* Periodic STATUS=: one connection, one cheap query, closed again. */
+int watch_probe(Watch *w) {
+        _cleanup_pq_ PGconn *conn = promote_connect(w->config);
+        StandbyState s = {};
+        int r;
+
+        if (PQstatus(conn) != CONNECTION_OK) {
+                connect_failed(w, conn);
+                set_text(&w->state_text, NULL);
+                if (asprintf(&w->state_text, "local server not reachable (%s)", w->last_reason) < 0)
+                        w->state_text = NULL;
+                watch_status(w);
+                return 0;
+        }
+        if (w->last_reason)
+                log_info("Local server is reachable again");
+        w->last_reason = NULL;
+        r = promote_query_state(conn, &s);
+        if (r == -EPROTONOSUPPORT)
+                return log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later",
+                                 PQserverVersion(conn)),
+                       -EINVAL;
+        if (r < 0) {
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(conn));
+
+                log_warning("Status query failed: %s", e ? e : "out of memory");
+                return 0;
+        }
+        if (!s.in_recovery) {
+                standby_state_done(&s);
+                return not_a_standby(w);
+        }
+        w->seen_recovery = true;
+        if (!strempty(s.trigger_setting) && !w->warned_setting) {
+                log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race this "
+                            "watcher; pgrepl never sets it, remove it", s.trigger_setting);
+                w->warned_setting = true;
+        }
+        set_text(&w->state_text, promote_describe(&s));
+        standby_state_done(&s);
+        watch_status(w);
+        return 0;
+}
+
+static void forget_pending(Watch *w) {
+        w->pending = false;
+        w->next_retry = 0;
+        w->retry_delay = 0;
+        w->promote_sent = 0;
+        w->sends = 0;
+}
+
+static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
+        char who[128], me[128];
+
+        /* Once per file: a reused inode number with another type or owner is another file. */
+        if (w->have_warned && w->warned.st_dev == st->st_dev && w->warned.st_ino == st->st_ino &&
+            (w->warned.st_mode & S_IFMT) == (st->st_mode & S_IFMT) && w->warned.st_uid == st->st_uid)
+                return;
+        w->warned = *st;
+        w->have_warned = true;
+        owner(st->st_uid, who, sizeof(who));
+        if (v == TRIGGER_DONE)
+                log_warning("Ignoring '%s' (owner %s): this node was already promoted by this very file (see "
+                            "'%s/%s'); remove it, or touch it again to promote once more", w->path, who,
+                            w->state_dir, RECORD_FILE);
+        else
+                log_warning("Ignoring '%s' (owner %s): it %s; only a regular file owned by root or %s promotes "
+                            "this node", w->path, who, trigger_verdict_reason(v), owner(w->self, me, sizeof(me)));
+        set_text(&w->ignored_text, NULL);
+        if (asprintf(&w->ignored_text, "ignoring '%s': %s, owner %s", w->path, trigger_verdict_reason(v), who) < 0)
+                w->ignored_text = NULL;
+        watch_status(w);
+}
+
+/* Look at the trigger path after an event, at start, and on every retry. */
+int watch_check(Watch *w) {
+        struct stat st;
+        bool there = lstat(w->path, &st) >= 0;
+        TriggerVerdict v;
+
+        if (!there && errno != ENOENT && errno != ENOTDIR)
+                return log_error_errno(-errno, "Cannot look at '%s': %m", w->path);
+        v = trigger_classify(there ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
+        if (v != TRIGGER_VALID) {
+                if (w->pending && !w->conn) {
+                        log_notice("Trigger '%s' went away before the promotion was requested; not promoting", w->path);
+                        forget_pending(w);
+                }
+                if (v == TRIGGER_ABSENT) {
+                        w->have_warned = false;
+                        if (w->ignored_text) {
+                                set_text(&w->ignored_text, NULL);
+                                watch_status(w);
+                        }
+                } else
+                        warn_ignored(w, v, there ? &st : NULL);
+                return 0;
+        }
+        set_text(&w->ignored_text, NULL);
+        w->have_warned = false;
+        /* The same file again (touch sends several events): already in hand. */
+        if (w->pending && w->trigger.dev == st.st_dev && w->trigger.ino == st.st_ino) {
+                w->trigger = trigger_id_from_stat(&st);
+                return w->conn || w->next_retry ? 0 : watch_promote(w);
+        }
+        if (w->pending && w->conn)
+                return 0;
+        if (!w->pending) {
+                w->detected = now_usec();
+                w->touched = st.st_ctim;
+        }
+        w->pending = true;
+        w->trigger = trigger_id_from_stat(&st);
+        w->trigger_uid = st.st_uid;
+        return watch_promote(w);
+}
+
+/* Connect and send pg_promote(true, N); the answer arrives in the poll loop. */
+int watch_promote(Watch *w) {
+        PGconn *conn = promote_connect(w->config);
+        char who[128];
+        int r;
+
+        if (PQstatus(conn) != CONNECTION_OK) {
+                connect_failed(w, conn);
+                PQfinish(conn);
+                watch_schedule_retry(w);
+                watch_status(w);
+                return 0;
+        }
+        w->last_reason = NULL;
+        if (PQserverVersion(conn) < PROMOTE_MIN_VERSION) {
+                log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", PQserverVersion(conn));
+                PQfinish(conn);
+                return -EINVAL;
+        }
+        r = promote_send(conn, PROMOTE_WAIT_SEC);
+        if (r < 0) {
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(conn));
+
+                log_warning("Cannot send pg_promote(): %s; retrying", e ? e : "out of memory");
+                PQfinish(conn);
+                watch_schedule_retry(w);
+                return 0;
+        }
+        w->conn = conn;
+        w->next_retry = 0;
+        w->sends++;
+        log_debug("pg_promote() sent %llu us after the trigger was seen",
+                  (unsigned long long) (now_usec() - w->detected));
+        if (!w->promote_sent) {
+                w->promote_sent = now_usec();
+                log_info("Trigger '%s' (owner %s): promoting the local server", w->path,
+                         owner(w->trigger_uid, who, sizeof(who)));
+        }
+        watch_status(w);
+        return 0;
+}
+
+static long long ms_since(const struct timespec *t) {
+        struct timespec now;
+        long long ms;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        ms = (long long) (now.tv_sec - t->tv_sec) * 1000LL + (now.tv_nsec - t->tv_nsec) / 1000000L;
+        return ms < 0 ? 0 : ms;
+}
+
+/* Promoted: record it, remove the trigger, report, done. */
+static int finish(Watch *w) {
+        PromotionRecord rec = { .time = (int64_t) time(NULL), .trigger_path = w->path, .trigger = w->trigger };
+        long long touch_ms = ms_since(&w->touched);
+        long long seen_ms = (long long) ((now_usec() - w->detected) / 1000ULL);
+        struct stat st;
+        int r, ret = 1;
+
+        r = promote_query_position(w->conn, &rec.timeline, rec.lsn, sizeof(rec.lsn));
+        if (r < 0) {
+                log_warning("Promoted, but cannot read the new timeline and position; recording them as unknown");
+                rec.timeline = 0;
+                snprintf(rec.lsn, sizeof(rec.lsn), "0/0");
+        }
+        PQfinish(w->conn);
+        w->conn = NULL;
+
+        /* The file as it is now (touch changes its ctime after creating it). */
+        if (lstat(w->path, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
+                rec.trigger = trigger_id_from_stat(&st);
+        /* Record first: if the trigger cannot be removed, the record keeps it from acting twice. */
+        r = record_write(w->state_dir, &rec);
+        if (r < 0)
+                ret = log_error_errno(r, "Cannot write the promotion record '%s/%s': %m", w->state_dir, RECORD_FILE);
+        if (lstat(w->path, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
+                log_warning("Trigger '%s' was removed or replaced meanwhile; leaving the path alone", w->path);
+        else if (unlink(w->path) < 0)
+                log_warning_errno(-errno, "Cannot remove trigger '%s': %m; the promotion record keeps this node "
+                                  "from acting on it again, but remove it by hand", w->path);
+
+        log_notice("Promoted: the local server is a primary on timeline %u at %s, %lld ms after trigger '%s' was "
+                   "touched (%lld ms after the watcher saw it)", rec.timeline, rec.lsn, touch_ms, w->path, seen_ms);
+        notify_status("promoted: primary on timeline %u at %s, %lld ms after the trigger", rec.timeline, rec.lsn,
+                      touch_ms);
+        forget_pending(w);
+        return ret;
+}
+
+/* The promotion connection is readable. */
+int watch_promote_io(Watch *w) {
+        _cleanup_free_ char *error = NULL;
+        PromoteOutcome o;
+        int r;
+
+        r = promote_receive(w->conn, &o, &error);
+        if (r < 0)
+                return log_oom();
+        if (r == 0)
+                return 0;
+        switch (o) {
+        case PROMOTE_DONE:
+                return finish(w);
+        case PROMOTE_PENDING:
+                log_warning("Promotion requested %llu s ago is still pending (PostgreSQL is finishing recovery); "
+                            "waiting", (unsigned long long) ((now_usec() - w->promote_sent) / 1000000ULL));
+                watch_status(w);
+                if (promote_send(w->conn, PROMOTE_WAIT_SEC) >= 0) {
+                        w->sends++;
+                        return 0;
+                }
+                error = promote_error_line(PQerrorMessage(w->conn));
+                break;
+        case PROMOTE_NOT_IN_RECOVERY:
+                /* The first request refused, and never seen in recovery: not a standby to begin with,
+                 * leave the trigger alone. Otherwise it got promoted meanwhile (by us or otherwise). */
+                if (w->sends == 1 && !w->seen_recovery) {
+                        PQfinish(w->conn);
+                        w->conn = NULL;
+                        forget_pending(w);
+                        return not_a_standby(w);
+                }
+                return finish(w);
+        case PROMOTE_FAILED:
+                break;
+        }
+        log_warning("pg_promote() failed: %s; retrying", error ? error : "unknown error");
+        PQfinish(w->conn);
+        w->conn = NULL;
+        watch_schedule_retry(w);
+        watch_status(w);
+        return 0;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "pg.h"
+#include "promote.h"
+#include "util.h"
+
+PGconn *promote_connect(const Config *c) {
+        char port[16];
+        const char *keys[] = { "host", "port", "dbname", "user", "application_name", "options", NULL };
+        const char *values[] = { config_get(c, VAR_SOCKET_DIR), port, "postgres", "postgres",
+                                 "pgrepl-trigger-watcher",
+                                 /* pg_promote(true, N) waits N seconds: no server default may cut it short. */
+                                 "-c statement_timeout=0", NULL };
+
+        snprintf(port, sizeof(port), "%u", c->port);
+        return pg_connect(keys, values);
+}
+
+/*
+ * One row, six columns: in recovery, WAL receiver status, its upstream host
+ * and port, replay lag in bytes, PostgreSQL's own promote_trigger_file.
+ * The lag is what was received but not yet replayed; without a WAL receiver
+ * pg_last_wal_receive_lsn() still says how far streaming got.
+ */
+#define STATUS_QUERY(received_col, trigger_expr)                                                     \
+        "SELECT pg_is_in_recovery(), w.status, w.sender_host, w.sender_port, "                       \
+        "pg_wal_lsn_diff(COALESCE(w." received_col ", pg_last_wal_receive_lsn()), "                  \
+        "pg_last_wal_replay_lsn())::bigint, " trigger_expr " "                                       \
+        "FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true"
+
+const char *promote_status_query(int server_version) {
+        if (server_version < PROMOTE_MIN_VERSION)
+                return NULL;
+        /* 12 calls the received position received_lsn; 13 renamed it flushed_lsn. */
+        if (server_version < 130000)
+                return STATUS_QUERY("received_lsn", "current_setting('promote_trigger_file')");
+        /* 16 removed promote_trigger_file. */
+        if (server_version < 160000)
+                return STATUS_QUERY("flushed_lsn", "current_setting('promote_trigger_file')");
+        return STATUS_QUERY("flushed_lsn", "NULL::text");
+}
+
+void standby_state_done(StandbyState *s) {
+        free(s->wal_status);
+        free(s->upstream);
+        free(s->trigger_setting);
+        *s = (StandbyState) {};
+}
+
+static int dup_or_null(const char *s, char **ret) {
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int promote_parse_state(const char *const *values, size_t n, StandbyState *ret) {
+        StandbyState s = { .lag = -1 };
+        unsigned port;
+
+        if (n != 6 || !values[0] || (!streq(values[0], "t") && !streq(values[0], "f")))
+                return -EBADMSG;
+        s.in_recovery = streq(values[0], "t");
+        if (dup_or_null(values[1], &s.wal_status) < 0 || dup_or_null(values[5], &s.trigger_setting) < 0)
+                goto oom;
+        if (values[2]) {
+                bool has_port = values[3] && parse_uint(values[3], 1, 65535, &port) >= 0;
+                /* An IPv6 address gets brackets so the port stays readable. */
+                bool v6 = strchr(values[2], ':') != NULL;
+
+                if (has_port ? asprintf(&s.upstream, v6 ? "[%s]:%u" : "%s:%u", values[2], port) < 0
+                             : asprintf(&s.upstream, "%s", values[2]) < 0) {
+                        s.upstream = NULL;
+                        goto oom;
+                }
+        }
+        if (values[4]) {
+                long long v;
+                char *end;
+
+                errno = 0;
+                v = strtoll(values[4], &end, 10);
+                if (errno || *end || end == values[4]) {
+                        standby_state_done(&s);
+                        return -EBADMSG;
+                }
+                /* WAL restored from an archive can put replay ahead of receipt. */
+                s.lag = v < 0 ? 0 : v;
+        }
+        *ret = s;
+        return 0;
+oom:
+        standby_state_done(&s);
+        return -ENOMEM;
+}
+
+int promote_query_state(PGconn *conn, StandbyState *ret) {
+        const char *sql = promote_status_query(PQserverVersion(conn));
+        _cleanup_pqres_ PGresult *res = NULL;
+        const char *values[6];
+
+        if (!sql)
+                return -EPROTONOSUPPORT;
+        res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                return -EIO;
+        if (PQntuples(res) != 1 || PQnfields(res) != 6)
+                return -EBADMSG;
+        for (int i = 0; i < 6; i++)
+                values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+        return promote_parse_state(values, 6, ret);
+}
+
+char *promote_describe(const StandbyState *s) {
+        Buf b = {};
+
+        if (!s->in_recovery)
+                return strdup("not in recovery (a primary)");
+        if (s->upstream)
+                buf_printf(&b, "standby of '%s'", s->upstream);
+        else
+                buf_puts(&b, "standby");
+        if (s->wal_status && streq(s->wal_status, "streaming"))
+                buf_puts(&b, ", streaming");
+        else if (s->wal_status)
+                buf_printf(&b, ", not streaming (WAL receiver %s)", s->wal_status);
+        else
+                buf_puts(&b, ", not streaming (no WAL receiver)");
+        if (s->lag >= 0)
+                buf_printf(&b, ", replay lag %lld bytes", (long long) s->lag);
+        return buf_steal(&b);
+}
+
+PromoteOutcome promote_classify(ExecStatusType status, const char *sqlstate, const char *value) {
+        if (status == PGRES_TUPLES_OK && value)
+                return streq(value, "t") ? PROMOTE_DONE : streq(value, "f") ? PROMOTE_PENDING : PROMOTE_FAILED;
+        /* 55000 (object_not_in_prerequisite_state): "recovery is not in progress". */
+        if (status == PGRES_FATAL_ERROR && sqlstate && streq(sqlstate, "55000"))
+                return PROMOTE_NOT_IN_RECOVERY;
+        return PROMOTE_FAILED;
+}
+
+int promote_send(PGconn *conn, unsigned wait_seconds) {
+        char n[16];
+        const char *params[] = { n };
+
+        snprintf(n, sizeof(n), "%u", wait_seconds);
+        if (!PQsendQueryParams(conn, "SELECT pg_promote(true, $1::int)", 1, NULL, params, NULL, NULL, 0))
+                return -EIO;
+        return 0;
+}
+
+char *promote_error_line(const char *msg) {
+        char *s = strdup(msg && *msg ? msg : "unknown error"), *t;
+
+        if (!s)
+                return NULL;
+        for (char *p = s; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                        *p = ' ';
+        t = strstrip(s);
+        memmove(s, t, strlen(t) + 1);
+        return s;
+}
+
+int promote_receive(PGconn *conn, PromoteOutcome *ret, char **ret_error) {
+        PromoteOutcome outcome = PROMOTE_FAILED;
+        _cleanup_free_ char *error = NULL;
+        bool have = false;
+        PGresult *res;
+
+        if (!PQconsumeInput(conn)) {
+                error = promote_error_line(PQerrorMessage(conn));
+                goto done;
+        }
+        if (PQisBusy(conn))
+                return 0;
+        while ((res = PQgetResult(conn))) {
+                ExecStatusType st = PQresultStatus(res);
+
+                if (!have) {
+                        const char *v = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+                                                ? PQgetvalue(res, 0, 0)
+                                                : NULL;
+
+                        outcome = promote_classify(st, PQresultErrorField(res, PG_DIAG_SQLSTATE), v);
+                        if (outcome == PROMOTE_FAILED)
+                                error = promote_error_line(PQresultErrorMessage(res));
+                        have = true;
+                }
+                PQclear(res);
+        }
+        if (!have)
+                error = promote_error_line(PQerrorMessage(conn));
+done:
+        if (outcome == PROMOTE_FAILED && !error)
+                return -ENOMEM;
+        *ret = outcome;
+        if (ret_error)
+                *ret_error = TAKE_PTR(error);
+        return 1;
+}
+
+int promote_parse_timeline(const char *walfile, unsigned *ret) {
+        unsigned long v;
+        char hex[9];
+        char *end;
+
+        if (strlen(walfile) != 24 || strspn(walfile, "0123456789ABCDEFabcdef") != 24)
+                return -EBADMSG;
+        memcpy(hex, walfile, 8);
+        hex[8] = 0;
+        v = strtoul(hex, &end, 16);
+        if (*end || v == 0)
+                return -EBADMSG;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+int promote_query_position(PGconn *conn, unsigned *ret_timeline, char *lsn, size_t lsn_size) {
+        /* pg_walfile_name() names the file on the timeline the server now writes. */
+        _cleanup_pqres_ PGresult *res =
+                PQexec(conn, "SELECT pg_current_wal_lsn(), pg_walfile_name(pg_current_wal_lsn())");
+        int r;
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                return -EIO;
+        if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+                return -EBADMSG;
+        r = promote_parse_timeline(PQgetvalue(res, 0, 1), ret_timeline);
+        if (r < 0)
+                return r;
+        snprintf(lsn, lsn_size, "%s", PQgetvalue(res, 0, 0));
+        return 0;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the watcher asks the local server, over its unix socket as the
+ * service user (peer authentication): one cheap status query, chosen by
+ * server version (pg_stat_wal_receiver renamed a column in 13;
+ * promote_trigger_file is gone in 16), and pg_promote(true, N), sent
+ * asynchronously so the event loop keeps serving the watchdog and signals
+ * while PostgreSQL finishes recovery. Helpers that don't decide don't log.
+ */
+#pragma once
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* pg_promote() exists from 12 on. */
+#define PROMOTE_MIN_VERSION 120000
+/* pg_promote(true, N): N seconds per call; a false return means still pending. */
+#define PROMOTE_WAIT_SEC 60
+
+/* Connect (blocking, connect_timeout applies); check PQstatus(). */
+PGconn *promote_connect(const Config *c);
+
+/* The status query for a server version (PQserverVersion()), NULL before 12. */
+const char *promote_status_query(int server_version);
+
+typedef struct StandbyState {
+        bool in_recovery;
+        char *wal_status;      /* pg_stat_wal_receiver.status; NULL: no WAL receiver */
+        char *upstream;        /* "host:port" the WAL receiver follows; NULL: unknown */
+        int64_t lag;           /* received but not yet replayed, bytes; -1: unknown */
+        char *trigger_setting; /* PostgreSQL's own promote_trigger_file (12-15), NULL or "" when unset */
+} StandbyState;
+
+void standby_state_done(StandbyState *s);
+/* One row of the status query as text values (NULL for SQL NULL). -EBADMSG when malformed. */
+int promote_parse_state(const char *const *values, size_t n, StandbyState *ret);
+/* Run the status query. -EPROTONOSUPPORT before 12, -EIO (message in PQerrorMessage) on failure. */
+int promote_query_state(PGconn *conn, StandbyState *ret);
+/* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes". */
+char *promote_describe(const StandbyState *s);
+
+typedef enum PromoteOutcome {
+        PROMOTE_DONE,            /* pg_promote returned true: the server is a primary */
+        PROMOTE_PENDING,         /* false: still finishing recovery after N seconds */
+        PROMOTE_NOT_IN_RECOVERY, /* the server was not (or no longer) a standby */
+        PROMOTE_FAILED,          /* any other error: retry */
+} PromoteOutcome;
+
+/* Classify a result of pg_promote(): status, SQLSTATE (may be NULL), first value (may be NULL). */
+PromoteOutcome promote_classify(ExecStatusType status, const char *sqlstate, const char *value);
+
+/* Send pg_promote(true, wait_seconds) without waiting for the answer. */
+int promote_send(PGconn *conn, unsigned wait_seconds);
+/*
+ * Call when the connection's socket is readable: 0 while the answer is not
+ * complete, 1 with *ret (and on PROMOTE_FAILED a newly allocated one-line
+ * *ret_error) once it is.
+ */
+int promote_receive(PGconn *conn, PromoteOutcome *ret, char **ret_error);
+
+/* After promotion: the new timeline and the current WAL position. */
+int promote_query_position(PGconn *conn, unsigned *ret_timeline, char *lsn, size_t lsn_size);
+/* Timeline from a WAL file name ("000000020000000000000003" -> 2). */
+int promote_parse_timeline(const char *walfile, unsigned *ret);
+
+/* The server's message as one line, no trailing newline (newly allocated). */
+char *promote_error_line(const char *msg);

@@ -1,0 +1,297 @@
+# SPDX-License-Identifier: MIT
+"""pgrepl-trigger-watcher by hand (no systemd) against a real PostgreSQL 15
+primary and a streaming standby made with pg_basebackup: the watcher is
+what is under test. Trigger files live in a sticky, world-writable
+directory like /tmp. The watcher runs as postgres, like the unit, either
+with no capabilities or (fowner=True) with the unit's ambient CAP_FOWNER."""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pgrepl_testlib import PGUSER, Cluster, Node, RawStandby, binary, make_dir
+
+EX_CONFIG = 78
+
+
+class Watcher(Node):
+    """pgrepl-trigger-watcher for a server (standby or primary)."""
+
+    def __init__(self, root, name, server, trigger, lock_dir, env=None, fowner=False):
+        base = {"POSTGRESQL_PORT_NUMBER": str(server.port), "POSTGRESQL_SOCKET_DIR": str(server.sockdir),
+                "POSTGRESQL_PROMOTE_TRIGGER_FILE": str(trigger), "RUNTIME_DIRECTORY": str(lock_dir)}
+        base.update(env or {})
+        super().__init__(root, name, "pgrepl-trigger-watcher", base)
+        self.fowner = fowner
+
+    def start(self, args=(), extra_env=None):
+        if not self.fowner:
+            return super().start(args, extra_env)
+        # As the unit runs it: postgres, CAP_FOWNER ambient and nothing else in the bounding set.
+        self.logf = open(self.log, "ab")
+        self.started_at = self.notify.mark()
+        self.proc = subprocess.Popen(
+            ["setpriv", f"--reuid={PGUSER.pw_uid}", f"--regid={PGUSER.pw_gid}", "--clear-groups",
+             "--inh-caps=-all,+fowner", "--ambient-caps=+fowner", "--bounding-set=-all,+fowner",
+             binary(self.binary_name), *args],
+            env=self.command_env(extra_env), stdout=self.logf, stderr=subprocess.STDOUT, cwd="/")
+        return self.proc
+
+    def wait_exit(self, timeout=30):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"watcher still running after {timeout}s: {self.output()}") from None
+
+    def record(self):
+        path = self.state / "promotion"
+        assert path.exists(), f"no promotion record: {self.output()}"
+        assert path.stat().st_mode & 0o777 == 0o600
+        return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def primary():
+    c = Cluster()
+    p = c.primary(env={"POSTGRESQL_FSYNC": "off"})
+    p.start()
+    p.wait_ready()
+    yield c, p
+    c.close()
+
+
+@pytest.fixture
+def env(primary):
+    """Per test: a sticky trigger directory, a lock directory, and makers for standbys and watchers."""
+    cluster, p = primary
+    made = []
+
+    class Env:
+        root = make_dir(tempfile.mkdtemp(prefix="t-", dir=cluster.root), 0o755)
+        tdir = root / "trig"
+        locks = make_dir(root / "locks", 0o755)
+        trigger = tdir / "postgresql.trigger"
+
+        def standby(self, name="standby", start=True):
+            """A streaming standby of the module's primary (start=False: cloned, not started)."""
+            full = f"{self.root.name}-{name}"
+            s = cluster.raw_standby(p, name=full) if start else RawStandby(cluster.root, full, p)
+            made.append(s)
+            return s
+
+        def watcher(self, server, name="watcher", **kw):
+            w = Watcher(self.root, name, server, kw.pop("trigger", self.trigger), self.locks, **kw)
+            made.append(w)
+            return w
+
+    e = Env()
+    e.tdir.mkdir()
+    e.tdir.chmod(0o1777)
+    e.primary = p
+    yield e
+    for n in reversed(made):
+        n.close()
+
+
+def as_user(user, *argv):
+    subprocess.run(list(argv), user=user, check=True, cwd="/")
+
+
+def in_recovery(s):
+    return s.psql("select pg_is_in_recovery()") == "t"
+
+
+def assert_not_promoted_for(w, s, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert w.proc.poll() is None, f"watcher exited with {w.proc.returncode}: {w.output()}"
+        time.sleep(0.1)
+    assert in_recovery(s), w.output()
+
+
+def wait_log(w, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in w.output():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"'{text}' not logged within {timeout}s: {w.output()}")
+
+
+def test_ignores_foreign_symlink_directory_then_root_trigger_promotes(env):
+    s = env.standby()
+    w = env.watcher(s, fowner=True)
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    assert "streaming" in w.notify.all("STATUS")[-1]
+
+    # Any local user can create files in /tmp: nobody's file must not promote.
+    as_user("nobody", "touch", str(env.trigger))
+    assert_not_promoted_for(w, s, 3)
+    assert "<4>Ignoring '" in w.output() and "'nobody', uid 65534" in w.output()
+    assert "ignoring" in w.notify.all("STATUS")[-1]
+    env.trigger.unlink()
+
+    # A symlink to a root-owned file, and a directory: ignored too.
+    os.symlink("/etc/hostname", env.trigger)
+    assert_not_promoted_for(w, s, 1)
+    assert "symbolic link" in w.output()
+    env.trigger.unlink()
+    env.trigger.mkdir()
+    assert_not_promoted_for(w, s, 1)
+    assert "is a directory" in w.output()
+    env.trigger.rmdir()
+    assert w.output().count("<4>Ignoring") == 3, w.output()
+
+    # Root's touch promotes, and the unit's CAP_FOWNER lets postgres remove it from the sticky directory.
+    env.trigger.touch()
+    assert w.wait_exit() == 0, w.output()
+    assert not env.trigger.exists(), w.output()
+    rec = w.record()
+    assert rec["timeline"] == "2" and "/" in rec["lsn"] and rec["trigger_path"] == str(env.trigger)
+    assert abs(int(rec["time"]) - time.time()) < 60
+    assert "<5>Promoted: the local server is a primary on timeline 2" in w.output()
+    assert w.notify.all("STATUS")[-1].startswith("promoted: primary on timeline 2")
+    assert not in_recovery(s)
+    s.psql("create table after_promotion(x int); insert into after_promotion values (1)")
+    assert s.psql("select count(*) from after_promotion") == "1"
+
+
+def test_root_trigger_without_cap_fowner_stays_and_record_blocks_reuse(env):
+    s1 = env.standby("s1")
+    w = env.watcher(s1)
+    w.start()
+    w.wait_ready()
+    env.trigger.touch()
+    assert w.wait_exit() == 0, w.output()
+    assert not in_recovery(s1)
+    # postgres may not remove root's file from a sticky directory without CAP_FOWNER.
+    assert env.trigger.exists()
+    assert "<4>Cannot remove trigger" in w.output()
+    st = env.trigger.stat()
+    rec = w.record()
+    assert (rec["trigger_dev"], rec["trigger_ino"]) == (str(st.st_dev), str(st.st_ino))
+    assert rec["trigger_ctime"] == f"{st.st_ctime_ns // 10**9}.{st.st_ctime_ns % 10**9:09d}"
+
+    # A new standby with the same state directory: the leftover trigger does not promote it...
+    s2 = env.standby("s2")
+    w2 = env.watcher(s2, name="watcher2")
+    w2.state = w.state
+    w2.env["STATE_DIRECTORY"] = str(w.state)
+    w2.start()
+    w2.wait_ready()
+    assert_not_promoted_for(w2, s2, 2)
+    assert "already promoted by this very file" in w2.output()
+    # ...but touching it again (a new ctime) is a new request.
+    os.utime(env.trigger)
+    assert w2.wait_exit() == 0, w2.output()
+    assert not in_recovery(s2)
+
+
+def test_trigger_present_before_start_promotes_and_postgres_file_is_removed(env):
+    s = env.standby()
+    as_user("postgres", "touch", str(env.trigger))
+    w = env.watcher(s)
+    w.start()
+    assert w.wait_exit() == 0, w.output()
+    assert w.notify.all("READY") == ["1"]
+    assert not env.trigger.exists(), w.output()
+    assert not in_recovery(s)
+    assert w.record()["timeline"] == "2"
+
+
+def test_on_a_primary_exits_zero_and_touches_nothing(env):
+    env.trigger.touch()
+    w = env.watcher(env.primary)
+    w.start()
+    assert w.wait_exit() == 0, w.output()
+    assert w.notify.all("READY") == ["1"]
+    assert "not in recovery" in w.output()
+    assert env.trigger.exists()
+    assert not (w.state / "promotion").exists()
+    assert env.primary.psql("select pg_is_in_recovery()") == "f"
+
+
+def test_watchdog_cadence_no_other_wakeups_second_watcher_and_sigterm(env):
+    s = env.standby()
+    w = env.watcher(s, env={"WATCHDOG_USEC": "4000000"})
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+
+    # A second watcher on the same trigger path refuses, naming path and holder.
+    w2 = env.watcher(s, name="second")
+    w2.start()
+    assert w2.wait_exit(10) == EX_CONFIG, w2.output()
+    assert str(env.trigger) in w2.output() and "already watched by another" in w2.output()
+    assert f"pid {w.proc.pid}" in w2.output()
+    assert w2.notify.all("READY") == []
+
+    def switches():
+        text = Path(f"/proc/{w.proc.pid}/status").read_text()
+        return sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches" in line)
+
+    mark = w.notify.mark()
+    before = switches()
+    time.sleep(10)
+    woke = switches() - before
+    pings = [t for t, f in w.notify.messages[mark:] if f.get("WATCHDOG") == "1"]
+    # WatchdogSec=4s: a ping every 2 s, 5 in 10 s, each with a STATUS= of the standby.
+    assert 4 <= len(pings) <= 6, pings
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert all(1.7 < g < 2.3 for g in gaps), gaps
+    statuses = [f["STATUS"] for _, f in w.notify.messages[mark:] if "STATUS" in f]
+    assert len(statuses) >= 4 and all("streaming, replay lag" in x for x in statuses), statuses
+    # Each beat is one wake-up plus a short connection (about 4 switches here); nothing else.
+    # Polling every 100 ms would alone cost 100.
+    assert woke <= 8 * len(pings), (woke, len(pings))
+
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
+    assert w.notify.all("STOPPING") == ["1"]
+    assert in_recovery(s)
+
+
+def test_waits_for_a_server_that_is_not_up_yet(env):
+    s = env.standby(start=False)
+    w = env.watcher(s)
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    assert "not reachable" in w.notify.all("STATUS")[-1]
+    # A trigger while the server is still down (cloning, starting): kept, retried.
+    env.trigger.touch()
+    wait_log(w, "is not reachable")
+    assert w.proc.poll() is None, w.output()
+    s.start()
+    assert w.wait_exit(60) == 0, w.output()
+    assert not in_recovery(s)
+    assert not env.trigger.exists() or "Cannot remove trigger" in w.output()
+
+
+def test_directory_missing_then_replaced_is_watched_again(env):
+    """No server needed: a nobody-owned file's warning shows the watch is armed."""
+    d = env.root / "later" / "deeper"
+    trig = d / "trigger"
+    w = env.watcher(env.primary, trigger=trig, env={"POSTGRESQL_PORT_NUMBER": "1"})
+    w.start()
+    w.wait_ready()
+    wait_log(w, "does not exist; waiting for it to appear")
+    d.mkdir(parents=True)
+    d.chmod(0o1777)
+    wait_log(w, "is there again")
+    as_user("nobody", "touch", str(trig))
+    wait_log(w, "'nobody', uid 65534")
+    # Replace the directory: the old watch goes, the new directory is watched.
+    os.rename(d, env.root / "old")
+    d.mkdir()
+    d.chmod(0o1777)
+    as_user("nobody", "mkdir", str(trig))
+    wait_log(w, "is a directory")
+    assert w.proc.poll() is None, w.output()

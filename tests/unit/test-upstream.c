@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The standby's view of its primary: backoff, default slot names (unique
+ * per host and instance, valid, at most 63 bytes), the conninfo (passfile=,
+ * never a password; parsed back by libpq) and the passfile (0600, fields
+ * escaped, any password).
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "assert.h"
+#include "config.h"
+#include "fs.h"
+#include "macro.h"
+#include "upstream.h"
+
+static void test_backoff(void) {
+        static const unsigned expect[] = { 1, 2, 4, 8, 16, 30, 30, 30 };
+        unsigned d = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(expect); i++) {
+                d = upstream_backoff_next(d);
+                ASSERT_EQ(d, expect[i]);
+        }
+}
+
+static bool valid_slot(const char *s) {
+        if (strlen(s) == 0 || strlen(s) > 63)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+                        return false;
+        return true;
+}
+
+static void test_slot_names(void) {
+        static const struct { const char *host, *instance, *expect; } cases[] = {
+                { "db1", "main", "pgrepl_db1_main" },
+                { "DB-1.example.com", "replica@2", "pgrepl_db_1_example_com_replica_2" },
+                { "höst", "a.b", "pgrepl_h__st_a_b" },
+        };
+        char long_host[80], *a, *b;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *s = NULL;
+
+                ASSERT_EQ(upstream_slot_name(cases[i].host, cases[i].instance, &s), 0);
+                ASSERT_STREQ(s, cases[i].expect);
+                ASSERT_TRUE(valid_slot(s));
+                free(s);
+        }
+        /* Long names: cut to 63 with a hash of the whole, so instances still differ. */
+        memset(long_host, 'h', sizeof(long_host) - 1);
+        long_host[sizeof(long_host) - 1] = 0;
+        ASSERT_EQ(upstream_slot_name(long_host, "replica1", &a), 0);
+        ASSERT_EQ(upstream_slot_name(long_host, "replica2", &b), 0);
+        ASSERT_TRUE(valid_slot(a) && valid_slot(b));
+        ASSERT_EQ(strlen(a), 63);
+        ASSERT_TRUE(!streq(a, b));
+        free(a);
+        free(b);
+}
+
+static const char *nasty_pw = "pa'ss\\wo rd:\"ü€;$x";
+
+static Config *load(const char *state_dir) {
+        char *env[] = { "POSTGRESQL_MASTER_HOST=db.example", "POSTGRESQL_MASTER_PORT_NUMBER=6543",
+                        "POSTGRESQL_REPLICATION_USER=re pl'x", NULL, NULL };
+        char pw[128];
+        Config *c = NULL;
+
+        snprintf(pw, sizeof(pw), "POSTGRESQL_REPLICATION_PASSWORD=%s", nasty_pw);
+        env[3] = pw;
+        setenv("STATE_DIRECTORY", state_dir, 1);
+        ASSERT_EQ(config_load(ROLE_STANDBY, "sb1", NULL, env, &c), 0);
+        return c;
+}
+
+static void test_conninfo_and_passfile(void) {
+        char dir[] = "/tmp/pgrepl-test-upstream-XXXXXX", path[128];
+        _cleanup_free_ char *ci = NULL, *content = NULL;
+        PQconninfoOption *opts;
+        Upstream u;
+        Config *c;
+        struct stat st;
+        bool saw_passfile = false;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        c = load(dir);
+        ASSERT_EQ(upstream_init(c, &u), 0);
+        ASSERT_STREQ(u.display, "db.example:6543");
+        ASSERT_TRUE(u.slot && strncmp(u.slot, "pgrepl_", 7) == 0 && strstr(u.slot, "_sb1"));
+
+        ci = upstream_conninfo(&u, "app 'one'");
+        ASSERT_TRUE(ci);
+        ASSERT_TRUE(!strstr(ci, "pa'ss") && !strstr(ci, "password"));
+        opts = PQconninfoParse(ci, NULL);
+        ASSERT_TRUE(opts);
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+                if (!o->val)
+                        continue;
+                if (streq(o->keyword, "user"))
+                        ASSERT_STREQ(o->val, "re pl'x");
+                if (streq(o->keyword, "application_name"))
+                        ASSERT_STREQ(o->val, "app 'one'");
+                if (streq(o->keyword, "connect_timeout"))
+                        ASSERT_STREQ(o->val, "5");
+                if (streq(o->keyword, "keepalives"))
+                        ASSERT_STREQ(o->val, "1");
+                if (streq(o->keyword, "passfile")) {
+                        snprintf(path, sizeof(path), "%s/passfile", dir);
+                        ASSERT_STREQ(o->val, path);
+                        saw_passfile = true;
+                }
+        }
+        PQconninfoFree(opts);
+        ASSERT_TRUE(saw_passfile);
+
+        ASSERT_EQ(upstream_write_passfile(&u), 0);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
+        ASSERT_EQ(fs_read_file(path, &content), 0);
+        ASSERT_STREQ(content, "db.example:6543:*:re pl'x:pa'ss\\\\wo rd\\:\"ü€;$x\n");
+
+        unlink(path);
+        rmdir(dir);
+        upstream_done(&u);
+        config_free(c);
+}
+
+int main(void) {
+        test_backoff();
+        test_slot_names();
+        test_conninfo_and_passfile();
+        return 0;
+}
