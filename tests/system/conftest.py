@@ -66,6 +66,24 @@ def builddir(request) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def install(request):
+    """install(host): put pgrepl on a host the way users get it.
+
+    The .deb named by PGREPL_DEB (tests/run-all builds it) with dpkg -i; or,
+    when that is unset, the meson build (PGREPL_BUILDDIR, default <repo>/build)
+    with meson install, for a quick run during development.
+    """
+    deb = os.environ.get("PGREPL_DEB")
+    if deb:
+        path = Path(deb).resolve()
+        if not path.exists():
+            pytest.fail(f"PGREPL_DEB={deb} does not exist")
+        return lambda host: host.install_deb(path)
+    builddir = request.getfixturevalue("builddir")
+    return lambda host: host.install_build(builddir)
+
+
 @pytest.fixture(scope="module")
 def make_hosts(testbed):
     """Factory: boot hosts for this module (concurrently), removed at module end."""

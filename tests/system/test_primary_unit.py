@@ -13,9 +13,9 @@ POSTGRESQL_REPLICATION_PASSWORD=my_repl_password
 
 
 @pytest.fixture(scope="module")
-def host(make_hosts, builddir):
+def host(make_hosts, install):
     h, = make_hosts("prim1")
-    h.install_build(builddir)
+    install(h)
     return h
 
 
