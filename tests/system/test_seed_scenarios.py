@@ -20,53 +20,14 @@ name, as the guide names the master container.  The issue's items:
 6 secrets from files ...... test_secrets_from_root_only_files_override_plain_values
 """
 
-import concurrent.futures
 import re
-import threading
 import time
 
 import pytest
 
-import harness
+from cluster import *  # noqa: F401,F403 - the shared cluster vocabulary
 
 HOST_NAMES = ("seed1", "seed2", "seed3", "seed4")
-ENV_FILE = "/etc/pgrepl/main.env"
-PRIMARY, STANDBY, TRIGGER = "pgrepl-primary@main", "pgrepl-standby@main", "pgrepl-trigger@main"
-UNITS = (TRIGGER, STANDBY, PRIMARY)
-TRIGGER_FILE = "/tmp/postgresql.trigger.5432"
-DATA_DIR = "/var/lib/pgrepl/main/data"
-SECRETS = "/etc/pgrepl/secrets"
-
-# The guide's master, verbatim.
-MASTER = {
-    "POSTGRESQL_REPLICATION_MODE": "master",
-    "POSTGRESQL_USERNAME": "my_user",
-    "POSTGRESQL_PASSWORD": "password123",
-    "POSTGRESQL_DATABASE": "my_database",
-    "POSTGRESQL_REPLICATION_USER": "my_repl_user",
-    "POSTGRESQL_REPLICATION_PASSWORD": "my_repl_password",
-}
-# The application's login, over TCP with its password, as a client of the image would.
-APP = dict(user="my_user", db="my_database", host="127.0.0.1", password="password123")
-SEED_QUERY = ("select client_addr, usename, application_name, state, sync_state "
-              "from pg_stat_replication order by client_addr")
-# The guide's own variant (its synchronous-commit section), for the printed tables.
-SEED_PRIORITY_QUERY = ("select application_name as server, state, sync_priority as priority, sync_state "
-                       "from pg_stat_replication order by client_addr")
-DB = "my_database"
-CLONE_MESSAGE = "Cloning primary"          # what pgrepl-standby-bootstrap logs when it clones
-INITDB_MESSAGE = "First start: initializing"
-
-
-# --- setup -------------------------------------------------------------------
-
-
-
-def parallel(*calls):
-    """Run the calls concurrently (hosts are independent); return their results in order."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(c) for c in calls]
-        return [f.result() for f in futures]
 
 
 @pytest.fixture(scope="module")
@@ -76,153 +37,10 @@ def cluster_hosts(make_hosts, install):
     return hosts
 
 
-def reset(host):
-    """Back to an installed host with no pgrepl instance: units off, no config, no data."""
-    for unit in UNITS:
-        host.systemctl("disable", "--now", unit, check=False, timeout=120)
-    host.systemctl("reset-failed", check=False)
-    host.run(f"rm -rf /var/lib/pgrepl/main {ENV_FILE} {SECRETS} /tmp/postgresql.trigger.* /tmp/seed-*")
-
-
 @pytest.fixture
 def hosts(cluster_hosts):
     parallel(*(lambda h=h: reset(h) for h in cluster_hosts))
     return cluster_hosts
-
-
-# --- helpers -----------------------------------------------------------------
-
-def write_env(host, env):
-    host.write_file(ENV_FILE, "".join(f"{k}={v}\n" for k, v in env.items()), mode=0o600)
-
-
-def standby_env(primary, **extra):
-    """The guide's slave: MODE=slave, the master's host and port, the replication credentials."""
-    env = {
-        "POSTGRESQL_REPLICATION_MODE": "slave",
-        "POSTGRESQL_MASTER_HOST": primary.name,
-        "POSTGRESQL_MASTER_PORT_NUMBER": "5432",
-        "POSTGRESQL_REPLICATION_USER": "my_repl_user",
-        "POSTGRESQL_REPLICATION_PASSWORD": "my_repl_password",
-    }
-    env.update({f"POSTGRESQL_{k}": v for k, v in extra.items()})
-    return env
-
-
-def start_primary(host, env=None):
-    write_env(host, MASTER if env is None else env)
-    host.systemctl("start", PRIMARY, timeout=180)
-
-
-def start_standby(host, primary, **extra):
-    write_env(host, standby_env(primary, **extra))
-    host.systemctl("start", STANDBY, timeout=180)
-
-
-def psql_run(host, sql, user="postgres", db="postgres", tcp=False, password=None, timeout=60):
-    """psql with its exit status and stderr (host.psql raises or hides them)."""
-    argv = ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
-            "-U", user, "-d", db, "-c", sql] + (["-h", "127.0.0.1"] if tcp else [])
-    return host.run(argv, check=False, timeout=timeout,
-                    env={"PGPASSWORD": password} if password is not None else None)
-
-
-def eventually(check, timeout=60, interval=0.25):
-    """Call check() until it passes (no AssertionError, no failed command); at the deadline, its error."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except (AssertionError, harness.CommandFailed):
-            if time.monotonic() + interval > deadline:
-                raise
-        time.sleep(interval)
-
-
-def replication(primary):
-    """The seed's query on pg_stat_replication, as (client_addr, usename, app, state, sync_state)."""
-    out = primary.psql(SEED_QUERY)
-    return [tuple(line.split("|")) for line in out.splitlines()]
-
-
-def wait_replication(primary, expected, timeout=60):
-    """Until the seed's query shows exactly these (client_addr, application_name, state, sync_state)."""
-    def check():
-        rows = replication(primary)
-        got = sorted((r[0], r[2], r[3], r[4]) for r in rows)
-        assert got == sorted(expected), f"pg_stat_replication on {primary.name}: {rows}"
-        return rows
-    return eventually(check, timeout)
-
-
-def wait_caught_up(primary, standbys, timeout=60):
-    """Until every standby has replayed what the primary has written so far."""
-    lsn = primary.psql("select pg_current_wal_lsn()")
-    for s in standbys:
-        def check(s=s):
-            got = s.psql("select pg_last_wal_replay_lsn()")
-            assert s.psql(f"select coalesce(pg_last_wal_replay_lsn() >= '{lsn}', false)") == "t", \
-                f"{s.name} replayed {got}, primary {primary.name} is at {lsn}"
-        eventually(check, timeout)
-
-
-def receiver(standby):
-    """pg_stat_wal_receiver on a standby: status, sender_host, slot_name, received_tli."""
-    out = standby.psql("select status, sender_host, slot_name, received_tli from pg_stat_wal_receiver")
-    return tuple(out.split("|")) if out else None
-
-
-def slot_name(standby):
-    return f"pgrepl_{standby.name}_main"
-
-
-def journal_count(host, unit, text):
-    """How often text occurs in the unit's journal of this boot."""
-    return host.run(["journalctl", "--no-pager", "-o", "cat", "-b", "-u", unit], check=False).stdout.count(text)
-
-
-def journal_cursor(host):
-    """Where the host's journal ends now (for --after-cursor)."""
-    out = host.run(["journalctl", "--no-pager", "-n", "1", "--show-cursor", "-o", "cat"]).stdout
-    return out.rsplit("-- cursor: ", 1)[1].strip()
-
-
-def inode(host, path):
-    return host.run(["stat", "-c", "%i", path]).stdout.strip()
-
-
-def roles(host):
-    return host.psql("select string_agg(rolname || ':' || rolcanlogin || rolreplication || rolsuper, ',' "
-                     "order by rolname) from pg_roles where rolname !~ '^pg_'")
-
-
-def databases(host):
-    return host.psql("select string_agg(datname, ',' order by datname) from pg_database")
-
-
-class Background:
-    """A command in a host that must keep running (or block) while the test goes on."""
-
-    def __init__(self, fn):
-        self.result, self.error = None, None
-        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn):
-        try:
-            self.result = fn()
-        except BaseException as e:     # reported by join()
-            self.error = e
-
-    def done(self):
-        return not self.thread.is_alive()
-
-    def join(self, timeout):
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), f"still running after {timeout}s"
-        if self.error:
-            raise self.error
-        return self.result
 
 
 # --- 1. two-node cluster from two commands ------------------------------------
@@ -251,7 +69,7 @@ def test_two_node_cluster_from_two_commands(hosts):
     assert sender in (primary.name, primary.ip)
     assert primary.psql(f"select active from pg_replication_slots where slot_name = '{slot_name(standby)}'") == "t"
     primary.psql("insert into seed values (101, 'streamed')", **APP)
-    eventually(lambda: _assert(standby.psql("select note from seed where id = 101", **APP) == "streamed",
+    eventually(lambda: ensure(standby.psql("select note from seed where id = 101", **APP) == "streamed",
                                "row 101 not on the standby"), timeout=30)
 
     # Read-only, for the application and the superuser alike.
@@ -421,7 +239,7 @@ def test_scale_out_and_in_without_downtime(hosts):
     def acked():
         return primary.run("wc -l </tmp/seed-acked").stdout.strip()
 
-    eventually(lambda: _assert(int(acked()) >= 20, "writer not writing"), timeout=30)
+    eventually(lambda: ensure(int(acked()) >= 20, "writer not writing"), timeout=30)
     marks = {"first_add": time.time()}
     for s in (s2, s3, s4):
         start_standby(s, primary)
@@ -433,7 +251,7 @@ def test_scale_out_and_in_without_downtime(hosts):
     wait_replication(primary, [(s2.ip, "walreceiver", "streaming", "async")])
     marks["removed"] = time.time()
     before = int(acked())
-    eventually(lambda: _assert(int(acked()) >= before + 20, "writer stalled after the removal"), timeout=30)
+    eventually(lambda: ensure(int(acked()) >= before + 20, "writer stalled after the removal"), timeout=30)
     primary.run("touch /tmp/seed-writer.stop")
     writer.join(60)
 
@@ -490,39 +308,7 @@ def test_scale_out_and_in_without_downtime(hosts):
     assert primary.psql(f"select active from pg_replication_slots where slot_name = '{slot_name(s3)}'") == "t"
 
 
-def _assert(cond, msg):
-    assert cond, msg
-    return True
-
-
 # --- 4. promotion by trigger file -----------------------------------------------
-
-def _promote(standby):
-    """touch the trigger file as root; milliseconds until the node takes a write."""
-    script = f"""
-        touch {TRIGGER_FILE}; t0=$(date +%s%N)
-        for i in $(seq 1 1500); do
-            if runuser -u postgres -- psql -XAtq -d my_database \
-                    -c "insert into promo(note) values ('first write')" 2>/dev/null; then
-                echo $(( ($(date +%s%N) - t0) / 1000000 )); exit 0
-            fi
-            sleep 0.02
-        done
-        exit 1"""
-    return int(standby.run(script, timeout=90).stdout.strip())
-
-
-def _check_promoted(node, mainpid):
-    assert node.psql("select pg_is_in_recovery()") == "f"
-    # The watcher removed the trigger, reported, and exited 0; the server was not restarted.
-    node.wait_for(["test", "!", "-e", TRIGGER_FILE], timeout=10)
-    node.wait_unit(TRIGGER, "inactive", timeout=30)
-    assert node.unit_property(TRIGGER, "Result") == "success"
-    assert "promot" in node.journal(TRIGGER).lower()
-    assert node.unit_property(STANDBY, "ActiveState") == "active"
-    assert node.unit_property(STANDBY, "MainPID") == mainpid
-    assert node.psql("select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)") == "00000002"
-
 
 @pytest.mark.parametrize("gone", ["unit stopped", "link cut"])
 def test_promotion_by_trigger_file_and_repointing(hosts, gone):
@@ -547,10 +333,10 @@ def test_promotion_by_trigger_file_and_repointing(hosts, gone):
 
 def _promote_and_repoint(old, new, other):
     mainpid = new.unit_property(STANDBY, "MainPID")
-    ms = _promote(new)
+    ms = promote_by_touch(new)
     print(f"\n{new.name} took its first write {ms} ms after the trigger file appeared")
     assert ms < 1000, f"promotion took {ms} ms"
-    _check_promoted(new, mainpid)
+    check_promoted(new, mainpid)
 
     # Re-point the other standby: env file, reload; it follows the new timeline.
     other_pid = other.unit_property(STANDBY, "MainPID")
@@ -589,7 +375,7 @@ def test_standby_that_cannot_follow_the_new_primary_says_so(hosts):
     wait_caught_up(old, [ahead])
     old.systemctl("stop", PRIMARY, timeout=120)
     new.systemctl("start", STANDBY, timeout=180)        # the old primary is gone: it starts from what it has
-    _promote(new)
+    promote_by_touch(new)
 
     # Re-pointed the way the SPEC maps the guide (reload), then the way the guide does it (restart):
     # either way the operator is told, in STATUS= and by pgrepl in the log, and nothing loops in silence.
@@ -635,8 +421,8 @@ def test_promoted_node_takes_synchronous_settings_from_its_env_file(hosts):
     start_standby(new, old)
     wait_caught_up(old, [new])
     old.systemctl("stop", PRIMARY, timeout=120)
-    _promote(new)
-    eventually(lambda: _assert(new.psql("select pg_is_in_recovery()") == "f", "not promoted"), timeout=10)
+    promote_by_touch(new)
+    eventually(lambda: ensure(new.psql("select pg_is_in_recovery()") == "f", "not promoted"), timeout=10)
     # A fresh standby of the promoted node (a clone from it, not a re-pointing).
     start_standby(follower, new)
     wait_replication(new, [(follower.ip, "walreceiver", "streaming", "async")])
@@ -646,7 +432,7 @@ def test_promoted_node_takes_synchronous_settings_from_its_env_file(hosts):
     write_env(new, {**standby_env(old), "POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS": "1",
                     "POSTGRESQL_SYNCHRONOUS_COMMIT_MODE": "remote_apply"})
     new.systemctl("reload", STANDBY)
-    eventually(lambda: _assert(new.psql("show synchronous_standby_names") == '1 ("walreceiver")',
+    eventually(lambda: ensure(new.psql("show synchronous_standby_names") == '1 ("walreceiver")',
                                new.psql("show synchronous_standby_names")), timeout=20)
     assert new.psql("show synchronous_commit") == "remote_apply"
     wait_replication(new, [(follower.ip, "walreceiver", "streaming", "sync")])
