@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,7 +204,7 @@ static int remove_one(const char *fpath, const struct stat *sb, int type, struct
 }
 
 int fs_remove_tree(const char *path) {
-        if (nftw(path, remove_one, 32, FTW_PHYS | FTW_DEPTH) < 0)
+        if (nftw(path, remove_one, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return 0;
 }
@@ -212,4 +213,23 @@ bool fs_exists(const char *path) {
         struct stat st;
 
         return lstat(path, &st) == 0;
+}
+
+int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder) {
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+
+                if (r == -EWOULDBLOCK && ret_holder && fs_read_file(path, ret_holder) >= 0)
+                        (*ret_holder)[strcspn(*ret_holder, "\n")] = 0;
+                return r;
+        }
+        /* Only a note for whoever finds it taken: failing to write it changes nothing. */
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, holder, strlen(holder), 0) < 0)
+                (void) 0;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }

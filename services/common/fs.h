@@ -24,6 +24,11 @@ int fs_mkdir_p(const char *path, mode_t mode);
 int fs_fsync_path(const char *path);
 /* fsync every file and directory below path, then path itself. */
 int fs_fsync_tree(const char *path);
-/* Remove a directory tree (only ever used on pgrepl's own side directory). */
+/* Remove a directory tree (only ever used on pgrepl's own side directory); it never crosses
+ * into another file system mounted below path (that fails with EBUSY). */
 int fs_remove_tree(const char *path);
+/* Take an exclusive flock() on path (created 0644, never a symlink) without waiting, and note
+ * holder in it. *ret_fd: the open lock, held until closed. -EWOULDBLOCK: someone else holds it
+ * (ret_holder, if given, gets what they noted). */
+int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder);
 bool fs_exists(const char *path);

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -64,12 +65,22 @@ int node_write_config(const Config *c, const char *datadir, const StandbySetting
 }
 
 int node_signal_reload(const char *datadir) {
+        _cleanup_free_ char *cwd = NULL;
+        struct stat proc, data;
         pid_t pid;
         int r;
 
         r = pg_postmaster_pid(datadir, &pid);
         if (r < 0)
                 return r;
+        /* postmaster.pid outlives a crashed server, and its pid may since be another process of
+         * ours: signal it only if it works in this data directory (the postmaster chdirs there). */
+        if (asprintf(&cwd, "/proc/%d/cwd", (int) pid) < 0)
+                return -ENOMEM;
+        if (stat(cwd, &proc) < 0 || stat(datadir, &data) < 0)
+                return errno == EACCES ? -EACCES : -ESRCH;
+        if (proc.st_dev != data.st_dev || proc.st_ino != data.st_ino)
+                return -ESRCH;
         if (kill(pid, SIGHUP) < 0)
                 return -errno;
         return 0;

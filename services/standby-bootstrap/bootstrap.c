@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -233,12 +234,61 @@ static void log_interrupted(const Config *c, const char *datadir) {
                    datadir, config_get(c, VAR_MASTER_HOST));
 }
 
+/* One clone per instance at a time: a second bootstrap (by hand, beside the unit) would take the
+ * first one's side directory for a leftover and remove it. The lock goes with the exec (O_CLOEXEC). */
+static int lock_clone(const Config *c, const char *datadir, int *ret_fd) {
+        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
+        char note[64];
+        int r;
+
+        if (!state || !(lock = path_in(state, "clone.lock")))
+                return log_oom();
+        r = fs_mkdir_p(state, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
+        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
+        r = fs_lock(lock, note, ret_fd, &holder);
+        if (r == -EWOULDBLOCK) {
+                log_error("Another pgrepl-standby-bootstrap (%s) is cloning into '%s'; leaving its copy alone",
+                          holder && *holder ? holder : "holder unknown", datadir);
+                return -EAGAIN;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock '%s': %m", lock);
+        return 0;
+}
+
+/* A leftover side directory is removed only when it is what pgrepl left: a directory, and no
+ * server has ever run in it (pg_basebackup does not copy postmaster.pid). */
+static int remove_leftover(const char *side) {
+        _cleanup_free_ char *pid = path_in(side, "postmaster.pid");
+        struct stat st;
+        int r;
+
+        if (!pid)
+                return log_oom();
+        if (lstat(side, &st) < 0)
+                return errno == ENOENT ? 0 : log_error_errno(-errno, "Failed to look at '%s': %m", side);
+        if (!S_ISDIR(st.st_mode) || fs_exists(pid)) {
+                log_error("'%s' is in the way of the clone but is not an interrupted clone of pgrepl's (%s); "
+                          "it is left alone: move it away", side,
+                          S_ISDIR(st.st_mode) ? "it holds a postmaster.pid" : "not a directory");
+                return -EEXIST;
+        }
+        log_notice("Removing '%s', left over from an interrupted clone", side);
+        r = fs_remove_tree(side);
+        if (r < 0)
+                return log_error_errno(r, "Failed to remove '%s': %m", side);
+        return 0;
+}
+
 static int first_start(const Config *c, const char *bindir, const char *datadir, Upstream *u) {
         char what[256];
         _cleanup_free_ char *side = clone_side_path(datadir), *parent = NULL, *signal_path = NULL;
+        _cleanup_close_ int lock_fd = -1;
         ControlData cd;
         Waiter w;
-        int r;
+        int r, k;
 
         if (!side || !(parent = strdup(datadir)) || !(signal_path = path_in(side, "standby.signal")))
                 return log_oom();
@@ -246,14 +296,14 @@ static int first_start(const Config *c, const char *bindir, const char *datadir,
         r = upstream_catch_signals();
         if (r < 0)
                 return log_error_errno(r, "Failed to install signal handlers: %m");
+        r = lock_clone(c, datadir, &lock_fd);
+        if (r < 0)
+                return r;
         if (*parent && (r = fs_mkdir_p(parent, 0700)) < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", parent);
-        if (fs_exists(side)) {
-                log_notice("Removing '%s', left over from an interrupted clone", side);
-                r = fs_remove_tree(side);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to remove '%s': %m", side);
-        }
+        r = remove_leftover(side);
+        if (r < 0)
+                return r;
         r = upstream_write_passfile(u);
         if (r < 0)
                 return r;
@@ -268,8 +318,11 @@ static int first_start(const Config *c, const char *bindir, const char *datadir,
                 r = clone_run(u, bindir, side, &reason);
                 if (r == 0)
                         break;
-                /* Whatever the copy left behind is ours and incomplete. */
-                (void) fs_remove_tree(side);
+                /* Whatever the copy left behind is ours and incomplete; if it cannot go, every
+                 * further attempt would fail on it: stop instead. */
+                k = fs_remove_tree(side);
+                if (k < 0)
+                        return log_error_errno(k, "Failed to remove the incomplete clone '%s': %m", side);
                 if (r != -EAGAIN)
                         return r;
                 r = waiter_pause(&w, u, reason ? reason : "the clone failed");
@@ -299,6 +352,35 @@ static int first_start(const Config *c, const char *bindir, const char *datadir,
         return start_postmaster(c, bindir, datadir, what);
 }
 
+/*
+ * A data directory that is a symlink (to another disk, say) is worked on where it points: the
+ * clone's side directory goes next to the real directory, so the final rename stays on one file
+ * system and replaces the directory, not the link.
+ */
+static int resolve_symlink(const Config *c, char **datadir) {
+        _cleanup_free_ char *real = NULL;
+        struct stat st;
+
+        if (lstat(*datadir, &st) < 0 || !S_ISLNK(st.st_mode))
+                return 0;
+        real = realpath(*datadir, NULL);
+        if (!real) {
+                log_error("POSTGRESQL_DATA_DIR='%s' (from %s) is a symbolic link that leads nowhere: %s; "
+                          "point it at an existing directory, or remove it", *datadir, c->sources[VAR_DATA_DIR],
+                          strerror(errno));
+                return -EINVAL;
+        }
+        if (streq(real, "/")) {
+                log_error("POSTGRESQL_DATA_DIR='%s' (from %s) leads to '/': not a data directory", *datadir,
+                          c->sources[VAR_DATA_DIR]);
+                return -EINVAL;
+        }
+        log_debug("POSTGRESQL_DATA_DIR='%s' is a symbolic link to '%s'", *datadir, real);
+        free(*datadir);
+        *datadir = TAKE_PTR(real);
+        return 0;
+}
+
 static int prepare(const Config *c, char **ret_bindir, char **ret_datadir, StartKind *ret_kind) {
         _cleanup_free_ char *bindir = NULL, *datadir = strdup(config_get(c, VAR_DATA_DIR));
         size_t n;
@@ -310,6 +392,9 @@ static int prepare(const Config *c, char **ret_bindir, char **ret_datadir, Start
         while (n > 1 && datadir[n - 1] == '/')
                 datadir[--n] = 0;
         r = check_config(c, datadir);
+        if (r < 0)
+                return r;
+        r = resolve_symlink(c, &datadir);
         if (r < 0)
                 return r;
         r = pg_find_bindir(c, &bindir);

@@ -116,7 +116,9 @@ void upstream_done(Upstream *u) {
 }
 
 int upstream_write_passfile(const Upstream *u) {
-        _cleanup_erase_ char *line = render_pgpass_line(u->host, u->port, "*",
+        /* Any host and port: the file is this standby's alone and holds one password, so it also
+         * matches when libpq spells the host otherwise (a socket directory is "localhost" there). */
+        _cleanup_erase_ char *line = render_pgpass_line("*", "*", "*",
                                                         config_get(u->c, VAR_REPLICATION_USER),
                                                         config_get(u->c, VAR_REPLICATION_PASSWORD));
         int r;

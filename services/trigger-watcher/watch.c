@@ -64,22 +64,16 @@ static int watch_lock(Watch *w) {
                 return log_error_errno(r, "Cannot create the lock directory '%s': %m (the unit's "
                                        "RuntimeDirectory= provides it; by hand, create it for the service "
                                        "user or set RUNTIME_DIRECTORY)", dir);
-        w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-        if (w->lock_fd < 0)
-                return log_error_errno(-errno, "Cannot open the lock file '%s': %m", lock);
-        if (flock(w->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-                if (errno != EWOULDBLOCK)
-                        return log_error_errno(-errno, "Cannot lock '%s': %m", lock);
-                if (fs_read_file(lock, &holder) >= 0)
-                        holder[strcspn(holder, "\n")] = 0;
+        snprintf(buf, sizeof(buf), "pid %d, instance '%s'\n", (int) getpid(), w->config->instance);
+        r = fs_lock(lock, buf, &w->lock_fd, &holder);
+        if (r == -EWOULDBLOCK) {
                 log_error("Trigger path '%s' is already watched by another pgrepl-trigger-watcher (%s; lock '%s'): "
                           "two standbys on one host must not share a trigger, set POSTGRESQL_PROMOTE_TRIGGER_FILE "
                           "for each", canon, holder && *holder ? holder : "holder unknown", lock);
                 return -EINVAL;
         }
-        snprintf(buf, sizeof(buf), "pid %d, instance '%s'\n", (int) getpid(), w->config->instance);
-        if (ftruncate(w->lock_fd, 0) < 0 || pwrite(w->lock_fd, buf, strlen(buf), 0) < 0)
-                log_debug_errno(-errno, "Cannot note the holder in '%s': %m", lock);
+        if (r < 0)
+                return log_error_errno(r, "Cannot lock '%s': %m", lock);
         return 0;
 }
 

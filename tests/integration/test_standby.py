@@ -403,3 +403,67 @@ def test_check_hides_the_password(cluster):
     assert "POSTGRESQL_REPLICATION_PASSWORD=(set)\t(environment)" in r.stdout
     assert "POSTGRESQL_REPLICATION_MODE=slave" in r.stdout
     assert not s.datadir.exists()
+
+
+def test_symlinked_data_directory_is_cloned_where_it_points(cluster):
+    p = started_primary(cluster)
+    p.psql("create table t(x int); insert into t values (1)")
+    s = cluster.standby("sb1", p)
+    disk = make_owned(s.root / "disk")
+    real = make_owned(disk / "data")
+    s.datadir.symlink_to(real)
+    s.start()
+    s.wait_ready(60)
+    replay_count(s, "t", 1)
+    # The link stays; the copy went where it points, by way of a side directory beside it.
+    assert s.datadir.is_symlink() and (real / "PG_VERSION").exists()
+    assert not Path(str(real) + ".pgrepl-clone").exists() and not Path(str(s.datadir) + ".pgrepl-clone").exists()
+
+
+def test_side_directory_a_server_ran_in_is_left_alone(cluster):
+    s = cluster.standby("sb1", env={"POSTGRESQL_MASTER_PORT_NUMBER": "1", "POSTGRESQL_INIT_MAX_TIMEOUT": "1"})
+    side = make_owned(Path(str(s.datadir) + ".pgrepl-clone"))
+    pid = side / "postmaster.pid"
+    pid.write_text("12345\n")
+    r = s.run_once()
+    assert r.returncode == 73, r.stderr
+    assert "not an interrupted clone" in r.stderr and "postmaster.pid" in r.stderr
+    assert pid.read_text() == "12345\n"
+
+
+def test_second_bootstrap_leaves_the_first_ones_clone_alone(cluster):
+    s = cluster.standby("sb1", env={"POSTGRESQL_MASTER_PORT_NUMBER": "1"})
+    s.start()
+    wait_until(lambda: any("retry in" in x for x in statuses(s)), 10, "the first one waiting")
+    side = make_owned(Path(str(s.datadir) + ".pgrepl-clone"))    # as if its copy had begun
+    r = s.run_once(timeout=30)
+    assert r.returncode == 75, r.stderr
+    assert "Another pgrepl-standby-bootstrap" in r.stderr and f"pid {s.proc.pid}" in r.stderr
+    assert side.exists() and s.proc.poll() is None
+
+
+def test_reload_never_signals_a_process_that_took_a_stale_pid(cluster):
+    p = started_primary(cluster)
+    s = cluster.standby("sb1", p)
+    s.start()
+    s.wait_ready(60)
+    s.stop()
+    # The server is gone but its postmaster.pid is back, naming another process of the service user.
+    other = subprocess.Popen(["sleep", "60"], user=PGUSER.pw_uid, group=PGUSER.pw_gid, extra_groups=[], cwd="/")
+    try:
+        pidfile = s.datadir / "postmaster.pid"
+        pidfile.write_text(f"{other.pid}\n{s.datadir}\n")
+        os.chown(pidfile, PGUSER.pw_uid, PGUSER.pw_gid)
+        r = s.run_once(["--reload"])
+        assert r.returncode != 0 and "No server runs" in r.stderr, r.stderr
+        time.sleep(0.2)
+        assert other.poll() is None, "the unrelated process got SIGHUP"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def make_owned(path):
+    path.mkdir(parents=True, mode=0o700)
+    os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return path

@@ -124,7 +124,8 @@ static void test_conninfo_and_passfile(void) {
         ASSERT_EQ(stat(path, &st), 0);
         ASSERT_EQ(st.st_mode & 07777, 0600);
         ASSERT_EQ(fs_read_file(path, &content), 0);
-        ASSERT_STREQ(content, "db.example:6543:*:re pl'x:pa'ss\\\\wo rd\\:\"ü€;$x\n");
+        /* Any host and port: it also matches when libpq spells the primary otherwise. */
+        ASSERT_STREQ(content, "*:*:*:re pl'x:pa'ss\\\\wo rd\\:\"ü€;$x\n");
 
         unlink(path);
         rmdir(dir);
