@@ -81,6 +81,11 @@ static int watch_lock(Watch *w) {
 static void check_dir(const Watch *w) {
         struct stat st;
 
+        /* A link to the directory is as safe as the link's owner: that user can re-point it. */
+        if (lstat(w->dir, &st) >= 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != w->self)
+                log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
+                            "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
+                            w->dir, (unsigned) st.st_uid);
         if (stat(w->dir, &st) < 0)
                 return;
         if (st.st_uid != 0 && st.st_uid != w->self)

@@ -6,6 +6,7 @@ directory like /tmp. The watcher runs as postgres, like the unit, either
 with no capabilities or (fowner=True) with the unit's ambient CAP_FOWNER."""
 
 import os
+import pwd
 import signal
 import subprocess
 import tempfile
@@ -295,3 +296,15 @@ def test_directory_missing_then_replaced_is_watched_again(env):
     as_user("nobody", "mkdir", str(trig))
     wait_log(w, "is a directory")
     assert w.proc.poll() is None, w.output()
+
+
+def test_trigger_directory_behind_another_users_symlink_is_warned_about(env):
+    s = env.standby()
+    link = env.root / "nobody-link"
+    link.symlink_to(env.tdir)
+    nobody = pwd.getpwnam("nobody")
+    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+    w = env.watcher(s, trigger=link / "postgresql.trigger")
+    w.start()
+    w.wait_ready()
+    wait_log(w, f"Trigger directory '{link}' is a symbolic link owned by uid {nobody.pw_uid}")
