@@ -530,6 +530,14 @@ class Host:
         """Install a .deb (packaging issue): dpkg -i inside the host, then daemon-reload."""
         path = Path(path).resolve()
         _forget_cached_lookups()
+        if self.run(["test", "-e", str(path)], check=False).returncode != 0:
+            # Under /tmp, say (a checkout there): hosts have their own. The run dir is shared.
+            shared = self.tb.run_dir / "packages" / path.name
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            tmp = shared.with_name(f".{shared.name}.{uuid.uuid4().hex}")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, shared)     # whole, whichever host copies it concurrently
+            path = shared
         self._require_visible(path, f"package {path}")
         self.run(["dpkg", "-i", str(path)], timeout=300)
         self.systemctl("daemon-reload")
