@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "secrets.h"
 #include "pgrepl-build.h"
 
 static void help(const char *prog, const char *summary, bool allow_reload) {
@@ -57,6 +58,9 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                         a.reload = true;
                         break;
                 case 's':
+                        /* The units' privileged step; the watcher reads no secret at all. */
+                        if (!allow_reload)
+                                goto usage;
                         a.stage_secrets = true;
                         break;
                 case 'h':
@@ -85,6 +89,33 @@ usage:
         log_error("%s: bad usage (%s); see %s --help", prog,
                   optind <= argc && optind > 0 ? argv[optind - 1] : "?", prog);
         return -EINVAL;
+}
+
+int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
+              Config **ret_config) {
+        Config *c = NULL;
+        int r;
+
+        r = cli_parse(argc, argv, summary, allow_reload, ret_args);
+        if (r <= 0)
+                return r == 0 ? EX_OK : EX_USAGE;
+        if (ret_args->stage_secrets)
+                return exit_status(secrets_stage(environ));
+        r = config_load(role, ret_args->instance, ret_args->config, environ, &c);
+        if (r < 0)
+                return exit_status(r);
+        if (ret_args->check) {
+                config_dump(c, stdout);
+                config_free(c);
+                return EX_OK;
+        }
+        r = cli_refuse_root();
+        if (r < 0) {
+                config_free(c);
+                return exit_status(r);
+        }
+        *ret_config = c;
+        return -1;
 }
 
 int exit_status(int r) {

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <sysexits.h>
 
+#include "config.h"
+
 typedef struct CliArgs {
         const char *instance;
         const char *config; /* NULL: the default file */
@@ -18,6 +20,13 @@ typedef struct CliArgs {
 
 /* Returns 1 to go on, 0 when --help/--version was handled, -EINVAL on a usage error (exit 64). */
 int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, CliArgs *ret);
+/*
+ * What every binary does before its own work: parse the command line, --stage-secrets (when
+ * allowed, with --reload), load and validate the configuration, --check, refuse root. Returns -1
+ * with *ret_config set to go on, else the exit status to end with.
+ */
+int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
+              Config **ret_config);
 /* Map a negative errno from a failed run to an exit status. */
 int exit_status(int r);
 /* Refuse to run as root: PostgreSQL must not, and the units never do. */

@@ -12,7 +12,6 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
-#include "secrets.h"
 #include "upstream.h"
 
 int main(int argc, char **argv) {
@@ -20,22 +19,11 @@ int main(int argc, char **argv) {
         CliArgs a;
         int r;
 
-        r = cli_parse(argc, argv, "Wait for the primary, clone it on the first start, then exec the postmaster "
-                      "as its standby.", true, &a);
-        if (r <= 0)
-                return r == 0 ? EX_OK : EX_USAGE;
-        if (a.stage_secrets)
-                return exit_status(secrets_stage(environ));
-        r = config_load(ROLE_STANDBY, a.instance, a.config, environ, &c);
-        if (r < 0)
-                return exit_status(r);
-        if (a.check) {
-                config_dump(c, stdout);
-                return EX_OK;
-        }
-        r = cli_refuse_root();
-        if (r < 0)
-                return exit_status(r);
+        r = cli_start(argc, argv, ROLE_STANDBY,
+                      "Wait for the primary, clone it on the first start, then exec the postmaster as its standby.",
+                      true, &a, &c);
+        if (r >= 0)
+                return r;
         r = a.reload ? bootstrap_reload(c) : bootstrap_run(c);
         if (r == -EINTR && upstream_interrupted) {
                 /* Stopped while waiting or cloning: die of the same signal, which systemd counts as clean. */

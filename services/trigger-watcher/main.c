@@ -17,18 +17,9 @@ int main(int argc, char **argv) {
         CliArgs a;
         int r;
 
-        r = cli_parse(argc, argv, "Promote the local standby when its trigger file appears.", false, &a);
-        if (r <= 0)
-                return r == 0 ? EX_OK : EX_USAGE;
-        r = config_load(ROLE_WATCHER, a.instance, a.config, environ, &c);
-        if (r < 0)
-                return exit_status(r);
-        if (a.check) {
-                config_dump(c, stdout);
-                return EX_OK;
-        }
-        r = cli_refuse_root();
-        if (r < 0)
-                return exit_status(r);
+        r = cli_start(argc, argv, ROLE_WATCHER, "Promote the local standby when its trigger file appears.", false,
+                      &a, &c);
+        if (r >= 0)
+                return r;
         return exit_status(watch_run(c));
 }

@@ -515,12 +515,25 @@ class Host:
         """
         builddir = Path(builddir).resolve()
         _forget_cached_lookups()
-        self._require_visible(builddir / "meson-private" / "install.dat", f"meson build dir {builddir}")
         _warn_unless_system_prefix(builddir)
-        self.run(["meson", "install", "--no-rebuild", "-C", str(builddir)], timeout=300)
-        installed = [line.strip() for line in
-                     self.read_file(str(builddir / "meson-logs" / "install-log.txt")).splitlines()
-                     if line.strip() and not line.startswith("#")]
+        if self.run(["test", "-e", str(builddir / "meson-private" / "install.dat")], check=False).returncode == 0:
+            self.run(["meson", "install", "--no-rebuild", "-C", str(builddir)], timeout=300)
+            log = self.read_file(str(builddir / "meson-logs" / "install-log.txt"))
+        else:
+            # A build dir hosts cannot see (a checkout under /tmp): install into a staging
+            # directory on the machine, in the run dir hosts share, and copy that in.
+            stage = self.tb.run_dir / "stage" / uuid.uuid4().hex
+            subprocess.run(["meson", "install", "--no-rebuild", "--destdir", str(stage), "-C", str(builddir)],
+                           check=True, capture_output=True, timeout=300, env=OUTER_ENV)
+            log = (builddir / "meson-logs" / "install-log.txt").read_text()
+            self._require_visible(stage, f"staged install of {builddir}")
+            try:
+                # tar, not cp: /lib and friends are symlinks into /usr on Debian 12.
+                self.run(f"tar -C {shlex.quote(str(stage))} -cf - . | tar -C / -xf - --keep-directory-symlink",
+                         timeout=120)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+        installed = [line.strip() for line in log.splitlines() if line.strip() and not line.startswith("#")]
         self._apply_system_config(installed)
         self.systemctl("daemon-reload")
         self.installed += installed
