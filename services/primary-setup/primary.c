@@ -181,7 +181,8 @@ int primary_run(const Config *c) {
         } else
                 log_debug("Roles and database unchanged since the last start; skipping role work");
 
-        notify_status("starting PostgreSQL");
+        /* The last STATUS= before the exec: it stays while the server runs. */
+        notify_status("primary on port %u", c->port);
         log_info("Starting PostgreSQL primary on port %u, data directory '%s'", c->port, datadir);
         return node_exec_postmaster(c, bindir, datadir);
 }
