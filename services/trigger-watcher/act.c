@@ -2,12 +2,16 @@
 /*
  * The watcher's decisions: what sits at the trigger path, what the local
  * server is, and the promotion itself (pg_promote(true, N) sent without
- * blocking, then the record, the trigger's removal and the report). The
- * connection is opened when needed and closed again: while idle the
- * watcher holds no backend, so a smart shutdown of the server never waits
- * for it and no connection slot is taken.
+ * blocking, then the record, the trigger's removal and the report). One
+ * connection is held while idle, so a trigger goes straight to
+ * pg_promote(): opening one then would put a backend's start-up between
+ * the touch and the promotion. It serves the periodic status query too. It
+ * costs one idle backend (application_name pgrepl-trigger-watcher); a smart
+ * shutdown of the server would wait for it, the units use fast shutdown and
+ * stop the watcher first. A lost connection is opened again with backoff.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +53,7 @@ static void set_text(char **field, char *text) {
 void watch_status(Watch *w) {
         uint64_t now = now_usec();
 
-        if (w->pending && w->conn)
+        if (w->pending && w->in_flight)
                 notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
                               (unsigned long long) ((now - w->promote_sent) / 1000000ULL), w->path);
         else if (w->pending)
@@ -84,6 +88,71 @@ static void connect_failed(Watch *w, PGconn *conn) {
         w->last_reason = reason;
 }
 
+static void drop_conn(Watch *w) {
+        if (w->conn)
+                PQfinish(w->conn);
+        w->conn = NULL;
+        w->in_flight = false;
+}
+
+/*
+ * The held connection, opened if there is none or it was lost. 0 with
+ * w->conn ready for a query; -ENOTCONN when the server is not reachable
+ * (reported, retry scheduled); -EINVAL when the server is too old.
+ */
+static int ensure_conn(Watch *w) {
+        PGconn *conn;
+
+        /* Reading what is there (nothing, or the server's goodbye) finds a connection lost unseen. */
+        if (w->conn && (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK))
+                drop_conn(w);
+        if (w->conn)
+                return 0;
+        conn = promote_connect(w->config);
+        if (PQstatus(conn) != CONNECTION_OK) {
+                connect_failed(w, conn);
+                PQfinish(conn);
+                watch_schedule_retry(w);
+                return -ENOTCONN;
+        }
+        if (PQserverVersion(conn) < PROMOTE_MIN_VERSION) {
+                log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", PQserverVersion(conn));
+                PQfinish(conn);
+                return -EINVAL;
+        }
+        if (promote_session_setup(conn) < 0) {
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(conn));
+
+                log_warning("Cannot set up the session (%s); a server timeout may close it", e ? e : "out of memory");
+        }
+        if (w->last_reason && !w->pending)
+                log_info("Local server is reachable again");
+        w->last_reason = NULL;
+        w->retry_delay = 0;
+        w->conn = conn;
+        return 0;
+}
+
+/* The held connection is readable while no query runs: the server closed it (shutdown, restart,
+ * a terminated backend) or sent a notice. */
+int watch_conn_io(Watch *w) {
+        PGnotify *n;
+
+        if (PQconsumeInput(w->conn) && PQstatus(w->conn) == CONNECTION_OK) {
+                while ((n = PQnotifies(w->conn)))
+                        PQfreemem(n);
+                return 0;
+        }
+        {
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
+
+                log_info("Lost the connection to the local server (%s); connecting again", e ? e : "closed");
+        }
+        drop_conn(w);
+        watch_schedule_retry(w);
+        return 0;
+}
+
 static int not_a_standby(Watch *w) {
         if (w->seen_recovery) {
                 log_notice("The local server is no longer in recovery (promoted by other means): nothing left to watch");
@@ -95,32 +164,28 @@ static int not_a_standby(Watch *w) {
         return 1;
 }
 
-/* Periodic STATUS=: one connection, one cheap query, closed again. */
+/* Periodic STATUS=: one cheap query on the held connection. */
 int watch_probe(Watch *w) {
-        _cleanup_pq_ PGconn *conn = promote_connect(w->config);
         StandbyState s = {};
         int r;
 
-        if (PQstatus(conn) != CONNECTION_OK) {
-                connect_failed(w, conn);
+        r = ensure_conn(w);
+        if (r == -ENOTCONN) {
                 set_text(&w->state_text, NULL);
                 if (asprintf(&w->state_text, "local server not reachable (%s)", w->last_reason) < 0)
                         w->state_text = NULL;
                 watch_status(w);
                 return 0;
         }
-        if (w->last_reason)
-                log_info("Local server is reachable again");
-        w->last_reason = NULL;
-        r = promote_query_state(conn, &s);
-        if (r == -EPROTONOSUPPORT)
-                return log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later",
-                                 PQserverVersion(conn)),
-                       -EINVAL;
+        if (r < 0)
+                return r;
+        r = promote_query_state(w->conn, &s);
         if (r < 0) {
-                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(conn));
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
 
                 log_warning("Status query failed: %s", e ? e : "out of memory");
+                /* Whatever went wrong, the next beat starts on a fresh connection. */
+                drop_conn(w);
                 return 0;
         }
         if (!s.in_recovery) {
@@ -170,17 +235,25 @@ static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
         watch_status(w);
 }
 
+/* What is at the trigger path now, in the directory the watch is on; never through a link. */
+static int trigger_stat(const Watch *w, struct stat *ret) {
+        if (w->dir_fd < 0)
+                return -ENOENT;
+        return fstatat(w->dir_fd, w->name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
 /* Look at the trigger path after an event, at start, and on every retry. */
 int watch_check(Watch *w) {
         struct stat st;
-        bool there = lstat(w->path, &st) >= 0;
+        int r = trigger_stat(w, &st);
+        bool there = r >= 0;
         TriggerVerdict v;
 
-        if (!there && errno != ENOENT && errno != ENOTDIR)
-                return log_error_errno(-errno, "Cannot look at '%s': %m", w->path);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Cannot look at '%s': %m", w->path);
         v = trigger_classify(there ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
         if (v != TRIGGER_VALID) {
-                if (w->pending && !w->conn) {
+                if (w->pending && !w->in_flight) {
                         log_notice("Trigger '%s' went away before the promotion was requested; not promoting", w->path);
                         forget_pending(w);
                 }
@@ -199,9 +272,9 @@ int watch_check(Watch *w) {
         /* The same file again (touch sends several events): already in hand. */
         if (w->pending && w->trigger.dev == st.st_dev && w->trigger.ino == st.st_ino) {
                 w->trigger = trigger_id_from_stat(&st);
-                return w->conn || w->next_retry ? 0 : watch_promote(w);
+                return w->in_flight || w->next_retry ? 0 : watch_promote(w);
         }
-        if (w->pending && w->conn)
+        if (w->pending && w->in_flight)
                 return 0;
         if (!w->pending) {
                 w->detected = now_usec();
@@ -213,35 +286,33 @@ int watch_check(Watch *w) {
         return watch_promote(w);
 }
 
-/* Connect and send pg_promote(true, N); the answer arrives in the poll loop. */
+/* Send pg_promote(true, N) on the held connection; the answer arrives in the poll loop. */
 int watch_promote(Watch *w) {
-        PGconn *conn = promote_connect(w->config);
         char who[128];
         int r;
 
-        if (PQstatus(conn) != CONNECTION_OK) {
-                connect_failed(w, conn);
-                PQfinish(conn);
-                watch_schedule_retry(w);
-                watch_status(w);
-                return 0;
-        }
-        w->last_reason = NULL;
-        if (PQserverVersion(conn) < PROMOTE_MIN_VERSION) {
-                log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", PQserverVersion(conn));
-                PQfinish(conn);
-                return -EINVAL;
-        }
-        r = promote_send(conn, PROMOTE_WAIT_SEC);
-        if (r < 0) {
-                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(conn));
+        /* A held connection can die unseen just before (a server restart): then one fresh try. */
+        for (unsigned attempt = 0;; attempt++) {
+                r = ensure_conn(w);
+                if (r == -ENOTCONN) {
+                        watch_status(w);
+                        return 0;
+                }
+                if (r < 0)
+                        return r;
+                if (promote_send(w->conn, PROMOTE_WAIT_SEC) >= 0)
+                        break;
+                if (attempt > 0) {
+                        _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
 
-                log_warning("Cannot send pg_promote(): %s; retrying", e ? e : "out of memory");
-                PQfinish(conn);
-                watch_schedule_retry(w);
-                return 0;
+                        log_warning("Cannot send pg_promote(): %s; retrying", e ? e : "out of memory");
+                        drop_conn(w);
+                        watch_schedule_retry(w);
+                        return 0;
+                }
+                drop_conn(w);
         }
-        w->conn = conn;
+        w->in_flight = true;
         w->next_retry = 0;
         w->sends++;
         log_debug("pg_promote() sent %llu us after the trigger was seen",
@@ -278,19 +349,18 @@ static int finish(Watch *w) {
                 rec.timeline = 0;
                 snprintf(rec.lsn, sizeof(rec.lsn), "0/0");
         }
-        PQfinish(w->conn);
-        w->conn = NULL;
+        w->in_flight = false;
 
         /* The file as it is now (touch changes its ctime after creating it). */
-        if (lstat(w->path, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
+        if (trigger_stat(w, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
                 rec.trigger = trigger_id_from_stat(&st);
         /* Record first: if the trigger cannot be removed, the record keeps it from acting twice. */
         r = record_write(w->state_dir, &rec);
         if (r < 0)
                 ret = log_error_errno(r, "Cannot write the promotion record '%s/%s': %m", w->state_dir, RECORD_FILE);
-        if (lstat(w->path, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
+        if (trigger_stat(w, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
                 log_warning("Trigger '%s' was removed or replaced meanwhile; leaving the path alone", w->path);
-        else if (unlink(w->path) < 0)
+        else if (unlinkat(w->dir_fd, w->name, 0) < 0)
                 log_warning_errno(-errno, "Cannot remove trigger '%s': %m; the promotion record keeps this node "
                                   "from acting on it again, but remove it by hand", w->path);
 
@@ -330,8 +400,7 @@ int watch_promote_io(Watch *w) {
                 /* The first request refused, and never seen in recovery: not a standby to begin with,
                  * leave the trigger alone. Otherwise it got promoted meanwhile (by us or otherwise). */
                 if (w->sends == 1 && !w->seen_recovery) {
-                        PQfinish(w->conn);
-                        w->conn = NULL;
+                        w->in_flight = false;
                         forget_pending(w);
                         return not_a_standby(w);
                 }
@@ -340,8 +409,7 @@ int watch_promote_io(Watch *w) {
                 break;
         }
         log_warning("pg_promote() failed: %s; retrying", error ? error : "unknown error");
-        PQfinish(w->conn);
-        w->conn = NULL;
+        drop_conn(w);
         watch_schedule_retry(w);
         watch_status(w);
         return 0;

@@ -21,6 +21,18 @@ PGconn *promote_connect(const Config *c) {
         return pg_connect(keys, values);
 }
 
+const char *promote_session_query(int server_version) {
+        /* An unknown name in the startup options would fail the connection on 12 and 13. */
+        return server_version >= 140000 ? "SET idle_session_timeout = 0" : NULL;
+}
+
+int promote_session_setup(PGconn *conn) {
+        const char *sql = promote_session_query(PQserverVersion(conn));
+        _cleanup_pqres_ PGresult *res = sql ? PQexec(conn, sql) : NULL;
+
+        return !sql || PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
+}
+
 /*
  * One row, six columns: in recovery, WAL receiver status, its upstream host
  * and port, replay lag in bytes, PostgreSQL's own promote_trigger_file.

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the watcher asks the local server, over its unix socket as the
- * service user (peer authentication): one cheap status query, chosen by
- * server version (pg_stat_wal_receiver renamed a column in 13;
- * promote_trigger_file is gone in 16), and pg_promote(true, N), sent
- * asynchronously so the event loop keeps serving the watchdog and signals
- * while PostgreSQL finishes recovery. Helpers that don't decide don't log.
+ * service user (peer authentication), on the one connection it holds: a
+ * session set-up that keeps server timeouts from closing it, one cheap
+ * status query, chosen by server version (pg_stat_wal_receiver renamed a
+ * column in 13; promote_trigger_file is gone in 16), and pg_promote(true,
+ * N), sent asynchronously so the event loop keeps serving the watchdog and
+ * signals while PostgreSQL finishes recovery. Helpers that don't decide
+ * don't log.
  */
 #pragma once
 
@@ -23,6 +25,16 @@
 
 /* Connect (blocking, connect_timeout applies); check PQstatus(). */
 PGconn *promote_connect(const Config *c);
+
+/*
+ * The statement that keeps an idle held connection open whatever the
+ * server's defaults (idle_session_timeout, from 14), NULL when none is
+ * needed. statement_timeout=0 goes in the startup options: it exists on
+ * every version, and pg_promote(true, N) must not be cut short.
+ */
+const char *promote_session_query(int server_version);
+/* Run it on a new connection: 0, or -EIO (message in PQerrorMessage). */
+int promote_session_setup(PGconn *conn);
 
 /* The status query for a server version (PQserverVersion()), NULL before 12. */
 const char *promote_status_query(int server_version);

@@ -25,6 +25,7 @@ static void watch_free(Watch *w) {
         if (w->conn)
                 PQfinish(w->conn);
         closep(&w->lock_fd);
+        closep(&w->dir_fd);
         closep(&w->inotify_fd);
         closep(&w->signal_fd);
         closep(&w->timer_fd);
@@ -86,7 +87,7 @@ static void check_dir(const Watch *w) {
                 log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
                             "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
                             w->dir, (unsigned) st.st_uid);
-        if (stat(w->dir, &st) < 0)
+        if (fstat(w->dir_fd, &st) < 0)
                 return;
         if (st.st_uid != 0 && st.st_uid != w->self)
                 log_warning("Trigger directory '%s' is owned by uid %u: that user can plant a trigger file",
@@ -96,9 +97,24 @@ static void check_dir(const Watch *w) {
                             "can rename a root-owned file onto the trigger path", w->dir);
 }
 
+/*
+ * Watch the trigger's directory (ancestor false) or an ancestor. The
+ * directory is opened first and watched through that descriptor, so the
+ * watch and dir_fd are one directory even if a link in the path changes.
+ */
 static int add_watch(Watch *w, const char *path, bool ancestor, const char *expect) {
-        int wd = inotify_add_watch(w->inotify_fd, path, trigger_watch_mask(ancestor));
+        _cleanup_close_ int fd = -1;
+        char proc[64];
+        int wd;
 
+        if (!ancestor) {
+                fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+                path = proc;
+        }
+        wd = inotify_add_watch(w->inotify_fd, path, trigger_watch_mask(ancestor));
         if (wd < 0)
                 return -errno;
         free(w->expect);
@@ -107,6 +123,8 @@ static int add_watch(Watch *w, const char *path, bool ancestor, const char *expe
                 return -ENOMEM;
         w->wd = wd;
         w->on_ancestor = ancestor;
+        closep(&w->dir_fd);
+        w->dir_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -225,7 +243,7 @@ static int handle_signal(Watch *w) {
                 return 0;
         }
         notify_stopping();
-        if (w->conn)
+        if (w->in_flight)
                 log_warning("Stopping while pg_promote() is in flight: PostgreSQL completes the promotion on its "
                             "own; the trigger '%s' and the promotion record are left as they are", w->path);
         else
@@ -242,7 +260,8 @@ static int handle_timer(Watch *w) {
         now = now_usec();
         if (w->next_retry && now >= w->next_retry) {
                 w->next_retry = 0;
-                r = watch_check(w);
+                /* A trigger waiting for the server, or just the connection to open again. */
+                r = w->pending ? watch_check(w) : watch_probe(w);
                 if (r != 0)
                         return r;
         }
@@ -303,6 +322,9 @@ static int watch_setup(Watch *w, const Config *c) {
         r = watch_lock(w);
         if (r < 0)
                 return r;
+        /* The trigger directory is watched through its descriptor's /proc/self/fd link. */
+        if (access("/proc/self/fd", F_OK) < 0)
+                return log_error_errno(-errno, "Cannot use '/proc/self/fd': %m (the watcher needs /proc)");
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -346,7 +368,7 @@ static int watch_loop(Watch *w) {
                 /* Signals first: a stop request wins over anything else that is ready. */
                 r = p[0].revents ? handle_signal(w) : 0;
                 if (r == 0 && p[3].revents && w->conn)
-                        r = watch_promote_io(w);
+                        r = w->in_flight ? watch_promote_io(w) : watch_conn_io(w);
                 if (r == 0 && p[1].revents)
                         r = handle_inotify(w);
                 if (r == 0 && p[2].revents)
@@ -357,7 +379,7 @@ static int watch_loop(Watch *w) {
 }
 
 int watch_run(const Config *c) {
-        Watch w = { .lock_fd = -1, .inotify_fd = -1, .signal_fd = -1, .timer_fd = -1, .wd = -1 };
+        Watch w = { .lock_fd = -1, .dir_fd = -1, .inotify_fd = -1, .signal_fd = -1, .timer_fd = -1, .wd = -1 };
         int r;
 
         r = watch_setup(&w, c);

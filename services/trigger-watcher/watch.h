@@ -2,9 +2,9 @@
 /*
  * pgrepl-trigger-watcher's daemon: one poll loop over an inotify watch on
  * the trigger path's directory, a signalfd, a timerfd (watchdog and STATUS=
- * cadence, connection retries) and, while pg_promote() runs, the libpq
- * socket. It never polls the path. Functions return 0 to go on, 1 when the
- * watcher's work is done (exit 0), or a negative errno.
+ * cadence, connection retries) and the socket of the one connection it
+ * holds to the local server. It never polls the path. Functions return 0
+ * to go on, 1 when the watcher's work is done (exit 0), or a negative errno.
  */
 #pragma once
 
@@ -34,6 +34,10 @@ typedef struct Watch {
         uid_t self;
 
         int lock_fd, inotify_fd, signal_fd, timer_fd;
+        /* The trigger's directory, opened when its watch is armed (-1 while it is missing): every
+         * look at the trigger and its removal go through it, so re-pointing a symbolic link in the
+         * configured path after that cannot send them to another directory. */
+        int dir_fd;
 
         /* The one inotify watch: the trigger's directory, or while that is
          * missing, its nearest existing ancestor (expect: the child to wait for). */
@@ -60,7 +64,12 @@ typedef struct Watch {
         struct timespec touched; /* its ctime when first seen: "touch-to-promoted" */
         uint64_t detected, promote_sent;
         unsigned sends;          /* pg_promote() calls sent for it */
-        PGconn *conn; /* while pg_promote() runs */
+
+        /* The connection to the local server, held while idle: a trigger then costs no
+         * connection set-up (a backend fork) before pg_promote() is sent. NULL while the
+         * server is unreachable. in_flight: pg_promote() sent, its answer not yet in. */
+        PGconn *conn;
+        bool in_flight;
 } Watch;
 
 int watch_run(const Config *c);
@@ -71,5 +80,6 @@ void watch_status(Watch *w);
 int watch_check(Watch *w);
 int watch_promote(Watch *w);
 int watch_promote_io(Watch *w);
+int watch_conn_io(Watch *w);
 int watch_probe(Watch *w);
 void watch_schedule_retry(Watch *w);

@@ -78,10 +78,10 @@ def env(primary):
         locks = make_dir(root / "locks", 0o755)
         trigger = tdir / "postgresql.trigger"
 
-        def standby(self, name="standby", start=True):
+        def standby(self, name="standby", start=True, conf=None):
             """A streaming standby of the module's primary (start=False: cloned, not started)."""
             full = f"{self.root.name}-{name}"
-            s = cluster.raw_standby(p, name=full) if start else RawStandby(cluster.root, full, p)
+            s = cluster.raw_standby(p, name=full, conf=conf) if start else RawStandby(cluster.root, full, p, conf)
             made.append(s)
             return s
 
@@ -308,3 +308,91 @@ def test_trigger_directory_behind_another_users_symlink_is_warned_about(env):
     w.start()
     w.wait_ready()
     wait_log(w, f"Trigger directory '{link}' is a symbolic link owned by uid {nobody.pw_uid}")
+
+
+def watcher_backends(s):
+    """The server processes serving the watcher's connections."""
+    pids = s.psql("select pid from pg_stat_activity where application_name = 'pgrepl-trigger-watcher'")
+    return [int(x) for x in pids.split()]
+
+
+def wait_backends(s, want, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = watcher_backends(s)
+        if len(got) == want:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"expected {want} watcher connection(s), have {watcher_backends(s)}")
+
+
+def test_holds_one_connection_through_server_timeouts_and_a_server_restart(env):
+    """A trigger goes straight to pg_promote() on a connection held while idle:
+    one backend, the same across status beats, kept despite the server's
+    idle_session_timeout, and opened again when the server comes back."""
+    s = env.standby(conf={"idle_session_timeout": "1s", "log_line_prefix": "%p ", "log_connections": "on",
+                          "log_statement": "all"})
+    # A beat every 2 s: each one queries on the held connection.
+    w = env.watcher(s, fowner=True, env={"WATCHDOG_USEC": "4000000"})
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    [held] = wait_backends(s, 1)
+    mark = w.notify.mark()
+    time.sleep(5)
+    assert len([f for f in w.notify.all()[mark:] if f.get("WATCHDOG") == "1"]) >= 2
+    assert watcher_backends(s) == [held], w.output()
+    assert "Lost the connection" not in w.output()
+
+    # The server restarts under it (as after a crash): the watcher notices at once, no beat needed.
+    s.stop()
+    wait_log(w, "Lost the connection to the local server")
+    s.start()
+    s.wait_streaming()
+    [again] = wait_backends(s, 1)
+    assert again != held
+    assert w.proc.poll() is None, w.output()
+
+    env.trigger.touch()
+    assert w.wait_exit() == 0, w.output()
+    assert not in_recovery(s)
+    assert not env.trigger.exists(), w.output()
+    # pg_promote() ran on the held connection: no connection was opened for it.
+    log = s.output()
+    promote = [line for line in log.splitlines() if "pg_promote(" in line]
+    assert promote and all(line.startswith(f"{again} ") for line in promote), promote
+    tail = log[log.rindex("database system is ready to accept read-only connections"):]
+    assert tail.count("application_name=pgrepl-trigger-watcher") == 1, tail
+    assert w.output().count("Lost the connection") == 1, w.output()
+
+
+def test_relinked_trigger_directory_does_not_redirect_the_watcher(env):
+    """The directory is pinned when the watch is armed: re-pointing a link in
+    the configured path afterwards sends neither the check nor the removal
+    to the link's new target."""
+    s = env.standby()
+    other = make_dir(env.root / "other", 0o1777)
+    link = env.root / "trigdir"
+    link.symlink_to(env.tdir)
+    w = env.watcher(s, fowner=True, trigger=link / "postgresql.trigger")
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+
+    # Re-point the link at a directory with a root-owned file of the trigger's name...
+    (other / "postgresql.trigger").touch()
+    tmp = env.root / "trigdir.new"
+    tmp.symlink_to(other)
+    os.rename(tmp, link)
+    # ...then nobody creates the trigger name in the watched directory: it is nobody's file
+    # that is judged, not root's file behind the new link.
+    as_user("nobody", "touch", str(env.trigger))
+    assert_not_promoted_for(w, s, 2)
+    assert "'nobody', uid 65534" in w.output(), w.output()
+    env.trigger.unlink()
+
+    env.trigger.touch()
+    assert w.wait_exit() == 0, w.output()
+    assert not in_recovery(s)
+    assert not env.trigger.exists(), w.output()
+    assert (other / "postgresql.trigger").exists(), "the watcher removed a file behind the re-pointed link"

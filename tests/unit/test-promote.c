@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The trigger watcher's server side (promote.c) without a server: the
- * status query each major version gets, parsing its row, the STATUS= text,
- * classifying pg_promote()'s answers, and the timeline of a WAL file name.
+ * status query and the session set-up each major version gets, parsing its
+ * row, the STATUS= text, classifying pg_promote()'s answers, and the
+ * timeline of a WAL file name.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,6 +39,27 @@ static void test_queries_by_version(void) {
                 ASSERT_TRUE(!strstr(q, cases[i].version < 130000 ? "flushed_lsn" : "received_lsn"));
                 /* promote_trigger_file is gone in 16: asking for it would be an error there. */
                 ASSERT_EQ(strstr(q, "promote_trigger_file") != NULL, cases[i].has_trigger_setting);
+        }
+}
+
+static void test_session_by_version(void) {
+        /* idle_session_timeout exists from 14 on; SET on 12 or 13 would fail the session set-up. */
+        static const struct {
+                int version;
+                bool sets;
+        } cases[] = {
+                { 120000, false }, { 130013, false }, { 139999, false }, { 140000, true },
+                { 150007, true },  { 160000, true },  { 170002, true },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *q = promote_session_query(cases[i].version);
+
+                if (!cases[i].sets) {
+                        ASSERT_TRUE(q == NULL);
+                        continue;
+                }
+                ASSERT_STREQ(q, "SET idle_session_timeout = 0");
         }
 }
 
@@ -125,6 +147,7 @@ static void test_timeline(void) {
 
 int main(void) {
         test_queries_by_version();
+        test_session_by_version();
         test_parse_state();
         test_classify();
         test_timeline();
