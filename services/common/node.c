@@ -127,24 +127,37 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
         return log_error_errno(r, "Failed to execute '%s': %m", postgres);
 }
 
-int node_data_state(const char *datadir, DataState *ret) {
+int node_check_datadir(const char *datadir, const char *bindir) {
         _cleanup_free_ char *control = path_in(datadir, "global/pg_control");
-        unsigned v;
+        unsigned have = 0, want = 0;
         int r;
 
+        if (!control)
+                return log_oom();
         r = fs_dir_is_empty(datadir);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the data directory '%s': %m", datadir);
-        if (r > 0) {
-                *ret = DATA_EMPTY;
-                return 0;
+        if (r > 0)
+                return 1;
+        r = pg_data_version(datadir, &have);
+        if (r < 0 || have == 0) {
+                log_error("POSTGRESQL_DATA_DIR='%s' is not empty and holds no PostgreSQL cluster; refusing to "
+                          "touch it", datadir);
+                return -EINVAL;
         }
-        r = pg_data_version(datadir, &v);
-        if (r < 0 || v == 0) {
-                *ret = DATA_FOREIGN;
-                return 0;
+        if (!fs_exists(control)) {
+                /* pgrepl never renames an incomplete copy into place: an interrupted initdb, or not ours. */
+                log_error("POSTGRESQL_DATA_DIR='%s' holds an incomplete cluster (PG_VERSION without "
+                          "global/pg_control: an interrupted initdb, or not pgrepl's); inspect it, and empty it "
+                          "to start afresh", datadir);
+                return -EINVAL;
         }
-        *ret = control && fs_exists(control) ? DATA_CLUSTER : DATA_PARTIAL;
+        (void) pg_bin_version(bindir, &want);
+        if (want > 0 && have != want) {
+                log_error("POSTGRESQL_DATA_DIR='%s' is a PostgreSQL %u cluster but the server in '%s' is %u; "
+                          "set POSTGRESQL_BIN_DIR, or upgrade the cluster", datadir, have, bindir, want);
+                return -EINVAL;
+        }
         return 0;
 }
 

@@ -15,12 +15,13 @@ int node_write_config(const Config *c, const char *datadir, const StandbySetting
 int node_signal_reload(const char *datadir);
 /* Replace this process with the postmaster; returns only on failure. */
 int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir);
-/* The data directory's state. */
-typedef enum DataState {
-        DATA_EMPTY,      /* absent or empty: a first start */
-        DATA_CLUSTER,    /* a PostgreSQL cluster */
-        DATA_FOREIGN,    /* not empty, not a cluster: never touched */
-        DATA_PARTIAL,    /* PG_VERSION without global/pg_control: an interrupted initdb */
-} DataState;
-int node_data_state(const char *datadir, DataState *ret);
+/*
+ * Whether the data directory may be used, before anything is touched: 1
+ * when it is absent or empty (a first start), 0 when it holds a cluster of
+ * the major version of the server in bindir. Both units refuse, logged here
+ * with -EINVAL, a directory that is not empty but holds no cluster, an
+ * incomplete cluster (PG_VERSION without global/pg_control), and a cluster
+ * of another major.
+ */
+int node_check_datadir(const char *datadir, const char *bindir);
 bool node_is_standby(const char *datadir);

@@ -66,40 +66,19 @@ static int run_initdb(const Config *c, const char *bindir, const char *datadir) 
 /* Decide what the data directory needs before touching anything. */
 static int check_datadir(const Config *c, const char *bindir, bool *ret_first) {
         const char *datadir = config_get(c, VAR_DATA_DIR);
-        unsigned have = 0, want = 0;
-        DataState st;
         int r;
 
-        r = node_data_state(datadir, &st);
+        r = node_check_datadir(datadir, bindir);
         if (r < 0)
                 return r;
-        switch (st) {
-        case DATA_EMPTY:
+        if (r > 0) {
                 *ret_first = true;
                 return 0;
-        case DATA_FOREIGN:
-                log_error("POSTGRESQL_DATA_DIR='%s' is not empty and holds no PostgreSQL cluster; "
-                          "refusing to touch it", datadir);
-                return -EINVAL;
-        case DATA_PARTIAL:
-                log_error("POSTGRESQL_DATA_DIR='%s' holds an incomplete cluster (PG_VERSION without "
-                          "global/pg_control: an interrupted initdb?); inspect it and empty it to start over",
-                          datadir);
-                return -EINVAL;
-        case DATA_CLUSTER:
-                break;
         }
         if (node_is_standby(datadir)) {
                 log_error("POSTGRESQL_DATA_DIR='%s' is a standby (standby.signal exists): the primary unit "
                           "never promotes a standby. Start it with pgrepl-standby@%s, or promote it by its "
                           "trigger file", datadir, c->instance);
-                return -EINVAL;
-        }
-        (void) pg_data_version(datadir, &have);
-        (void) pg_bin_version(bindir, &want);
-        if (want > 0 && have != want) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is a PostgreSQL %u cluster but the server in '%s' is %u; "
-                          "set POSTGRESQL_BIN_DIR or upgrade the cluster", datadir, have, bindir, want);
                 return -EINVAL;
         }
         *ret_first = false;

@@ -92,38 +92,17 @@ static bool promoted_after_copy(const Config *c, const char *datadir) {
 }
 
 static int decide(const Config *c, const char *bindir, const char *datadir, StartKind *ret) {
-        unsigned have = 0, want = 0;
-        DataState st;
         int r;
 
-        r = node_data_state(datadir, &st);
+        r = node_check_datadir(datadir, bindir);
         if (r < 0)
                 return r;
-        switch (st) {
-        case DATA_EMPTY:
+        if (r > 0) {
                 r = check_not_mount_point(datadir);
                 if (r < 0)
                         return r;
                 *ret = START_CLONE;
                 return 0;
-        case DATA_FOREIGN:
-                log_error("POSTGRESQL_DATA_DIR='%s' is not empty and holds no PostgreSQL cluster; refusing to "
-                          "touch it", datadir);
-                return -EINVAL;
-        case DATA_PARTIAL:
-                log_error("POSTGRESQL_DATA_DIR='%s' holds an incomplete cluster (PG_VERSION without "
-                          "global/pg_control); pgrepl never renames an incomplete copy into place, so this is "
-                          "not its own: inspect it, and empty it to clone afresh", datadir);
-                return -EINVAL;
-        case DATA_CLUSTER:
-                break;
-        }
-        (void) pg_data_version(datadir, &have);
-        (void) pg_bin_version(bindir, &want);
-        if (want > 0 && have != want) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is a PostgreSQL %u cluster but the server in '%s' is %u; "
-                          "set POSTGRESQL_BIN_DIR", datadir, have, bindir, want);
-                return -EINVAL;
         }
         if (!node_is_standby(datadir))
                 *ret = START_PROMOTED;

@@ -1,14 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The watcher's decisions: what sits at the trigger path, what the local
- * server is, and the promotion itself (pg_promote(true, N) sent without
- * blocking, then the record, the trigger's removal and the report). One
- * connection is held while idle, so a trigger goes straight to
- * pg_promote(): opening one then would put a backend's start-up between
- * the touch and the promotion. It serves the periodic status query too. It
- * costs one idle backend (application_name pgrepl-trigger-watcher); a smart
- * shutdown of the server would wait for it, the units use fast shutdown and
- * stop the watcher first. A lost connection is opened again with backoff.
+ * The watcher's decisions: what sits at the trigger path, and the
+ * promotion itself (pg_promote(true, N) sent without blocking on the held
+ * connection, then the record, the trigger's removal and the report).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,10 +44,14 @@ static void set_text(char **field, char *text) {
         *field = text;
 }
 
+void watch_set_state(Watch *w, char *text) {
+        set_text(&w->state_text, text);
+}
+
 void watch_status(Watch *w) {
         uint64_t now = now_usec();
 
-        if (w->pending && w->in_flight)
+        if (w->pending && watch_promoting(w))
                 notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
                               (unsigned long long) ((now - w->promote_sent) / 1000000ULL), w->path);
         else if (w->pending)
@@ -72,88 +70,7 @@ void watch_schedule_retry(Watch *w) {
         w->next_retry = now_usec() + w->retry_delay;
 }
 
-/* A connection that failed: report a change of reason once, not every attempt. */
-static void connect_failed(Watch *w, PGconn *conn) {
-        const char *reason = pg_error_reason(conn);
-
-        if (reason != w->last_reason) {
-                if (w->pending)
-                        log_warning("Trigger '%s' seen, but the local server on '%s' port %u is not reachable (%s); "
-                                    "retrying", w->path, config_get(w->config, VAR_SOCKET_DIR), w->config->port,
-                                    reason);
-                else
-                        log_info("Local server on '%s' port %u is not reachable (%s); will try again",
-                                 config_get(w->config, VAR_SOCKET_DIR), w->config->port, reason);
-        }
-        w->last_reason = reason;
-}
-
-static void drop_conn(Watch *w) {
-        if (w->conn)
-                PQfinish(w->conn);
-        w->conn = NULL;
-        w->in_flight = false;
-}
-
-/*
- * The held connection, opened if there is none or it was lost. 0 with
- * w->conn ready for a query; -ENOTCONN when the server is not reachable
- * (reported, retry scheduled); -EINVAL when the server is too old.
- */
-static int ensure_conn(Watch *w) {
-        PGconn *conn;
-
-        /* Reading what is there (nothing, or the server's goodbye) finds a connection lost unseen. */
-        if (w->conn && (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK))
-                drop_conn(w);
-        if (w->conn)
-                return 0;
-        conn = promote_connect(w->config);
-        if (PQstatus(conn) != CONNECTION_OK) {
-                connect_failed(w, conn);
-                PQfinish(conn);
-                watch_schedule_retry(w);
-                return -ENOTCONN;
-        }
-        if (PQserverVersion(conn) < PROMOTE_MIN_VERSION) {
-                log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", PQserverVersion(conn));
-                PQfinish(conn);
-                return -EINVAL;
-        }
-        if (promote_session_setup(conn) < 0) {
-                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(conn));
-
-                log_warning("Cannot set up the session (%s); a server timeout may close it", e ? e : "out of memory");
-        }
-        if (w->last_reason && !w->pending)
-                log_info("Local server is reachable again");
-        w->last_reason = NULL;
-        w->retry_delay = 0;
-        w->conn = conn;
-        return 0;
-}
-
-/* The held connection is readable while no query runs: the server closed it (shutdown, restart,
- * a terminated backend) or sent a notice. */
-int watch_conn_io(Watch *w) {
-        PGnotify *n;
-
-        if (PQconsumeInput(w->conn) && PQstatus(w->conn) == CONNECTION_OK) {
-                while ((n = PQnotifies(w->conn)))
-                        PQfreemem(n);
-                return 0;
-        }
-        {
-                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
-
-                log_info("Lost the connection to the local server (%s); connecting again", e ? e : "closed");
-        }
-        drop_conn(w);
-        watch_schedule_retry(w);
-        return 0;
-}
-
-static int not_a_standby(Watch *w) {
+int watch_not_a_standby(Watch *w) {
         if (w->seen_recovery) {
                 log_notice("The local server is no longer in recovery (promoted by other means): nothing left to watch");
                 notify_status("promoted by other means: nothing left to watch");
@@ -162,46 +79,6 @@ static int not_a_standby(Watch *w) {
                 notify_status("the local server is a primary: nothing to do");
         }
         return 1;
-}
-
-/* Periodic STATUS=: one cheap query on the held connection. */
-int watch_probe(Watch *w) {
-        StandbyState s = {};
-        int r;
-
-        r = ensure_conn(w);
-        if (r == -ENOTCONN) {
-                set_text(&w->state_text, NULL);
-                if (asprintf(&w->state_text, "local server not reachable (%s)", w->last_reason) < 0)
-                        w->state_text = NULL;
-                watch_status(w);
-                return 0;
-        }
-        if (r < 0)
-                return r;
-        r = promote_query_state(w->conn, &s);
-        if (r < 0) {
-                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
-
-                log_warning("Status query failed: %s", e ? e : "out of memory");
-                /* Whatever went wrong, the next beat starts on a fresh connection. */
-                drop_conn(w);
-                return 0;
-        }
-        if (!s.in_recovery) {
-                standby_state_done(&s);
-                return not_a_standby(w);
-        }
-        w->seen_recovery = true;
-        if (!strempty(s.trigger_setting) && !w->warned_setting) {
-                log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race this "
-                            "watcher; pgrepl never sets it, remove it", s.trigger_setting);
-                w->warned_setting = true;
-        }
-        set_text(&w->state_text, promote_describe(&s));
-        standby_state_done(&s);
-        watch_status(w);
-        return 0;
 }
 
 static void forget_pending(Watch *w) {
@@ -235,25 +112,31 @@ static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
         watch_status(w);
 }
 
-/* What is at the trigger path now, in the directory the watch is on; never through a link. */
-static int trigger_stat(const Watch *w, struct stat *ret) {
-        if (w->dir_fd < 0)
+/* What is at the trigger path now, in dir_fd (the watched directory); never through a link. */
+static int trigger_stat(const Watch *w, int dir_fd, struct stat *ret) {
+        if (dir_fd < 0)
                 return -ENOENT;
-        return fstatat(w->dir_fd, w->name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+        return fstatat(dir_fd, w->name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 /* Look at the trigger path after an event, at start, and on every retry. */
 int watch_check(Watch *w) {
+        _cleanup_close_ int dir_fd = -1;
         struct stat st;
-        int r = trigger_stat(w, &st);
-        bool there = r >= 0;
+        bool there;
         TriggerVerdict v;
+        int r;
 
+        r = watch_open_dir(w, &dir_fd);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = trigger_stat(w, dir_fd, &st);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot look at '%s': %m", w->path);
+        there = r >= 0;
         v = trigger_classify(there ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
         if (v != TRIGGER_VALID) {
-                if (w->pending && !w->in_flight) {
+                if (w->pending && !watch_promoting(w)) {
                         log_notice("Trigger '%s' went away before the promotion was requested; not promoting", w->path);
                         forget_pending(w);
                 }
@@ -272,9 +155,9 @@ int watch_check(Watch *w) {
         /* The same file again (touch sends several events): already in hand. */
         if (w->pending && w->trigger.dev == st.st_dev && w->trigger.ino == st.st_ino) {
                 w->trigger = trigger_id_from_stat(&st);
-                return w->in_flight || w->next_retry ? 0 : watch_promote(w);
+                return watch_promoting(w) || w->next_retry ? 0 : watch_promote(w);
         }
-        if (w->pending && w->in_flight)
+        if (w->pending && watch_promoting(w))
                 return 0;
         if (!w->pending) {
                 w->detected = now_usec();
@@ -291,28 +174,26 @@ int watch_promote(Watch *w) {
         char who[128];
         int r;
 
-        /* A held connection can die unseen just before (a server restart): then one fresh try. */
-        for (unsigned attempt = 0;; attempt++) {
-                r = ensure_conn(w);
-                if (r == -ENOTCONN) {
-                        watch_status(w);
-                        return 0;
-                }
-                if (r < 0)
-                        return r;
-                if (promote_send(w->conn, PROMOTE_WAIT_SEC) >= 0)
-                        break;
-                if (attempt > 0) {
-                        _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
-
-                        log_warning("Cannot send pg_promote(): %s; retrying", e ? e : "out of memory");
-                        drop_conn(w);
-                        watch_schedule_retry(w);
-                        return 0;
-                }
-                drop_conn(w);
+        /* A status query runs: its answer comes first, then this is called again. */
+        if (w->query == QUERY_STATUS)
+                return 0;
+        r = local_ensure(w);
+        if (r == -ENOTCONN) {
+                watch_schedule_retry(w);
+                watch_status(w);
+                return 0;
         }
-        w->in_flight = true;
+        if (r < 0)
+                return r;
+        if (promote_send(w->conn, PROMOTE_WAIT_SEC) < 0) {
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
+
+                log_warning("Cannot send pg_promote(): %s; retrying", e ? e : "out of memory");
+                local_drop(w);
+                watch_schedule_retry(w);
+                return 0;
+        }
+        w->query = QUERY_PROMOTE;
         w->next_retry = 0;
         w->sends++;
         log_debug("pg_promote() sent %llu us after the trigger was seen",
@@ -340,6 +221,7 @@ static int finish(Watch *w) {
         PromotionRecord rec = { .time = (int64_t) time(NULL), .trigger_path = w->path, .trigger = w->trigger };
         long long touch_ms = ms_since(&w->touched);
         long long seen_ms = (long long) ((now_usec() - w->detected) / 1000ULL);
+        _cleanup_close_ int dir_fd = -1;
         struct stat st;
         int r, ret = 1;
 
@@ -349,18 +231,21 @@ static int finish(Watch *w) {
                 rec.timeline = 0;
                 snprintf(rec.lsn, sizeof(rec.lsn), "0/0");
         }
-        w->in_flight = false;
+        w->query = QUERY_NONE;
 
+        /* One descriptor of the watched directory for the look and the removal: a link in the path
+         * re-pointed meanwhile cannot send the removal elsewhere. */
+        (void) watch_open_dir(w, &dir_fd);
         /* The file as it is now (touch changes its ctime after creating it). */
-        if (trigger_stat(w, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
+        if (trigger_stat(w, dir_fd, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
                 rec.trigger = trigger_id_from_stat(&st);
         /* Record first: if the trigger cannot be removed, the record keeps it from acting twice. */
         r = record_write(w->state_dir, &rec);
         if (r < 0)
                 ret = log_error_errno(r, "Cannot write the promotion record '%s/%s': %m", w->state_dir, RECORD_FILE);
-        if (trigger_stat(w, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
+        if (trigger_stat(w, dir_fd, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
                 log_warning("Trigger '%s' was removed or replaced meanwhile; leaving the path alone", w->path);
-        else if (unlinkat(w->dir_fd, w->name, 0) < 0)
+        else if (unlinkat(dir_fd, w->name, 0) < 0)
                 log_warning_errno(-errno, "Cannot remove trigger '%s': %m; the promotion record keeps this node "
                                   "from acting on it again, but remove it by hand", w->path);
 
@@ -400,16 +285,19 @@ int watch_promote_io(Watch *w) {
                 /* The first request refused, and never seen in recovery: not a standby to begin with,
                  * leave the trigger alone. Otherwise it got promoted meanwhile (by us or otherwise). */
                 if (w->sends == 1 && !w->seen_recovery) {
-                        w->in_flight = false;
+                        w->query = QUERY_NONE;
                         forget_pending(w);
-                        return not_a_standby(w);
+                        return watch_not_a_standby(w);
                 }
                 return finish(w);
         case PROMOTE_FAILED:
                 break;
         }
         log_warning("pg_promote() failed: %s; retrying", error ? error : "unknown error");
-        drop_conn(w);
+        w->query = QUERY_NONE;
+        /* A connection still good is kept for the retry. */
+        if (PQstatus(w->conn) != CONNECTION_OK)
+                local_drop(w);
         watch_schedule_retry(w);
         watch_status(w);
         return 0;

@@ -26,13 +26,6 @@ const char *promote_session_query(int server_version) {
         return server_version >= 140000 ? "SET idle_session_timeout = 0" : NULL;
 }
 
-int promote_session_setup(PGconn *conn) {
-        const char *sql = promote_session_query(PQserverVersion(conn));
-        _cleanup_pqres_ PGresult *res = sql ? PQexec(conn, sql) : NULL;
-
-        return !sql || PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
-}
-
 /*
  * One row, six columns: in recovery, WAL receiver status, its upstream host
  * and port, replay lag in bytes, PostgreSQL's own promote_trigger_file.
@@ -112,21 +105,73 @@ oom:
         return -ENOMEM;
 }
 
-int promote_query_state(PGconn *conn, StandbyState *ret) {
+/*
+ * Read what arrived; once the query is complete, drain its results: 1 with
+ * the one that tells (the first failed one, else the last; NULL when none
+ * came), 0 while incomplete, -EIO when the connection failed.
+ */
+static bool result_failed(const PGresult *res) {
+        ExecStatusType st = PQresultStatus(res);
+
+        return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+}
+
+static int collect(PGconn *conn, PGresult **ret) {
+        PGresult *keep = NULL, *res;
+
+        if (!PQconsumeInput(conn))
+                return -EIO;
+        if (PQisBusy(conn))
+                return 0;
+        while ((res = PQgetResult(conn))) {
+                if (keep && result_failed(keep)) {
+                        PQclear(res);
+                        continue;
+                }
+                if (keep)
+                        PQclear(keep);
+                keep = res;
+        }
+        *ret = keep;
+        return 1;
+}
+
+int promote_send_state(PGconn *conn, bool with_setup) {
         const char *sql = promote_status_query(PQserverVersion(conn));
-        _cleanup_pqres_ PGresult *res = NULL;
-        const char *values[6];
+        const char *setup = with_setup ? promote_session_query(PQserverVersion(conn)) : NULL;
+        _cleanup_free_ char *both = NULL;
 
         if (!sql)
                 return -EPROTONOSUPPORT;
-        res = PQexec(conn, sql);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
-                return -EIO;
+        /* Two statements in one simple query: one round trip, two results. */
+        if (setup) {
+                if (asprintf(&both, "%s; %s", setup, sql) < 0)
+                        return -ENOMEM;
+                sql = both;
+        }
+        return PQsendQuery(conn, sql) ? 0 : -EIO;
+}
+
+int promote_receive_state(PGconn *conn, StandbyState *ret, char **ret_error) {
+        _cleanup_pqres_ PGresult *res = NULL;
+        const char *values[6];
+        int r;
+
+        r = collect(conn, &res);
+        if (r == 0)
+                return 0;
+        if (r < 0 || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                *ret_error = promote_error_line(res && PQresultStatus(res) != PGRES_COMMAND_OK
+                                                        ? PQresultErrorMessage(res)
+                                                        : PQerrorMessage(conn));
+                return *ret_error ? -EIO : -ENOMEM;
+        }
         if (PQntuples(res) != 1 || PQnfields(res) != 6)
                 return -EBADMSG;
         for (int i = 0; i < 6; i++)
                 values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
-        return promote_parse_state(values, 6, ret);
+        r = promote_parse_state(values, 6, ret);
+        return r < 0 ? r : 1;
 }
 
 char *promote_describe(const StandbyState *s) {
@@ -183,34 +228,24 @@ char *promote_error_line(const char *msg) {
 
 int promote_receive(PGconn *conn, PromoteOutcome *ret, char **ret_error) {
         PromoteOutcome outcome = PROMOTE_FAILED;
+        _cleanup_pqres_ PGresult *res = NULL;
         _cleanup_free_ char *error = NULL;
-        bool have = false;
-        PGresult *res;
+        int r;
 
-        if (!PQconsumeInput(conn)) {
-                error = promote_error_line(PQerrorMessage(conn));
-                goto done;
-        }
-        if (PQisBusy(conn))
+        r = collect(conn, &res);
+        if (r == 0)
                 return 0;
-        while ((res = PQgetResult(conn))) {
+        if (r > 0 && res) {
                 ExecStatusType st = PQresultStatus(res);
+                const char *v = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+                                        ? PQgetvalue(res, 0, 0)
+                                        : NULL;
 
-                if (!have) {
-                        const char *v = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                                                ? PQgetvalue(res, 0, 0)
-                                                : NULL;
-
-                        outcome = promote_classify(st, PQresultErrorField(res, PG_DIAG_SQLSTATE), v);
-                        if (outcome == PROMOTE_FAILED)
-                                error = promote_error_line(PQresultErrorMessage(res));
-                        have = true;
-                }
-                PQclear(res);
-        }
-        if (!have)
+                outcome = promote_classify(st, PQresultErrorField(res, PG_DIAG_SQLSTATE), v);
+                if (outcome == PROMOTE_FAILED)
+                        error = promote_error_line(PQresultErrorMessage(res));
+        } else
                 error = promote_error_line(PQerrorMessage(conn));
-done:
         if (outcome == PROMOTE_FAILED && !error)
                 return -ENOMEM;
         *ret = outcome;

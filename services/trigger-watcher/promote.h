@@ -33,8 +33,6 @@ PGconn *promote_connect(const Config *c);
  * every version, and pg_promote(true, N) must not be cut short.
  */
 const char *promote_session_query(int server_version);
-/* Run it on a new connection: 0, or -EIO (message in PQerrorMessage). */
-int promote_session_setup(PGconn *conn);
 
 /* The status query for a server version (PQserverVersion()), NULL before 12. */
 const char *promote_status_query(int server_version);
@@ -50,8 +48,16 @@ typedef struct StandbyState {
 void standby_state_done(StandbyState *s);
 /* One row of the status query as text values (NULL for SQL NULL). -EBADMSG when malformed. */
 int promote_parse_state(const char *const *values, size_t n, StandbyState *ret);
-/* Run the status query. -EPROTONOSUPPORT before 12, -EIO (message in PQerrorMessage) on failure. */
-int promote_query_state(PGconn *conn, StandbyState *ret);
+/* Send the status query, after the session set-up when with_setup, without waiting for the
+ * answer. -EPROTONOSUPPORT before 12, -EIO (message in PQerrorMessage) when it cannot be sent. */
+int promote_send_state(PGconn *conn, bool with_setup);
+/*
+ * Call when the connection's socket is readable: 0 while the answer is not
+ * complete, 1 with *ret once it is; -EIO with a newly allocated one-line
+ * *ret_error when the query or the connection failed, -EBADMSG for a
+ * malformed row, -ENOMEM.
+ */
+int promote_receive_state(PGconn *conn, StandbyState *ret, char **ret_error);
 /* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes". */
 char *promote_describe(const StandbyState *s);
 

@@ -22,10 +22,8 @@
 #include "watch.h"
 
 static void watch_free(Watch *w) {
-        if (w->conn)
-                PQfinish(w->conn);
+        local_drop(w);
         closep(&w->lock_fd);
-        closep(&w->dir_fd);
         closep(&w->inotify_fd);
         closep(&w->signal_fd);
         closep(&w->timer_fd);
@@ -87,7 +85,7 @@ static void check_dir(const Watch *w) {
                 log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
                             "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
                             w->dir, (unsigned) st.st_uid);
-        if (fstat(w->dir_fd, &st) < 0)
+        if (stat(w->dir, &st) < 0)
                 return;
         if (st.st_uid != 0 && st.st_uid != w->self)
                 log_warning("Trigger directory '%s' is owned by uid %u: that user can plant a trigger file",
@@ -100,16 +98,19 @@ static void check_dir(const Watch *w) {
 /*
  * Watch the trigger's directory (ancestor false) or an ancestor. The
  * directory is opened first and watched through that descriptor, so the
- * watch and dir_fd are one directory even if a link in the path changes.
+ * watch and the identity kept for watch_open_dir() are one directory even
+ * if a link in the path changes meanwhile. The descriptor is not kept: an
+ * open directory would hold back the event of its removal.
  */
 static int add_watch(Watch *w, const char *path, bool ancestor, const char *expect) {
         _cleanup_close_ int fd = -1;
+        struct stat st = {};
         char proc[64];
         int wd;
 
         if (!ancestor) {
                 fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
+                if (fd < 0 || fstat(fd, &st) < 0)
                         return -errno;
                 snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
                 path = proc;
@@ -123,8 +124,8 @@ static int add_watch(Watch *w, const char *path, bool ancestor, const char *expe
                 return -ENOMEM;
         w->wd = wd;
         w->on_ancestor = ancestor;
-        closep(&w->dir_fd);
-        w->dir_fd = TAKE_FD(fd);
+        w->dir_dev = st.st_dev;
+        w->dir_ino = st.st_ino;
         return 0;
 }
 
@@ -161,7 +162,7 @@ static int arm_ancestor(Watch *w) {
  * ancestor, so that its appearance arms the real watch. The caller then
  * looks at the path: a file that was already there counts.
  */
-static int watch_arm(Watch *w) {
+int watch_arm(Watch *w) {
         for (unsigned attempt = 0; attempt < 16; attempt++) {
                 int r;
 
@@ -194,6 +195,39 @@ static int watch_arm(Watch *w) {
                 }
         }
         return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing; giving up", w->dir);
+}
+
+/*
+ * Open the watched directory for one look at the trigger (and its removal):
+ * a descriptor checked to be the directory the watch is on, so the look and
+ * the removal see one directory whatever a link in the path does meanwhile.
+ * A path that now leads elsewhere (a link re-pointed, the directory
+ * replaced before its events came) is armed again first. -ENOENT while the
+ * directory is missing; other errors are logged.
+ */
+int watch_open_dir(Watch *w, int *ret_fd) {
+        for (unsigned attempt = 0; attempt < 3; attempt++) {
+                _cleanup_close_ int fd = -1;
+                struct stat st;
+                int r;
+
+                if (w->on_ancestor)
+                        return -ENOENT;
+                fd = open(w->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+                        return log_error_errno(-errno, "Cannot open the trigger directory '%s': %m", w->dir);
+                if (fd >= 0 && fstat(fd, &st) < 0)
+                        return log_error_errno(-errno, "Cannot look at the trigger directory '%s': %m", w->dir);
+                if (fd >= 0 && st.st_dev == w->dir_dev && st.st_ino == w->dir_ino) {
+                        *ret_fd = TAKE_FD(fd);
+                        return 0;
+                }
+                log_info("Trigger directory '%s' is not the one watched any more; watching it again", w->dir);
+                r = watch_arm(w);
+                if (r < 0)
+                        return r;
+        }
+        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing", w->dir);
 }
 
 static int handle_inotify(Watch *w) {
@@ -243,7 +277,7 @@ static int handle_signal(Watch *w) {
                 return 0;
         }
         notify_stopping();
-        if (w->in_flight)
+        if (watch_promoting(w))
                 log_warning("Stopping while pg_promote() is in flight: PostgreSQL completes the promotion on its "
                             "own; the trigger '%s' and the promotion record are left as they are", w->path);
         else
@@ -270,6 +304,7 @@ static int handle_timer(Watch *w) {
                         w->next_tick += w->interval;
                 if (w->watchdog)
                         notify_watchdog();
+                watch_check_overdue(w);
                 /* While a trigger is being handled its own path reports; otherwise ask the server. */
                 if (w->pending)
                         watch_status(w);
@@ -368,7 +403,7 @@ static int watch_loop(Watch *w) {
                 /* Signals first: a stop request wins over anything else that is ready. */
                 r = p[0].revents ? handle_signal(w) : 0;
                 if (r == 0 && p[3].revents && w->conn)
-                        r = w->in_flight ? watch_promote_io(w) : watch_conn_io(w);
+                        r = watch_conn_io(w);
                 if (r == 0 && p[1].revents)
                         r = handle_inotify(w);
                 if (r == 0 && p[2].revents)
@@ -379,7 +414,7 @@ static int watch_loop(Watch *w) {
 }
 
 int watch_run(const Config *c) {
-        Watch w = { .lock_fd = -1, .dir_fd = -1, .inotify_fd = -1, .signal_fd = -1, .timer_fd = -1, .wd = -1 };
+        Watch w = { .lock_fd = -1, .inotify_fd = -1, .signal_fd = -1, .timer_fd = -1, .wd = -1 };
         int r;
 
         r = watch_setup(&w, c);

@@ -23,9 +23,18 @@
 /* Retry delays while a trigger waits for the local server. */
 #define WATCH_RETRY_MIN_USEC (250ULL * 1000ULL)
 #define WATCH_RETRY_MAX_USEC (5ULL * 1000000ULL)
+/* After the server closed the held connection, one prompt attempt to open it again (a server
+ * restarting after a crash takes about this long); later ones come with the STATUS= beats. */
+#define WATCH_RECONNECT_USEC (1000ULL * 1000ULL)
 /* Lock directory shared by every watcher on the host (the unit's RuntimeDirectory=); beside
  * /run/pgrepl, not in it, where any name could be an instance's own runtime directory. */
 #define WATCH_LOCK_DIR "/run/pgrepl-triggers"
+
+typedef enum Query {
+        QUERY_NONE,
+        QUERY_STATUS,  /* the periodic status query */
+        QUERY_PROMOTE, /* pg_promote(true, N) */
+} Query;
 
 typedef struct Watch {
         const Config *config;
@@ -34,16 +43,15 @@ typedef struct Watch {
         uid_t self;
 
         int lock_fd, inotify_fd, signal_fd, timer_fd;
-        /* The trigger's directory, opened when its watch is armed (-1 while it is missing): every
-         * look at the trigger and its removal go through it, so re-pointing a symbolic link in the
-         * configured path after that cannot send them to another directory. */
-        int dir_fd;
 
         /* The one inotify watch: the trigger's directory, or while that is
          * missing, its nearest existing ancestor (expect: the child to wait for). */
         int wd;
         bool on_ancestor, dir_missing_logged;
         char *expect;
+        /* The watched directory's identity, so that each look opens that very directory. */
+        dev_t dir_dev;
+        ino_t dir_ino;
 
         uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
         bool watchdog;
@@ -67,19 +75,37 @@ typedef struct Watch {
 
         /* The connection to the local server, held while idle: a trigger then costs no
          * connection set-up (a backend fork) before pg_promote() is sent. NULL while the
-         * server is unreachable. in_flight: pg_promote() sent, its answer not yet in. */
+         * server is unreachable. Queries on it never block the loop: sent, then collected
+         * when its socket is readable. */
         PGconn *conn;
-        bool in_flight;
+        Query query;             /* what runs on it */
+        uint64_t query_sent;
+        bool session_set;        /* the session set-up went with a status query */
+        char notice[256];        /* the server's last message outside a query ("terminating ...") */
 } Watch;
 
+static inline bool watch_promoting(const Watch *w) {
+        return w->query == QUERY_PROMOTE;
+}
+
 int watch_run(const Config *c);
+/* watch.c: arming the watch; the watched directory, opened for one look at the trigger. */
+int watch_arm(Watch *w);
+int watch_open_dir(Watch *w, int *ret_fd);
 
 /* act.c: deciding and promoting. */
 uint64_t now_usec(void);
 void watch_status(Watch *w);
+void watch_set_state(Watch *w, char *text);
 int watch_check(Watch *w);
 int watch_promote(Watch *w);
 int watch_promote_io(Watch *w);
+int watch_not_a_standby(Watch *w);
+void watch_schedule_retry(Watch *w);
+
+/* local.c: the held connection and the status query. */
+int local_ensure(Watch *w);
+void local_drop(Watch *w);
 int watch_conn_io(Watch *w);
 int watch_probe(Watch *w);
-void watch_schedule_retry(Watch *w);
+void watch_check_overdue(Watch *w);

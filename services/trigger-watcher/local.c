@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The watcher's one connection to the local server, held while idle so a
+ * trigger goes straight to pg_promote(): opening one then would put a
+ * backend's start-up between the touch and the promotion. The periodic
+ * status query runs on it too, sent and collected by the poll loop so a
+ * server that stops answering cannot stall the watchdog. It costs one idle
+ * backend (application_name pgrepl-trigger-watcher); a smart shutdown of
+ * the server would wait for it, but the units stop the watcher first and
+ * use a fast shutdown. Opening it is the one blocking step (connect_timeout).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "notify.h"
+#include "pg.h"
+#include "promote.h"
+#include "util.h"
+#include "watch.h"
+
+/* The server's messages outside a query (its reason for closing the connection) go to our log,
+ * not raw to stderr as libpq's default would. */
+static void on_notice(void *userdata, const char *message) {
+        Watch *w = userdata;
+        _cleanup_free_ char *line = promote_error_line(message);
+
+        if (!line)
+                return;
+        log_debug("Local server: %s", line);
+        snprintf(w->notice, sizeof(w->notice), "%s", line);
+}
+
+void local_drop(Watch *w) {
+        if (w->conn)
+                PQfinish(w->conn);
+        w->conn = NULL;
+        w->query = QUERY_NONE;
+        w->session_set = false;
+        w->notice[0] = 0;
+}
+
+/* A failed connection attempt: report a change of reason once, not every attempt. */
+static void connect_failed(Watch *w, PGconn *conn) {
+        const char *reason = pg_error_reason(conn);
+
+        if (reason != w->last_reason) {
+                if (w->pending)
+                        log_warning("Trigger '%s' seen, but the local server on '%s' port %u is not reachable (%s); "
+                                    "retrying", w->path, config_get(w->config, VAR_SOCKET_DIR), w->config->port,
+                                    reason);
+                else
+                        log_info("Local server on '%s' port %u is not reachable (%s); will try again",
+                                 config_get(w->config, VAR_SOCKET_DIR), w->config->port, reason);
+        }
+        w->last_reason = reason;
+}
+
+/*
+ * The held connection, opened if there is none or it was lost. 0 with
+ * w->conn idle and ready; -ENOTCONN when the server is not reachable
+ * (reported; the caller decides when to try again); -EINVAL when it is
+ * too old.
+ */
+int local_ensure(Watch *w) {
+        PGconn *conn;
+
+        /* Reading what is there (nothing, or the server's goodbye) finds a connection lost unseen. */
+        if (w->conn && (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK))
+                local_drop(w);
+        if (w->conn)
+                return 0;
+        conn = promote_connect(w->config);
+        if (PQstatus(conn) != CONNECTION_OK) {
+                connect_failed(w, conn);
+                PQfinish(conn);
+                return -ENOTCONN;
+        }
+        if (PQserverVersion(conn) < PROMOTE_MIN_VERSION) {
+                log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", PQserverVersion(conn));
+                PQfinish(conn);
+                return -EINVAL;
+        }
+        PQsetNoticeProcessor(conn, on_notice, w);
+        if (w->last_reason && !w->pending)
+                log_info("Local server is reachable again");
+        w->last_reason = NULL;
+        /* A reconnect planned while idle is done. */
+        if (!w->pending)
+                w->next_retry = 0;
+        w->conn = conn;
+        return 0;
+}
+
+static void set_unreachable(Watch *w, const char *why) {
+        char *text = NULL;
+
+        if (asprintf(&text, "local server not reachable (%s)", why) < 0)
+                text = NULL;
+        watch_set_state(w, text);
+        watch_status(w);
+}
+
+/* The server closed the connection (shutdown, restart, a terminated backend). */
+static int lost(Watch *w) {
+        _cleanup_free_ char *e = w->notice[0] ? strdup(w->notice) : promote_error_line(PQerrorMessage(w->conn));
+
+        log_info("Lost the connection to the local server (%s); connecting again", e ? e : "closed");
+        local_drop(w);
+        /* With a trigger waiting, the retries back off; otherwise one prompt try, then the beats. */
+        if (w->pending)
+                watch_schedule_retry(w);
+        else
+                w->next_retry = now_usec() + WATCH_RECONNECT_USEC;
+        return 0;
+}
+
+static int status_io(Watch *w) {
+        _cleanup_free_ char *error = NULL;
+        StandbyState s = {};
+        int r;
+
+        r = promote_receive_state(w->conn, &s, &error);
+        if (r == 0)
+                return 0;
+        w->query = QUERY_NONE;
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0 && PQstatus(w->conn) != CONNECTION_OK)
+                return lost(w);
+        if (r < 0)
+                log_warning("Status query failed: %s", error ? error : "malformed answer");
+        else if (!s.in_recovery) {
+                standby_state_done(&s);
+                return watch_not_a_standby(w);
+        } else {
+                w->seen_recovery = true;
+                if (!strempty(s.trigger_setting) && !w->warned_setting) {
+                        log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race "
+                                    "this watcher; pgrepl never sets it, remove it", s.trigger_setting);
+                        w->warned_setting = true;
+                }
+                watch_set_state(w, promote_describe(&s));
+                standby_state_done(&s);
+                watch_status(w);
+        }
+        /* A trigger that came while the status query ran waited for it. */
+        return w->pending && !w->next_retry ? watch_promote(w) : 0;
+}
+
+/* The held connection's socket is readable. */
+int watch_conn_io(Watch *w) {
+        PGnotify *n;
+
+        switch (w->query) {
+        case QUERY_PROMOTE:
+                return watch_promote_io(w);
+        case QUERY_STATUS:
+                return status_io(w);
+        case QUERY_NONE:
+                break;
+        }
+        if (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK)
+                return lost(w);
+        while ((n = PQnotifies(w->conn)))
+                PQfreemem(n);
+        return 0;
+}
+
+/* Ask for the periodic STATUS=: open the connection if need be, send the status query. */
+int watch_probe(Watch *w) {
+        int r;
+
+        if (w->query != QUERY_NONE)
+                return 0;
+        r = local_ensure(w);
+        if (r == -ENOTCONN) {
+                set_unreachable(w, w->last_reason);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = promote_send_state(w->conn, !w->session_set);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) {
+                _cleanup_free_ char *e = promote_error_line(PQerrorMessage(w->conn));
+
+                log_warning("Cannot send the status query: %s", e ? e : "out of memory");
+                local_drop(w);
+                return 0;
+        }
+        w->session_set = true;
+        w->query = QUERY_STATUS;
+        w->query_sent = now_usec();
+        return 0;
+}
+
+/* At a beat: a status query unanswered since the last one means a server that hangs. */
+void watch_check_overdue(Watch *w) {
+        uint64_t waited = now_usec() - w->query_sent;
+
+        if (w->query != QUERY_STATUS || waited < w->interval)
+                return;
+        log_warning("The local server has not answered the status query for %llu s; connecting again",
+                    (unsigned long long) (waited / 1000000ULL));
+        local_drop(w);
+        set_unreachable(w, "not answering");
+        if (w->pending)
+                watch_schedule_retry(w);
+}
