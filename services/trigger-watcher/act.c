@@ -174,9 +174,19 @@ int watch_promote(Watch *w) {
         char who[128];
         int r;
 
-        /* A status query runs: its answer comes first, then this is called again. */
-        if (w->query == QUERY_STATUS)
-                return 0;
+        /* A status query runs: its answer, due at once, comes first and calls this again. One
+         * that keeps us waiting is left to its backend, and pg_promote() goes on a new connection. */
+        if (w->query == QUERY_STATUS) {
+                uint64_t waited = now_usec() - w->query_sent;
+
+                if (waited < WATCH_DEFER_MAX_USEC) {
+                        w->next_retry = w->query_sent + WATCH_DEFER_MAX_USEC;
+                        return 0;
+                }
+                log_warning("The local server has not answered the status query for %llu ms; promoting on a new "
+                            "connection", (unsigned long long) (waited / 1000ULL));
+                local_drop(w);
+        }
         r = local_ensure(w);
         if (r == -ENOTCONN) {
                 watch_schedule_retry(w);
@@ -216,8 +226,9 @@ static long long ms_since(const struct timespec *t) {
         return ms < 0 ? 0 : ms;
 }
 
-/* Promoted: record it, remove the trigger, report, done. */
-static int finish(Watch *w) {
+/* Promoted (by us, or by other means while a trigger was pending): record it, remove the trigger,
+ * report, done. */
+int watch_finish(Watch *w) {
         PromotionRecord rec = { .time = (int64_t) time(NULL), .trigger_path = w->path, .trigger = w->trigger };
         long long touch_ms = ms_since(&w->touched);
         long long seen_ms = (long long) ((now_usec() - w->detected) / 1000ULL);
@@ -263,14 +274,15 @@ int watch_promote_io(Watch *w) {
         PromoteOutcome o;
         int r;
 
-        r = promote_receive(w->conn, &o, &error);
+        r = promote_receive(w->conn, &w->result, &o, &error);
         if (r < 0)
                 return log_oom();
         if (r == 0)
                 return 0;
+        w->notice[0] = 0;
         switch (o) {
         case PROMOTE_DONE:
-                return finish(w);
+                return watch_finish(w);
         case PROMOTE_PENDING:
                 log_warning("Promotion requested %llu s ago is still pending (PostgreSQL is finishing recovery); "
                             "waiting", (unsigned long long) ((now_usec() - w->promote_sent) / 1000000ULL));
@@ -289,7 +301,7 @@ int watch_promote_io(Watch *w) {
                         forget_pending(w);
                         return watch_not_a_standby(w);
                 }
-                return finish(w);
+                return watch_finish(w);
         case PROMOTE_FAILED:
                 break;
         }

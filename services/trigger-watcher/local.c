@@ -4,10 +4,11 @@
  * trigger goes straight to pg_promote(): opening one then would put a
  * backend's start-up between the touch and the promotion. The periodic
  * status query runs on it too, sent and collected by the poll loop so a
- * server that stops answering cannot stall the watchdog. It costs one idle
- * backend (application_name pgrepl-trigger-watcher); a smart shutdown of
- * the server would wait for it, but the units stop the watcher first and
- * use a fast shutdown. Opening it is the one blocking step (connect_timeout).
+ * server that stops answering cannot stall the watchdog; such a query is
+ * reported and left to its backend, never piled up on new connections. It
+ * costs one idle backend (application_name pgrepl-trigger-watcher); a smart
+ * shutdown of the server would wait for it, but the units stop the watcher
+ * first and use a fast shutdown. Opening it blocks (connect_timeout).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,11 +35,15 @@ static void on_notice(void *userdata, const char *message) {
 }
 
 void local_drop(Watch *w) {
+        if (w->result)
+                PQclear(w->result);
+        w->result = NULL;
         if (w->conn)
                 PQfinish(w->conn);
         w->conn = NULL;
         w->query = QUERY_NONE;
         w->session_set = false;
+        w->overdue = false;
         w->notice[0] = 0;
 }
 
@@ -122,20 +127,29 @@ static int status_io(Watch *w) {
         StandbyState s = {};
         int r;
 
-        r = promote_receive_state(w->conn, &s, &error);
+        r = promote_receive_state(w->conn, &w->result, &s, &error);
         if (r == 0)
                 return 0;
         w->query = QUERY_NONE;
+        w->notice[0] = 0;
         if (r == -ENOMEM)
                 return log_oom();
         if (r < 0 && PQstatus(w->conn) != CONNECTION_OK)
                 return lost(w);
+        if (w->overdue)
+                log_info("The local server answers again (%llu s after the status query)",
+                         (unsigned long long) ((now_usec() - w->query_sent) / 1000000ULL));
+        w->overdue = false;
         if (r < 0)
                 log_warning("Status query failed: %s", error ? error : "malformed answer");
         else if (!s.in_recovery) {
                 standby_state_done(&s);
+                /* Promoted by other means while a trigger waited: that trigger is done with too. */
+                if (w->pending && w->seen_recovery)
+                        return watch_finish(w);
                 return watch_not_a_standby(w);
         } else {
+                w->session_set = true;
                 w->seen_recovery = true;
                 if (!strempty(s.trigger_setting) && !w->warned_setting) {
                         log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race "
@@ -147,7 +161,11 @@ static int status_io(Watch *w) {
                 watch_status(w);
         }
         /* A trigger that came while the status query ran waited for it. */
-        return w->pending && !w->next_retry ? watch_promote(w) : 0;
+        if (w->pending) {
+                w->next_retry = 0;
+                return watch_promote(w);
+        }
+        return 0;
 }
 
 /* The held connection's socket is readable. */
@@ -192,22 +210,28 @@ int watch_probe(Watch *w) {
                 local_drop(w);
                 return 0;
         }
-        w->session_set = true;
         w->query = QUERY_STATUS;
         w->query_sent = now_usec();
         return 0;
 }
 
-/* At a beat: a status query unanswered since the last one means a server that hangs. */
+/*
+ * At a beat: a status query sent at the last one and still unanswered means
+ * a server (or backend) that hangs. Say so; the query stays with its
+ * backend rather than a new backend being started every beat, and a
+ * trigger goes on a connection of its own (watch_promote()).
+ */
 void watch_check_overdue(Watch *w) {
         uint64_t waited = now_usec() - w->query_sent;
+        char why[64];
 
-        if (w->query != QUERY_STATUS || waited < w->interval)
+        /* Sent just after the last beat's tick: a little short of an interval is a whole beat. */
+        if (w->query != QUERY_STATUS || waited + w->interval / 4 < w->interval)
                 return;
-        log_warning("The local server has not answered the status query for %llu s; connecting again",
-                    (unsigned long long) (waited / 1000000ULL));
-        local_drop(w);
-        set_unreachable(w, "not answering");
-        if (w->pending)
-                watch_schedule_retry(w);
+        if (!w->overdue)
+                log_warning("The local server has not answered the status query for %llu s; waiting for it",
+                            (unsigned long long) (waited / 1000000ULL));
+        w->overdue = true;
+        snprintf(why, sizeof(why), "not answering for %llu s", (unsigned long long) (waited / 1000000ULL));
+        set_unreachable(w, why);
 }

@@ -105,35 +105,31 @@ oom:
         return -ENOMEM;
 }
 
-/*
- * Read what arrived; once the query is complete, drain its results: 1 with
- * the one that tells (the first failed one, else the last; NULL when none
- * came), 0 while incomplete, -EIO when the connection failed.
- */
 static bool result_failed(const PGresult *res) {
         ExecStatusType st = PQresultStatus(res);
 
         return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
 }
 
-static int collect(PGconn *conn, PGresult **ret) {
-        PGresult *keep = NULL, *res;
+int promote_collect(PGconn *conn, PGresult **kept) {
+        PGresult *res;
 
         if (!PQconsumeInput(conn))
                 return -EIO;
-        if (PQisBusy(conn))
-                return 0;
-        while ((res = PQgetResult(conn))) {
-                if (keep && result_failed(keep)) {
+        /* PQgetResult() only while it cannot block: the rest may come in a later read. */
+        while (!PQisBusy(conn)) {
+                res = PQgetResult(conn);
+                if (!res)
+                        return 1;
+                if (*kept && result_failed(*kept)) {
                         PQclear(res);
                         continue;
                 }
-                if (keep)
-                        PQclear(keep);
-                keep = res;
+                if (*kept)
+                        PQclear(*kept);
+                *kept = res;
         }
-        *ret = keep;
-        return 1;
+        return 0;
 }
 
 int promote_send_state(PGconn *conn, bool with_setup) {
@@ -152,14 +148,15 @@ int promote_send_state(PGconn *conn, bool with_setup) {
         return PQsendQuery(conn, sql) ? 0 : -EIO;
 }
 
-int promote_receive_state(PGconn *conn, StandbyState *ret, char **ret_error) {
+int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error) {
         _cleanup_pqres_ PGresult *res = NULL;
         const char *values[6];
         int r;
 
-        r = collect(conn, &res);
+        r = promote_collect(conn, kept);
         if (r == 0)
                 return 0;
+        res = TAKE_PTR(*kept);
         if (r < 0 || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 *ret_error = promote_error_line(res && PQresultStatus(res) != PGRES_COMMAND_OK
                                                         ? PQresultErrorMessage(res)
@@ -226,15 +223,16 @@ char *promote_error_line(const char *msg) {
         return s;
 }
 
-int promote_receive(PGconn *conn, PromoteOutcome *ret, char **ret_error) {
+int promote_receive(PGconn *conn, PGresult **kept, PromoteOutcome *ret, char **ret_error) {
         PromoteOutcome outcome = PROMOTE_FAILED;
         _cleanup_pqres_ PGresult *res = NULL;
         _cleanup_free_ char *error = NULL;
         int r;
 
-        r = collect(conn, &res);
+        r = promote_collect(conn, kept);
         if (r == 0)
                 return 0;
+        res = TAKE_PTR(*kept);
         if (r > 0 && res) {
                 ExecStatusType st = PQresultStatus(res);
                 const char *v = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)

@@ -26,6 +26,8 @@
 /* After the server closed the held connection, one prompt attempt to open it again (a server
  * restarting after a crash takes about this long); later ones come with the STATUS= beats. */
 #define WATCH_RECONNECT_USEC (1000ULL * 1000ULL)
+/* How long a trigger waits for a status query under way before it goes on a connection of its own. */
+#define WATCH_DEFER_MAX_USEC (1000ULL * 1000ULL)
 /* Lock directory shared by every watcher on the host (the unit's RuntimeDirectory=); beside
  * /run/pgrepl, not in it, where any name could be an instance's own runtime directory. */
 #define WATCH_LOCK_DIR "/run/pgrepl-triggers"
@@ -79,8 +81,10 @@ typedef struct Watch {
          * when its socket is readable. */
         PGconn *conn;
         Query query;             /* what runs on it */
+        PGresult *result;        /* its results so far */
         uint64_t query_sent;
         bool session_set;        /* the session set-up went with a status query */
+        bool overdue;            /* the status query has been reported unanswered */
         char notice[256];        /* the server's last message outside a query ("terminating ...") */
 } Watch;
 
@@ -101,6 +105,7 @@ int watch_check(Watch *w);
 int watch_promote(Watch *w);
 int watch_promote_io(Watch *w);
 int watch_not_a_standby(Watch *w);
+int watch_finish(Watch *w);
 void watch_schedule_retry(Watch *w);
 
 /* local.c: the held connection and the status query. */
