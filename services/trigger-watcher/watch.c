@@ -222,7 +222,10 @@ int watch_open_dir(Watch *w, int *ret_fd) {
                         *ret_fd = TAKE_FD(fd);
                         return 0;
                 }
-                log_info("Trigger directory '%s' is not the one watched any more; watching it again", w->dir);
+                /* A missing one is reported by watch_arm(). */
+                if (fd >= 0)
+                        log_info("Trigger directory '%s' is not the one watched any more; watching it again",
+                                 w->dir);
                 r = watch_arm(w);
                 if (r < 0)
                         return r;

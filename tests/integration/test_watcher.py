@@ -414,3 +414,30 @@ def test_a_server_that_stops_answering_does_not_stall_the_watchdog(env):
         assert not in_recovery(s)
     finally:
         os.kill(held, signal.SIGCONT)
+
+
+def test_a_relinked_trigger_directory_is_watched_where_the_path_now_leads(env):
+    """Each look opens the directory afresh and checks it is the watched one:
+    after a link in the path is re-pointed, the next look arms the watch on
+    the new target, and the trigger there promotes (and is what is removed)."""
+    s = env.standby()
+    other = make_dir(env.root / "other", 0o1777)
+    link = env.root / "trigdir"
+    link.symlink_to(env.tdir)
+    w = env.watcher(s, fowner=True, trigger=link / "postgresql.trigger")
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+
+    tmp = env.root / "trigdir.new"
+    tmp.symlink_to(other)
+    os.rename(tmp, link)
+    # Any event in the old directory makes the watcher look, and find the path leads elsewhere.
+    as_user("nobody", "touch", str(env.trigger))
+    wait_log(w, f"Trigger directory '{link}' is not the one watched any more")
+    assert_not_promoted_for(w, s, 1)
+    (other / "postgresql.trigger").touch()
+    assert w.wait_exit() == 0, w.output()
+    assert not in_recovery(s)
+    assert not (other / "postgresql.trigger").exists(), w.output()
+    assert env.trigger.exists(), "nobody's file in the old directory was removed"
