@@ -131,11 +131,12 @@ static int status_io(Watch *w) {
         if (r == 0)
                 return 0;
         w->query = QUERY_NONE;
-        w->notice[0] = 0;
         if (r == -ENOMEM)
                 return log_oom();
+        /* The server's reason for closing, if it came during the query, goes to the log. */
         if (r < 0 && PQstatus(w->conn) != CONNECTION_OK)
                 return lost(w);
+        w->notice[0] = 0;
         if (w->overdue)
                 log_info("The local server answers again (%llu s after the status query)",
                          (unsigned long long) ((now_usec() - w->query_sent) / 1000000ULL));
