@@ -17,7 +17,6 @@
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
-#include "pg.h"
 #include "promote.h"
 #include "watch.h"
 

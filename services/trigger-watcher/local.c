@@ -171,8 +171,6 @@ static int status_io(Watch *w) {
 
 /* The held connection's socket is readable. */
 int watch_conn_io(Watch *w) {
-        PGnotify *n;
-
         switch (w->query) {
         case QUERY_PROMOTE:
                 return watch_promote_io(w);
@@ -181,10 +179,9 @@ int watch_conn_io(Watch *w) {
         case QUERY_NONE:
                 break;
         }
+        /* Idle: a notice (kept by on_notice()), or the server closing the connection. */
         if (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK)
                 return lost(w);
-        while ((n = PQnotifies(w->conn)))
-                PQfreemem(n);
         return 0;
 }
 

@@ -111,7 +111,14 @@ static bool result_failed(const PGresult *res) {
         return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
 }
 
-int promote_collect(PGconn *conn, PGresult **kept) {
+/*
+ * Read what arrived and take the results that are complete, never waiting:
+ * 1 once the query is done, with *kept the result that tells (the first
+ * failed one, else the last; NULL when none came); 0 while more is to come
+ * (*kept holds what came so far: pass it again); -EIO when the connection
+ * failed.
+ */
+static int collect(PGconn *conn, PGresult **kept) {
         PGresult *res;
 
         if (!PQconsumeInput(conn))
@@ -153,7 +160,7 @@ int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char
         const char *values[6];
         int r;
 
-        r = promote_collect(conn, kept);
+        r = collect(conn, kept);
         if (r == 0)
                 return 0;
         res = TAKE_PTR(*kept);
@@ -229,7 +236,7 @@ int promote_receive(PGconn *conn, PGresult **kept, PromoteOutcome *ret, char **r
         _cleanup_free_ char *error = NULL;
         int r;
 
-        r = promote_collect(conn, kept);
+        r = collect(conn, kept);
         if (r == 0)
                 return 0;
         res = TAKE_PTR(*kept);

@@ -48,23 +48,15 @@ typedef struct StandbyState {
 void standby_state_done(StandbyState *s);
 /* One row of the status query as text values (NULL for SQL NULL). -EBADMSG when malformed. */
 int promote_parse_state(const char *const *values, size_t n, StandbyState *ret);
-/*
- * Read what arrived and take the results that are complete, never waiting:
- * 1 once the query is done, with *kept the result that tells (the first
- * failed one, else the last; NULL when none came); 0 while more is to come
- * (*kept holds what came so far: pass it again); -EIO when the connection
- * failed. The caller owns *kept and clears it when it gives up.
- */
-int promote_collect(PGconn *conn, PGresult **kept);
-
 /* Send the status query, after the session set-up when with_setup, without waiting for the
  * answer. -EPROTONOSUPPORT before 12, -EIO (message in PQerrorMessage) when it cannot be sent. */
 int promote_send_state(PGconn *conn, bool with_setup);
 /*
- * Call when the connection's socket is readable (kept: see
- * promote_collect()): 0 while the answer is not complete, 1 with *ret once
- * it is; -EIO with a newly allocated one-line *ret_error when the query or
- * the connection failed, -EBADMSG for a malformed row, -ENOMEM.
+ * Call when the connection's socket is readable, with *kept the results
+ * so far (NULL at first; the caller clears it when it gives up): 0 while
+ * the answer is not complete, 1 with *ret once it is; -EIO with a newly
+ * allocated one-line *ret_error when the query or the connection failed,
+ * -EBADMSG for a malformed row, -ENOMEM.
  */
 int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error);
 /* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes". */
@@ -83,9 +75,9 @@ PromoteOutcome promote_classify(ExecStatusType status, const char *sqlstate, con
 /* Send pg_promote(true, wait_seconds) without waiting for the answer. */
 int promote_send(PGconn *conn, unsigned wait_seconds);
 /*
- * Call when the connection's socket is readable (kept: see
- * promote_collect()): 0 while the answer is not complete, 1 with *ret (and
- * on PROMOTE_FAILED a newly allocated one-line *ret_error) once it is.
+ * Call when the connection's socket is readable, kept as for
+ * promote_receive_state(): 0 while the answer is not complete, 1 with *ret
+ * (and on PROMOTE_FAILED a newly allocated one-line *ret_error) once it is.
  */
 int promote_receive(PGconn *conn, PGresult **kept, PromoteOutcome *ret, char **ret_error);
 
