@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "errors.h"
 #include "log.h"
 #include "secrets.h"
 #include "pgrepl-build.h"
@@ -122,8 +123,10 @@ int exit_status(int r) {
         switch (r >= 0 ? 0 : -r) {
         case 0:
                 return EX_OK;
-        case EINVAL:
+        case PGREPL_E_CONFIG:
                 return EX_CONFIG;
+        case PGREPL_E_USAGE:
+                return EX_USAGE;
         case EACCES:
         case EPERM:
                 return EX_NOPERM;
@@ -137,6 +140,7 @@ int exit_status(int r) {
         case ENOSPC:
         case EDQUOT:
                 return EX_CANTCREAT;
+        case EINVAL: /* a libc or library EINVAL is a bug of ours, never a verdict on the configuration */
         case EPROTO:
         case EBADMSG:
                 return EX_SOFTWARE;

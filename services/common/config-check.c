@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errors.h"
 #include "config-internal.h"
 #include "log.h"
 #include "util.h"
@@ -138,7 +139,7 @@ static int require(Config *c, VarId id, const char *why) {
         if (c->values[id])
                 return 0;
         log_error("%s is not set: %s", config_var_name(id), why);
-        return -EINVAL;
+        return -PGREPL_E_CONFIG;
 }
 
 static int check_role(Config *c) {
@@ -215,12 +216,12 @@ int config_check(Config *c) {
                 }
         }
         if (bad)
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
 
         c->allow_empty_password = config_parse_bool(c->values[VAR_ALLOW_EMPTY_PASSWORD]) == 1;
         bad += check_role(c);
         if (bad)
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
 
         parse_fields(c);
         r = set_default(c, VAR_DATA_DIR, "/var/lib/pgrepl/", c->instance, "/data");

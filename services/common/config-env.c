@@ -8,22 +8,15 @@
 #include <errno.h>
 #include <string.h>
 
+#include "errors.h"
 #include "config-internal.h"
 #include "fs.h"
 #include "log.h"
 #include "secrets.h"
-
-static const char *env_get(char *const *envp, const char *name) {
-        size_t n = strlen(name);
-
-        for (char *const *e = envp; e && *e; e++)
-                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-                        return *e + n + 1;
-        return NULL;
-}
+#include "util.h"
 
 static char *env_source(char *const *envp, const char *name, bool alias) {
-        const char *file = env_get(envp, "PGREPL_ENV_FILE");
+        const char *file = strv_env_get(envp, "PGREPL_ENV_FILE");
         char *s = NULL;
         int r;
 
@@ -54,7 +47,7 @@ static int load_secret_file(Config *c, char *const *envp, VarId id, const char *
                 where = env_source(envp, fname, false);
                 log_error_errno(r, "%s='%s' (from %s): cannot read the secret file: %m",
                                 fname, path, where ? where : "environment");
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (asprintf(&source, "file '%s' (%s)", path, fname) < 0)
                 return log_oom();
@@ -74,7 +67,7 @@ static int load_one(Config *c, char *const *envp, VarId id) {
                         if (!names[i])
                                 continue;
                         snprintf(fname, sizeof(fname), "%s_FILE", names[i]);
-                        v = env_get(envp, fname);
+                        v = strv_env_get(envp, fname);
                         if (v && *v)
                                 return load_secret_file(c, envp, id, fname, v);
                 }
@@ -85,7 +78,7 @@ static int load_one(Config *c, char *const *envp, VarId id) {
 
                 if (!names[i])
                         continue;
-                v = env_get(envp, names[i]);
+                v = strv_env_get(envp, names[i]);
                 if (!v || !*v)
                         continue;
                 source = env_source(envp, names[i], i > 0);
@@ -134,10 +127,10 @@ int config_load_env(Config *c, char *const *envp) {
         for (VarId id = 0; id < _VAR_MAX; id++) {
                 int r = load_one(c, envp, id);
 
-                if (r == -EINVAL)
+                if (r == -PGREPL_E_CONFIG)
                         bad++;
                 else if (r < 0)
                         return r;
         }
-        return bad ? -EINVAL : 0;
+        return bad ? -PGREPL_E_CONFIG : 0;
 }

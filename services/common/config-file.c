@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "config-internal.h"
 #include "fs.h"
 #include "log.h"
@@ -73,7 +74,7 @@ static int load_settings(Config *c, const config_setting_t *group, const char *p
         if (!config_setting_is_group(group)) {
                 log_error("%s:%d: 'settings' must be a group: settings = { name = value; };",
                           path, config_setting_source_line(group));
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         c->settings = calloc((size_t) n + 1, sizeof(Setting));
         if (!c->settings)
@@ -107,7 +108,7 @@ static int load_settings(Config *c, const config_setting_t *group, const char *p
                         return log_oom();
                 c->n_settings++;
         }
-        return bad ? -EINVAL : 0;
+        return bad ? -PGREPL_E_CONFIG : 0;
 }
 
 static int load_hba(Config *c, const config_setting_t *list, const char *path) {
@@ -116,7 +117,7 @@ static int load_hba(Config *c, const config_setting_t *list, const char *path) {
         if (!config_setting_is_aggregate(list) || config_setting_is_group(list)) {
                 log_error("%s:%d: 'hba' must be a list of strings: hba = [ \"host all all 10.0.0.0/8 scram-sha-256\" ];",
                           path, config_setting_source_line(list));
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         c->hba = calloc((size_t) n + 1, sizeof(char *));
         if (!c->hba)
@@ -146,7 +147,7 @@ static int load_hba(Config *c, const config_setting_t *list, const char *path) {
                         return log_oom();
                 c->n_hba++;
         }
-        return bad ? -EINVAL : 0;
+        return bad ? -PGREPL_E_CONFIG : 0;
 }
 
 /* One variable from the file; a secret only from a file others cannot read. */
@@ -174,14 +175,14 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
                 break;
         default:
                 log_error("%s: %s: must be a string, integer or boolean", source, config_setting_name(s));
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (is_file) {
                 r = fs_read_secret(v, &secret);
                 if (r < 0) {
                         log_error_errno(r, "%s: %s='%s': cannot read the secret file: %m",
                                         source, config_setting_name(s), v);
-                        return -EINVAL;
+                        return -PGREPL_E_CONFIG;
                 }
                 free(source);
                 source = NULL;
@@ -191,7 +192,7 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
         } else if (config_vars[id].secret && (st->st_mode & 0077)) {
                 log_error("%s: %s: a secret in a file others can read (mode %04o); use %s_file or chmod 600",
                           source, config_setting_name(s), (unsigned) (st->st_mode & 07777), config_setting_name(s));
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (!*v)
                 return 0;
@@ -209,7 +210,7 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
                 if (!explicit_path && errno == ENOENT)
                         return 0;
                 log_error_errno(errno, "--config='%s': cannot read the configuration file: %m", path);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         c->config_file = strdup(path);
         if (!c->config_file)
@@ -223,7 +224,7 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
                         log_error("%s:%d: %s", config_error_file(&cf) ? config_error_file(&cf) : path,
                                   config_error_line(&cf), config_error_text(&cf));
                 config_destroy(&cf);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
 
         root = config_root_setting(&cf);
@@ -246,13 +247,13 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
                                     name, hint ? "; did you mean the key for " : "", hint ? hint : "");
                         r = 0;
                 }
-                if (r == -EINVAL)
+                if (r == -PGREPL_E_CONFIG)
                         bad++;
                 else if (r < 0)
                         break;
         }
         config_destroy(&cf);
-        if (r < 0 && r != -EINVAL)
+        if (r < 0 && r != -PGREPL_E_CONFIG)
                 return r;
-        return bad ? -EINVAL : 0;
+        return bad ? -PGREPL_E_CONFIG : 0;
 }

@@ -18,6 +18,7 @@
 #include "config-internal.h"
 #include "pgrepl-build.h"
 #include "log.h"
+#include "util.h"
 
 static const char *const modes[] = { "master", "slave", "primary", "standby", NULL };
 static const char *const commit_modes[] = { "on", "remote_apply", "remote_write", "local", "off", NULL };
@@ -283,7 +284,6 @@ void config_dump(const Config *c, FILE *f) {
 
 static char *dir_from_env(const char *env, const char *base, const char *instance) {
         const char *e = getenv(env);
-        char *p = NULL;
 
         /* systemd may pass several directories separated by ':'; ours is first. */
         if (e && *e) {
@@ -291,9 +291,7 @@ static char *dir_from_env(const char *env, const char *base, const char *instanc
 
                 return strndup(e, n);
         }
-        if (asprintf(&p, "%s/%s", base, instance) < 0)
-                return NULL;
-        return p;
+        return path_join(base, instance);
 }
 
 char *config_state_dir(const Config *c) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "util.h"
 #include "macro.h"
 
 static int write_all(int fd, const char *buf, size_t n) {
@@ -42,21 +43,13 @@ int fs_fsync_path(const char *path) {
 int fs_write_atomic(const char *path, const char *content, mode_t mode) {
         _cleanup_free_ char *tmp = NULL, *dir = NULL;
         _cleanup_close_ int fd = -1;
-        char *slash;
         int r;
 
         if (asprintf(&tmp, "%s.pgrepl-tmp", path) < 0)
                 return -ENOMEM;
-        dir = strdup(path);
+        dir = path_parent(path);
         if (!dir)
                 return -ENOMEM;
-        slash = strrchr(dir, '/');
-        if (slash == dir)
-                slash[1] = 0;
-        else if (slash)
-                *slash = 0;
-        else
-                strcpy(dir, ".");
 
         /* O_EXCL after unlinking our own stale temp: never follow a planted link. */
         (void) unlink(tmp);

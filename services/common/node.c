@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "node.h"
@@ -13,17 +14,9 @@
 #include "spawn-util.h"
 #include "util.h"
 
-static char *path_in(const char *dir, const char *name) {
-        char *p = NULL;
-
-        if (asprintf(&p, "%s/%s", dir, name) < 0)
-                return NULL;
-        return p;
-}
-
 /* postgresql.conf stays the user's: we only append one include line, once. */
 static int ensure_include(const char *datadir) {
-        _cleanup_free_ char *conf = path_in(datadir, "postgresql.conf"), *s = NULL, *n = NULL;
+        _cleanup_free_ char *conf = path_join(datadir, "postgresql.conf"), *s = NULL, *n = NULL;
         int r;
 
         if (!conf)
@@ -47,7 +40,7 @@ static int ensure_include(const char *datadir) {
 
 int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby) {
         _cleanup_free_ char *settings = render_settings(c, standby), *hba = render_hba(c);
-        _cleanup_free_ char *sp = path_in(datadir, RENDER_SETTINGS_FILE), *hp = path_in(datadir, "pg_hba.conf");
+        _cleanup_free_ char *sp = path_join(datadir, RENDER_SETTINGS_FILE), *hp = path_join(datadir, "pg_hba.conf");
         int r;
 
         if (!settings || !hba || !sp || !hp)
@@ -128,7 +121,7 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
 }
 
 int node_check_datadir(const char *datadir, const char *bindir) {
-        _cleanup_free_ char *control = path_in(datadir, "global/pg_control");
+        _cleanup_free_ char *control = path_join(datadir, "global/pg_control");
         unsigned have = 0, want = 0;
         int r;
 
@@ -143,26 +136,26 @@ int node_check_datadir(const char *datadir, const char *bindir) {
         if (r < 0 || have == 0) {
                 log_error("POSTGRESQL_DATA_DIR='%s' is not empty and holds no PostgreSQL cluster; refusing to "
                           "touch it", datadir);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (!fs_exists(control)) {
                 /* pgrepl never renames an incomplete copy into place: an interrupted initdb, or not ours. */
                 log_error("POSTGRESQL_DATA_DIR='%s' holds an incomplete cluster (PG_VERSION without "
                           "global/pg_control: an interrupted initdb, or not pgrepl's); inspect it, and empty it "
                           "to start afresh", datadir);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         (void) pg_bin_version(bindir, &want);
         if (want > 0 && have != want) {
                 log_error("POSTGRESQL_DATA_DIR='%s' is a PostgreSQL %u cluster but the server in '%s' is %u; "
                           "set POSTGRESQL_BIN_DIR, or upgrade the cluster", datadir, have, bindir, want);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         return 0;
 }
 
 bool node_is_standby(const char *datadir) {
-        _cleanup_free_ char *p = path_in(datadir, "standby.signal");
+        _cleanup_free_ char *p = path_join(datadir, "standby.signal");
 
         return p && fs_exists(p);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "pg.h"
@@ -17,11 +18,7 @@
 #include "util.h"
 
 char *pg_bin(const char *bindir, const char *name) {
-        char *p = NULL;
-
-        if (asprintf(&p, "%s/%s", bindir, name) < 0)
-                return NULL;
-        return p;
+        return path_join(bindir, name);
 }
 
 static bool has_postgres(const char *bindir) {
@@ -63,7 +60,7 @@ int pg_find_bindir(const Config *c, char **ret) {
                 if (!has_postgres(dir)) {
                         log_error("POSTGRESQL_BIN_DIR='%s' (from %s): no executable 'postgres' there",
                                   dir, c->sources[VAR_BIN_DIR]);
-                        return -EINVAL;
+                        return -PGREPL_E_CONFIG;
                 }
                 *ret = strdup(dir);
                 return *ret ? 0 : -ENOMEM;
@@ -78,7 +75,7 @@ int pg_find_bindir(const Config *c, char **ret) {
                 }
                 log_error("No PostgreSQL server found under /usr/lib/postgresql/N/bin, /usr/pgsql-N/bin "
                           "or /usr/bin; install the server package or set POSTGRESQL_BIN_DIR");
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (deb >= rhel)
                 snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
@@ -126,8 +123,8 @@ int pg_bin_version(const char *bindir, unsigned *ret) {
         return parse_uint(buf, 1, 999, ret);
 }
 
-PGconn *pg_connect(const char *const *keys, const char *const *values) {
-        const char *k[32], *v[32];
+void pg_conn_params(const char *const *keys, const char *const *values, PgConnParams *ret) {
+        /* A silent peer is noticed in seconds, on every connection the suite makes or configures. */
         static const char *const defaults[][2] = {
                 { "connect_timeout", "5" },
                 { "keepalives", "1" },
@@ -137,17 +134,23 @@ PGconn *pg_connect(const char *const *keys, const char *const *values) {
         };
         size_t n = 0;
 
-        for (size_t i = 0; keys[i] && n + ELEMENTSOF(defaults) + 1 < ELEMENTSOF(k); i++)
+        for (size_t i = 0; keys[i] && n + ELEMENTSOF(defaults) + 1 < ELEMENTSOF(ret->keys); i++)
                 if (values[i]) {
-                        k[n] = keys[i];
-                        v[n++] = values[i];
+                        ret->keys[n] = keys[i];
+                        ret->values[n++] = values[i];
                 }
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
-                k[n] = defaults[i][0];
-                v[n++] = defaults[i][1];
+                ret->keys[n] = defaults[i][0];
+                ret->values[n++] = defaults[i][1];
         }
-        k[n] = v[n] = NULL;
-        return PQconnectdbParams(k, v, 0);
+        ret->keys[n] = ret->values[n] = NULL;
+}
+
+PGconn *pg_connect(const char *const *keys, const char *const *values) {
+        PgConnParams p;
+
+        pg_conn_params(keys, values, &p);
+        return PQconnectdbParams(p.keys, p.values, 0);
 }
 
 PGconn *pg_connect_local(const char *socket_dir, unsigned port, const char *dbname) {

@@ -34,6 +34,12 @@ int pg_data_version(const char *datadir, unsigned *ret);
 /* Major version of the server binaries from `postgres --version`. */
 int pg_bin_version(const char *bindir, unsigned *ret);
 
+/* Connection keywords: the caller's (NULL values skipped), then connect_timeout and TCP keepalives. */
+typedef struct PgConnParams {
+        const char *keys[32], *values[32];
+} PgConnParams;
+void pg_conn_params(const char *const *keys, const char *const *values, PgConnParams *ret);
+
 /*
  * Connect with connect_timeout and TCP keepalives added. keys/values are
  * NULL-terminated; a NULL value is skipped. The connection is returned even

@@ -10,16 +10,9 @@
 #include "config.h"
 #include "fs.h"
 #include "log.h"
+#include "errors.h"
 #include "secrets.h"
-
-static const char *env_get(char *const *envp, const char *name) {
-        size_t n = strlen(name);
-
-        for (char *const *e = envp; e && *e; e++)
-                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-                        return *e + n + 1;
-        return NULL;
-}
+#include "util.h"
 
 char *secrets_staged_path(const char *file_var) {
         const char *rt = getenv("RUNTIME_DIRECTORY");
@@ -64,7 +57,7 @@ int secrets_stage(char *const *envp) {
         if (geteuid() != 0)
                 return log_error_errno(-EPERM, "--stage-secrets must run as root (ExecStartPre=+...)");
         if (!rt || !*rt)
-                return log_error_errno(-EINVAL, "--stage-secrets needs $RUNTIME_DIRECTORY (RuntimeDirectory=)");
+                return log_error("--stage-secrets needs $RUNTIME_DIRECTORY (RuntimeDirectory=)"), -PGREPL_E_CONFIG;
         {
                 _cleanup_free_ char *dir = strndup(rt, strcspn(rt, ":"));
 
@@ -89,7 +82,7 @@ int secrets_stage(char *const *envp) {
                         const char *path;
 
                         snprintf(name, sizeof(name), "%s%s_FILE", prefixes[k], base);
-                        path = env_get(envp, name);
+                        path = strv_env_get(envp, name);
                         if (!path || !*path)
                                 continue;
                         r = fs_read_secret(path, &secret);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "macro.h"
 #include "spawn-util.h"
 #include "util.h"
 
@@ -16,7 +19,7 @@ int spawn_env(char *const *extra, char ***ret) {
 
         if (!env)
                 return -ENOMEM;
-        env[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        env[n++] = strdup(SPAWN_PATH);
         for (size_t i = 0; keep[i]; i++) {
                 const char *v = getenv(keep[i]);
 
@@ -78,4 +81,56 @@ int spawn_run(char *const *argv, char *const *envp) {
                 return r;
         r = spawn_wait(pid, &st);
         return r < 0 ? r : st;
+}
+
+int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd) {
+        _cleanup_close_ int rfd = -1, wfd = -1;
+        int fds[2], r;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        rfd = fds[0];
+        wfd = fds[1];
+        r = spawn_start(argv, envp, wfd, -1, ret_pid);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(rfd);
+        return 0;
+}
+
+int spawn_capture_finish(pid_t pid, int fd, char **ret) {
+        _cleanup_close_ int rfd = fd;
+        _cleanup_free_ char *out = malloc(65536);
+        size_t n = 0;
+        int r, st;
+
+        while (out && n < 65535) {
+                ssize_t k = read(rfd, out + n, 65535 - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        r = spawn_wait(pid, &st);
+        if (r < 0)
+                return r;
+        if (!out)
+                return -ENOMEM;
+        if (st != 0)
+                return -EPROTO;
+        out[n] = 0;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+int spawn_capture(char *const *argv, char *const *envp, char **ret) {
+        pid_t pid;
+        int fd, r;
+
+        r = spawn_capture_start(argv, envp, &pid, &fd);
+        if (r < 0)
+                return r;
+        return spawn_capture_finish(pid, fd, ret);
 }

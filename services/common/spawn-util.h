@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* The PATH children get: the service's own PATH is not trusted to be sane. */
+#define SPAWN_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 /* Build a minimal environment: PATH, LANG/LC_ALL if set, plus extra "K=V" strings. */
 int spawn_env(char *const *extra, char ***ret);
 /* Start argv[0] (an absolute path). stdout_fd/stderr_fd: -1 to inherit. */
@@ -16,3 +19,9 @@ int spawn_start(char *const *argv, char *const *envp, int stdout_fd, int stderr_
 int spawn_wait(pid_t pid, int *ret_status);
 /* Start and wait; returns the exit status (>= 0) or a negative errno. */
 int spawn_run(char *const *argv, char *const *envp);
+/* Start argv with envp, its stdout on a pipe whose read end goes to *ret_fd. */
+int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd);
+/* Read the child's stdout (at most 64 KiB), reap it; -EPROTO when it did not exit 0. */
+int spawn_capture_finish(pid_t pid, int fd, char **ret);
+/* Both: run argv and return its stdout. */
+int spawn_capture(char *const *argv, char *const *envp, char **ret);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -153,4 +154,54 @@ void buf_free(Buf *b) {
                 explicit_bzero(b->data, b->cap);
         free(b->data);
         *b = (Buf) {};
+}
+
+const char *strv_env_get(char *const *envp, const char *name) {
+        size_t n = strlen(name);
+
+        for (char *const *e = envp; e && *e; e++)
+                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+                        return *e + n + 1;
+        return NULL;
+}
+
+char *path_join(const char *dir, const char *name) {
+        char *p = NULL;
+
+        if (asprintf(&p, "%s/%s", streq(dir, "/") ? "" : dir, name) < 0)
+                return NULL;
+        return p;
+}
+
+char *path_parent(const char *path) {
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                return strdup(".");
+        if (slash == path)
+                return strdup("/");
+        return strndup(path, (size_t) (slash - path));
+}
+
+uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+uint64_t hash_fnv1a64(const char *s) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        for (; *s; s++) {
+                h ^= (unsigned char) *s;
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+uint32_t hash_fnv1a32(uint32_t h, const char *s) {
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * 16777619U;
+        return h;
 }

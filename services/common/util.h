@@ -19,6 +19,21 @@ char *strstrip(char *s);
 /* Split on white space (no quoting, like the image's unquoted expansion). */
 int strv_split_words(const char *s, char ***ret);
 size_t strv_length(char *const *v);
+/* The value of NAME in an environment array ("NAME=value"), NULL when absent. */
+const char *strv_env_get(char *const *envp, const char *name);
+
+/* "dir/name", newly allocated (NULL on allocation failure); dir "/" gives "/name". */
+char *path_join(const char *dir, const char *name);
+/* The directory part of a path, newly allocated: "/a/b" → "/a", "/a" → "/", "a" → ".". */
+char *path_parent(const char *path);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t now_usec(void);
+/* FNV-1a, for short stable names made from long strings (never for secrets). The 32-bit form
+ * continues from h (HASH_FNV1A32_INIT at first), so several strings can go into one hash. */
+#define HASH_FNV1A32_INIT 2166136261U
+uint64_t hash_fnv1a64(const char *s);
+uint32_t hash_fnv1a32(uint32_t h, const char *s);
 
 /* A growable string buffer. */
 typedef struct Buf {

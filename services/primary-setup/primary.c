@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "node.h"
@@ -31,7 +32,7 @@ static int run_initdb(const Config *c, const char *bindir, const char *datadir) 
                 return log_oom();
         if (strv_length(args) > 40) {
                 log_error("POSTGRESQL_INITDB_ARGS (from %s): at most 40 arguments", c->sources[VAR_INITDB_ARGS]);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         argv[n++] = initdb;
         argv[n++] = "-D";
@@ -79,7 +80,7 @@ static int check_datadir(const Config *c, const char *bindir, bool *ret_first) {
                 log_error("POSTGRESQL_DATA_DIR='%s' is a standby (standby.signal exists): the primary unit "
                           "never promotes a standby. Start it with pgrepl-standby@%s, or promote it by its "
                           "trigger file", datadir, c->instance);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         *ret_first = false;
         return 0;

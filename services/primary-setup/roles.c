@@ -45,11 +45,7 @@ static char *fingerprint(const Config *c, const char *salt) {
 }
 
 static char *fingerprint_path(const char *datadir) {
-        char *p = NULL;
-
-        if (asprintf(&p, "%s/%s", datadir, FINGERPRINT_FILE) < 0)
-                return NULL;
-        return p;
+        return path_join(datadir, FINGERPRINT_FILE);
 }
 
 int roles_need_work(const Config *c, const char *datadir) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "bootstrap.h"
 #include "clone.h"
 #include "follow.h"
@@ -29,14 +30,6 @@ typedef enum StartKind {
         START_INTERRUPTED, /* standby.signal, but promoted after the copy: never follow the old primary */
 } StartKind;
 
-static char *path_in(const char *dir, const char *name) {
-        char *p = NULL;
-
-        if (asprintf(&p, "%s/%s", dir, name) < 0)
-                return NULL;
-        return p;
-}
-
 /* Settings a standby cannot work with, found before anything is touched. */
 static int check_config(const Config *c, const char *datadir) {
         const char *pw = config_get(c, VAR_REPLICATION_PASSWORD);
@@ -44,11 +37,11 @@ static int check_config(const Config *c, const char *datadir) {
         if (pw && strpbrk(pw, "\n\r")) {
                 log_error("POSTGRESQL_REPLICATION_PASSWORD (from %s): must not contain a line break (a standby "
                           "keeps it in a passfile, one line)", c->sources[VAR_REPLICATION_PASSWORD]);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (streq(datadir, "/")) {
                 log_error("POSTGRESQL_DATA_DIR='/' (from %s): not a data directory", c->sources[VAR_DATA_DIR]);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (config_get(c, VAR_INITDB_WAL_DIR))
                 log_warning("POSTGRESQL_INITDB_WAL_DIR (from %s) is ignored on a standby: the clone keeps pg_wal "
@@ -58,32 +51,27 @@ static int check_config(const Config *c, const char *datadir) {
 
 /* An empty mount point cannot be replaced by a rename: say so instead of failing after the copy. */
 static int check_not_mount_point(const char *datadir) {
-        _cleanup_free_ char *parent = strdup(datadir);
+        _cleanup_free_ char *parent = path_parent(datadir);
         struct stat a, b;
-        char *slash;
 
         if (!parent)
                 return log_oom();
-        slash = strrchr(parent, '/');
-        if (!slash)
-                return 0;
-        slash == parent ? (void) (slash[1] = 0) : (void) (*slash = 0);
         if (stat(datadir, &a) < 0 || stat(parent, &b) < 0)
                 return 0;
         if (a.st_dev != b.st_dev) {
                 log_error("POSTGRESQL_DATA_DIR='%s' is a mount point: the clone is renamed into place, which "
                           "cannot replace a mount point. Use a directory below it, e.g. '%s/data'", datadir, datadir);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         return 0;
 }
 
 /* A promotion record newer than standby.signal (written at the copy) means a promotion began. */
 static bool promoted_after_copy(const Config *c, const char *datadir) {
-        _cleanup_free_ char *state = config_state_dir(c), *rec = NULL, *sig = path_in(datadir, "standby.signal");
+        _cleanup_free_ char *state = config_state_dir(c), *rec = NULL, *sig = path_join(datadir, "standby.signal");
         struct stat r, s;
 
-        if (!state || !sig || !(rec = path_in(state, "promotion")))
+        if (!state || !sig || !(rec = path_join(state, "promotion")))
                 return false;
         if (stat(rec, &r) < 0 || stat(sig, &s) < 0)
                 return false;
@@ -220,7 +208,7 @@ static int lock_clone(const Config *c, const char *datadir, int *ret_fd) {
         char note[64];
         int r;
 
-        if (!state || !(lock = path_in(state, "clone.lock")))
+        if (!state || !(lock = path_join(state, "clone.lock")))
                 return log_oom();
         r = fs_mkdir_p(state, 0700);
         if (r < 0)
@@ -240,7 +228,7 @@ static int lock_clone(const Config *c, const char *datadir, int *ret_fd) {
 /* A leftover side directory is removed only when it is what pgrepl left: a directory, and no
  * server has ever run in it (pg_basebackup does not copy postmaster.pid). */
 static int remove_leftover(const char *side) {
-        _cleanup_free_ char *pid = path_in(side, "postmaster.pid");
+        _cleanup_free_ char *pid = path_join(side, "postmaster.pid");
         struct stat st;
         int r;
 
@@ -269,9 +257,8 @@ static int first_start(const Config *c, const char *bindir, const char *datadir,
         Waiter w;
         int r, k;
 
-        if (!side || !(parent = strdup(datadir)) || !(signal_path = path_in(side, "standby.signal")))
+        if (!side || !(parent = path_parent(datadir)) || !(signal_path = path_join(side, "standby.signal")))
                 return log_oom();
-        *strrchr(parent, '/') = 0;
         r = upstream_catch_signals();
         if (r < 0)
                 return log_error_errno(r, "Failed to install signal handlers: %m");
@@ -347,12 +334,12 @@ static int resolve_symlink(const Config *c, char **datadir) {
                 log_error("POSTGRESQL_DATA_DIR='%s' (from %s) is a symbolic link that leads nowhere: %s; "
                           "point it at an existing directory, or remove it", *datadir, c->sources[VAR_DATA_DIR],
                           strerror(errno));
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (streq(real, "/")) {
                 log_error("POSTGRESQL_DATA_DIR='%s' (from %s) leads to '/': not a data directory", *datadir,
                           c->sources[VAR_DATA_DIR]);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         log_debug("POSTGRESQL_DATA_DIR='%s' is a symbolic link to '%s'", *datadir, real);
         free(*datadir);
@@ -473,7 +460,7 @@ int bootstrap_reload(const Config *c) {
                         if (r >= 0 && check_upstream(&u, datadir, &cd, why, sizeof(why)) > 0) {
                                 if (old)
                                         (void) fs_write_atomic(u.passfile, old, 0600);
-                                r = -EINVAL;
+                                r = -PGREPL_E_CONFIG;
                         }
                 }
                 if (r >= 0)

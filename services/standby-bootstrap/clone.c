@@ -233,7 +233,7 @@ int clone_run(const Upstream *u, const char *bindir, const char *side, char **re
         /* Undocumented, for tests only: slow the copy down so it can be interrupted reliably. */
         const char *rate = getenv("PGREPL_TEST_BASEBACKUP_MAX_RATE");
         /* LC_ALL=C: its messages are parsed. No PGPASSWORD: the password is in the passfile. */
-        char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+        char *envp[] = { SPAWN_PATH, "LC_ALL=C", NULL };
         char *argv[16];
         _cleanup_close_ int rfd = -1, wfd = -1;
         Progress p = { .u = u, .last_advance = now_usec() };
@@ -312,8 +312,7 @@ int clone_run(const Upstream *u, const char *bindir, const char *side, char **re
 }
 
 int clone_commit(const char *side, const char *datadir) {
-        _cleanup_free_ char *parent = strdup(side);
-        char *slash;
+        _cleanup_free_ char *parent = path_parent(side);
 
         if (!parent)
                 return log_oom();
@@ -323,11 +322,6 @@ int clone_commit(const char *side, const char *datadir) {
                                        "rename: %m", datadir);
         if (rename(side, datadir) < 0)
                 return log_error_errno(errno, "Failed to rename '%s' to '%s': %m", side, datadir);
-        slash = strrchr(parent, '/');
-        if (slash && slash != parent)
-                *slash = 0;
-        else if (slash)
-                slash[1] = 0;
         (void) fs_fsync_path(parent);
         return 0;
 }

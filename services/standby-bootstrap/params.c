@@ -74,61 +74,7 @@ int params_parse_controldata(const char *text, ControlData *ret) {
         return 0;
 }
 
-/* Start argv with envp, its stdout on a pipe: the read end in *ret_fd. */
-static int capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd) {
-        _cleanup_close_ int rfd = -1, wfd = -1;
-        int fds[2], r;
-
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        rfd = fds[0];
-        wfd = fds[1];
-        r = spawn_start(argv, envp, wfd, -1, ret_pid);
-        if (r < 0)
-                return r;
-        *ret_fd = TAKE_FD(rfd);
-        return 0;
-}
-
-/* Read the child's stdout (at most 64 KiB) and reap it. Non-zero exit: -EPROTO. */
-static int capture_finish(pid_t pid, int fd, char **ret) {
-        _cleanup_close_ int rfd = fd;
-        _cleanup_free_ char *out = malloc(65536);
-        size_t n = 0;
-        int r, st;
-
-        while (out && n < 65535) {
-                ssize_t k = read(rfd, out + n, 65535 - n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                n += (size_t) k;
-        }
-        r = spawn_wait(pid, &st);
-        if (r < 0)
-                return r;
-        if (!out)
-                return -ENOMEM;
-        if (st != 0)
-                return -EPROTO;
-        out[n] = 0;
-        *ret = TAKE_PTR(out);
-        return 0;
-}
-
-static int run_capture(char *const *argv, char *const *envp, char **ret) {
-        pid_t pid;
-        int fd, r;
-
-        r = capture_start(argv, envp, &pid, &fd);
-        if (r < 0)
-                return r;
-        return capture_finish(pid, fd, ret);
-}
-
-static char *const c_env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+static char *const c_env[] = { SPAWN_PATH, "LC_ALL=C", NULL };
 
 int params_read_control(const char *bindir, const char *datadir, ControlData *ret) {
         _cleanup_free_ char *bin = pg_bin(bindir, "pg_controldata"), *out = NULL;
@@ -137,7 +83,7 @@ int params_read_control(const char *bindir, const char *datadir, ControlData *re
 
         if (!bin)
                 return log_oom();
-        r = run_capture(argv, c_env, &out);
+        r = spawn_capture(argv, c_env, &out);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the control file of '%s' with '%s': %m", datadir, bin);
         r = params_parse_controldata(out, ret);
@@ -170,14 +116,14 @@ int params_floors(const char *bindir, const char *datadir, const ControlData *cd
         for (; started < PARAMS_N; started++) {
                 char *argv[] = { postgres, "-D", (char *) datadir, "-C", (char *) params[started].guc, NULL };
 
-                r = capture_start(argv, c_env, &pids[started], &fds[started]);
+                r = spawn_capture_start(argv, c_env, &pids[started], &fds[started]);
                 if (r < 0)
                         break;
         }
         for (size_t i = 0; i < started; i++) {
                 _cleanup_free_ char *out = NULL;
                 unsigned have;
-                int k = capture_finish(pids[i], fds[i], &out);
+                int k = spawn_capture_finish(pids[i], fds[i], &out);
 
                 if (k < 0 || r < 0) {
                         if (r >= 0)

@@ -30,13 +30,6 @@ int upstream_catch_signals(void) {
         return 0;
 }
 
-uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 unsigned upstream_backoff_next(unsigned prev) {
         if (prev == 0)
                 return 1;
@@ -49,7 +42,7 @@ static void sanitize_into(Buf *b, const char *s) {
 }
 
 int upstream_slot_name(const char *hostname, const char *instance, char **ret) {
-        uint32_t h = 2166136261U;
+        uint32_t h;
         char *s;
         Buf b = {};
 
@@ -63,11 +56,7 @@ int upstream_slot_name(const char *hostname, const char *instance, char **ret) {
         /* Too long for a slot name: keep a readable prefix and a hash of the whole, so two long
          * names that share the prefix still differ. */
         if (strlen(s) > 63) {
-                for (const char *p = hostname; *p; p++)
-                        h = (h ^ (unsigned char) *p) * 16777619U;
-                h = (h ^ '/') * 16777619U;
-                for (const char *p = instance; *p; p++)
-                        h = (h ^ (unsigned char) *p) * 16777619U;
+                h = hash_fnv1a32(hash_fnv1a32(hash_fnv1a32(HASH_FNV1A32_INIT, hostname), "/"), instance);
                 snprintf(s + 54, 10, "_%08x", h);
         }
         *ret = s;
@@ -133,12 +122,13 @@ int upstream_write_passfile(const Upstream *u) {
 
 char *upstream_conninfo(const Upstream *u, const char *application_name) {
         /* The same timeouts pg_connect() adds: a silent primary is noticed in seconds. */
-        const char *keys[] = { "host", "port", "user", "passfile", "application_name", "connect_timeout",
-                               "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
+        const char *keys[] = { "host", "port", "user", "passfile", "application_name", NULL };
         const char *values[] = { u->host, u->port, config_get(u->c, VAR_REPLICATION_USER), u->passfile,
-                                 application_name, "5", "1", "5", "2", "3", NULL };
+                                 application_name, NULL };
+        PgConnParams p;
 
-        return render_conninfo(keys, values);
+        pg_conn_params(keys, values, &p);
+        return render_conninfo(p.keys, p.values);
 }
 
 PGconn *upstream_connect(const Upstream *u) {

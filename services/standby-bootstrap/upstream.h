@@ -81,4 +81,3 @@ int waiter_pause(Waiter *w, const Upstream *u, const char *reason);
  */
 int upstream_wait(const Upstream *u, Waiter *w);
 
-uint64_t now_usec(void);

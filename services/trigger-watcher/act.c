@@ -18,14 +18,8 @@
 #include "macro.h"
 #include "notify.h"
 #include "promote.h"
+#include "util.h"
 #include "watch.h"
-
-uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
 
 /* "'nobody', uid 65534"; names are looked up only for messages. */
 static const char *owner(uid_t uid, char *buf, size_t n) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errors.h"
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
@@ -66,7 +67,7 @@ static void connect_failed(Watch *w, PGconn *conn) {
 /*
  * The held connection, opened if there is none or it was lost. 0 with
  * w->conn idle and ready; -ENOTCONN when the server is not reachable
- * (reported; the caller decides when to try again); -EINVAL when it is
+ * (reported; the caller decides when to try again); -PGREPL_E_CONFIG when it is
  * too old.
  */
 int local_ensure(Watch *w) {
@@ -86,7 +87,7 @@ int local_ensure(Watch *w) {
         if (PQserverVersion(conn) < PROMOTE_MIN_VERSION) {
                 log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", PQserverVersion(conn));
                 PQfinish(conn);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         PQsetNoticeProcessor(conn, on_notice, w);
         if (w->last_reason && !w->pending)

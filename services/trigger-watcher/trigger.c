@@ -88,16 +88,6 @@ EventAction trigger_event_action(uint32_t mask, const char *name, const char *ex
                        : EVENT_IGNORE;
 }
 
-static uint64_t fnv1a64(const char *s) {
-        uint64_t h = 0xcbf29ce484222325ULL;
-
-        for (; *s; s++) {
-                h ^= (unsigned char) *s;
-                h *= 0x100000001b3ULL;
-        }
-        return h;
-}
-
 int trigger_lock_name(const char *path, char **ret) {
         Buf b = {};
         char *s;
@@ -132,7 +122,7 @@ int trigger_lock_name(const char *path, char **ret) {
                 buf_free(&b);
                 if (!tail)
                         return -ENOMEM;
-                buf_printf(&b, "%016llx-%s", (unsigned long long) fnv1a64(path), tail);
+                buf_printf(&b, "%016llx-%s", (unsigned long long) hash_fnv1a64(path), tail);
                 free(tail);
         }
         buf_puts(&b, ".lock");

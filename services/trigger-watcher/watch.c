@@ -14,11 +14,13 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
 #include "pg.h"
+#include "util.h"
 #include "watch.h"
 
 static void watch_free(Watch *w) {
@@ -69,7 +71,7 @@ static int watch_lock(Watch *w) {
                 log_error("Trigger path '%s' is already watched by another pgrepl-trigger-watcher (%s; lock '%s'): "
                           "two standbys on one host must not share a trigger, set POSTGRESQL_PROMOTE_TRIGGER_FILE "
                           "for each", canon, holder && *holder ? holder : "holder unknown", lock);
-                return -EINVAL;
+                return -PGREPL_E_CONFIG;
         }
         if (r < 0)
                 return log_error_errno(r, "Cannot lock '%s': %m", lock);
@@ -180,7 +182,7 @@ int watch_arm(Watch *w) {
                 if (r == -ENOTDIR && fs_exists(w->dir)) {
                         /* The configured path cannot work: a configuration error, not worth a restart. */
                         log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s': '%s' is not a directory", w->path, w->dir);
-                        return -EINVAL;
+                        return -PGREPL_E_CONFIG;
                 }
                 if (r != -ENOENT && r != -ENOTDIR)
                         return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
@@ -344,7 +346,7 @@ static int watch_setup(Watch *w, const Config *c) {
         if (r < 0)
                 return r == -ENOMEM ? log_oom()
                                     : (log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s' (from %s): must name a file",
-                                                 w->path, c->sources[VAR_PROMOTE_TRIGGER_FILE]), -EINVAL);
+                                                 w->path, c->sources[VAR_PROMOTE_TRIGGER_FILE]), -PGREPL_E_CONFIG);
 
         /* The record must be writable before anything may be promoted. */
         r = fs_mkdir_p(w->state_dir, 0700);

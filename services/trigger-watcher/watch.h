@@ -98,7 +98,6 @@ int watch_arm(Watch *w);
 int watch_open_dir(Watch *w, int *ret_fd);
 
 /* act.c: deciding and promoting. */
-uint64_t now_usec(void);
 void watch_status(Watch *w);
 void watch_set_state(Watch *w, char *text);
 int watch_check(Watch *w);

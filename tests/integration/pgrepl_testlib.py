@@ -210,7 +210,11 @@ def postmaster_env(pid):
 
 
 def postmaster_cmdline(pid):
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    """A process's argv; [] when it has exited meanwhile (a child listed a moment ago may have)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 class RawStandby(Node):

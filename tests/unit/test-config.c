@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "cli.h"
 #include "config.h"
+#include "errors.h"
 #include "fs.h"
 
 static char tmpdir[] = "/tmp/pgrepl-test-config-XXXXXX";
@@ -297,7 +298,7 @@ static void test_bad_inputs(void) {
                         env[j] = (char *) b->env[j];
                 conf = write_tmp("bad.conf", b->conf ? b->conf : "", 0644);
                 r = load(b->role, conf, env, &c);
-                if (r != -EINVAL || !strstr(errbuf, b->expect) || strstr(errbuf, "s3cr3t-never-shown")) {
+                if (r != -PGREPL_E_CONFIG || !strstr(errbuf, b->expect) || strstr(errbuf, "s3cr3t-never-shown")) {
                         fprintf(stderr, "bad case %zu (expect '%s'): r=%d, stderr:\n%s\n", i, b->expect, r, errbuf);
                         exit(1);
                 }
@@ -311,7 +312,7 @@ static void test_missing_named_config(void) {
         char *env[] = { "POSTGRESQL_PASSWORD=x", NULL };
         Config *c = NULL;
 
-        ASSERT_EQ(load(ROLE_PRIMARY, "/nonexistent/pgrepl.conf", env, &c), -EINVAL);
+        ASSERT_EQ(load(ROLE_PRIMARY, "/nonexistent/pgrepl.conf", env, &c), -PGREPL_E_CONFIG);
         ASSERT_CONTAINS(errbuf, "--config='/nonexistent/pgrepl.conf'");
 }
 
