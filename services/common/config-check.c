@@ -16,7 +16,7 @@
 #include "log.h"
 #include "util.h"
 
-static bool check_host(const char *s) {
+bool config_host_valid(const char *s) {
         if (strlen(s) > 255)
                 return false;
         if (s[0] == '/')
@@ -89,7 +89,7 @@ static const char *check_value(Config *c, VarId id) {
         case T_NAME:
                 return strlen(s) > 63 ? "must be 1 to 63 bytes long (PostgreSQL's NAMEDATALEN)" : NULL;
         case T_HOST:
-                return check_host(s) ? NULL
+                return config_host_valid(s) ? NULL
                                      : "must be a host name, an IPv4/IPv6 address or a socket directory";
         case T_PORT:
                 return parse_uint(s, 1, 65535, &u) < 0 ? "must be a port number from 1 to 65535" : NULL;
@@ -131,6 +131,17 @@ static const char *check_value(Config *c, VarId id) {
                                            : "must be application names (printable ASCII, 1-63 bytes each, comma separated)";
         case T_LIBS:
                 return check_list(s, false) ? NULL : "must be a comma separated list of library names";
+        case T_PARTNERS: {
+                const char *why = NULL;
+                unsigned port = 5432;
+
+                /* The port default is the node's own port, validated (or defaulted) on its own. */
+                (void) parse_uint(c->values[VAR_PORT_NUMBER] ? c->values[VAR_PORT_NUMBER] : "5432", 1, 65535, &port);
+                partners_done(&c->partners);
+                if (partners_parse(s, port, &c->partners, &why) == -ENOMEM)
+                        return "could not be parsed: out of memory";
+                return why;
+        }
         }
         return NULL;
 }
@@ -140,6 +151,21 @@ static int require(Config *c, VarId id, const char *why) {
                 return 0;
         log_error("%s is not set: %s", config_var_name(id), why);
         return -PGREPL_E_CONFIG;
+}
+
+/* With partners every node may become the primary, and asks the others before it starts as one. */
+static int check_partners(Config *c) {
+        int bad = 0;
+
+        if (c->role == ROLE_PRIMARY)
+                bad += require(c, VAR_REPLICATION_USER, "with POSTGRESQL_PARTNER_NODES the primary asks its partners "
+                               "over a replication connection, and every node streams from whichever is primary") < 0;
+        if (c->values[VAR_REPLICATION_SLOT] && config_parse_bool(c->values[VAR_REPLICATION_SLOT]) < 0) {
+                config_problem(c, VAR_REPLICATION_SLOT, "must be on or off with POSTGRESQL_PARTNER_NODES: slot names "
+                               "are derived from the partner entries");
+                bad++;
+        }
+        return bad;
 }
 
 static int check_role(Config *c) {
@@ -165,10 +191,12 @@ static int check_role(Config *c) {
                           "or set ALLOW_EMPTY_PASSWORD=yes to allow password-less logins (development only)");
                 bad++;
         }
-        if (c->role == ROLE_STANDBY) {
+        if (c->role == ROLE_STANDBY)
                 bad += require(c, VAR_REPLICATION_USER, "a standby needs the replication user") < 0;
+        if (config_has_partners(c))
+                bad += check_partners(c);
+        else if (c->role == ROLE_STANDBY)
                 bad += require(c, VAR_MASTER_HOST, "a standby needs the primary's address") < 0;
-        }
         return bad;
 }
 
@@ -190,6 +218,7 @@ static void parse_fields(Config *c) {
         (void) parse_uint(c->values[VAR_MASTER_PORT_NUMBER], 1, 65535, &c->master_port);
         (void) parse_uint(c->values[VAR_NUM_SYNCHRONOUS_REPLICAS], 0, UINT_MAX, &c->num_sync);
         (void) parse_uint(c->values[VAR_INIT_MAX_TIMEOUT], 0, UINT_MAX, &c->init_max_timeout);
+        (void) parse_uint(c->values[VAR_FENCE_TIMEOUT], 0, UINT_MAX, &c->fence_timeout);
         if (c->values[VAR_MAX_CONNECTIONS])
                 (void) parse_uint(c->values[VAR_MAX_CONNECTIONS], 0, UINT_MAX, &c->max_connections);
         c->allow_remote = config_parse_bool(c->values[VAR_ALLOW_REMOTE_CONNECTIONS]) == 1;

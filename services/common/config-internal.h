@@ -22,6 +22,7 @@ typedef enum VarType {
         T_SLOT,     /* boolean, or a slot name */
         T_APPNAMES, /* application names, comma separated */
         T_LIBS,     /* shared_preload_libraries list */
+        T_PARTNERS, /* host[:port] list (partners.h) */
 } VarType;
 
 typedef struct VarInfo {

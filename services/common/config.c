@@ -60,6 +60,8 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_REPLICATION_SLOT] = { "REPLICATION_SLOT", NULL, T_SLOT, "on" },
         [VAR_MAX_SLOT_WAL_KEEP_SIZE] = { "MAX_SLOT_WAL_KEEP_SIZE", NULL, T_SIZE, "4GB" },
         [VAR_SOCKET_DIR] = { "SOCKET_DIR", NULL, T_PATH, "/run/postgresql" },
+        [VAR_PARTNER_NODES] = { "PARTNER_NODES", NULL, T_PARTNERS },
+        [VAR_FENCE_TIMEOUT] = { "FENCE_TIMEOUT", NULL, T_UINT, "10", .max = 3600 },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group
@@ -220,6 +222,7 @@ Config *config_free(Config *c) {
                 free(c->hba[i]);
         free(c->hba);
         free(c->slot_name);
+        partners_done(&c->partners);
         free(c->instance);
         free(c->config_file);
         free(c);
@@ -236,6 +239,7 @@ int config_load(Role role, const char *instance, const char *config_path,
                 return log_oom();
         c->role = role;
         c->fsync = -1;
+        c->partners.self = -1;
         c->instance = strdup(instance);
         if (!c->instance)
                 return log_oom();
@@ -260,6 +264,10 @@ int config_load(Role role, const char *instance, const char *config_path,
         r = config_check(c);
         if (r < 0)
                 return r;
+        if (config_has_partners(c) && partners_find_self(&c->partners, c->port) < 0)
+                log_notice("POSTGRESQL_PARTNER_NODES (from %s): no entry is this node (an address of this host "
+                           "with port %u); every entry is taken for another node", c->sources[VAR_PARTNER_NODES],
+                           c->port);
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -276,6 +284,9 @@ void config_dump(const Config *c, FILE *f) {
                 fprintf(f, "%s=%s\t(%s)\n", config_var_name(id), v ? v : "",
                         c->sources[id] ? c->sources[id] : "unset");
         }
+        for (size_t i = 0; i < c->partners.n; i++)
+                fprintf(f, "partner %s\tslot %s%s\n", c->partners.items[i].display, c->partners.items[i].slot,
+                        c->partners.items[i].self ? "\t(this node)" : "");
         for (size_t i = 0; i < c->n_settings; i++)
                 fprintf(f, "settings.%s = %s\n", c->settings[i].key, c->settings[i].value);
         for (size_t i = 0; i < c->n_hba; i++)

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "partners.h"
+
 typedef enum Role {
         ROLE_PRIMARY,
         ROLE_STANDBY,
@@ -54,6 +56,8 @@ typedef enum VarId {
         VAR_REPLICATION_SLOT,
         VAR_MAX_SLOT_WAL_KEEP_SIZE,
         VAR_SOCKET_DIR,
+        VAR_PARTNER_NODES,
+        VAR_FENCE_TIMEOUT,
         _VAR_MAX,
 } VarId;
 
@@ -82,6 +86,8 @@ typedef struct Config {
         int fsync;                  /* -1: not set */
         bool use_slot;
         char *slot_name;            /* NULL: derive from host and instance */
+        Partners partners;          /* POSTGRESQL_PARTNER_NODES; n == 0 when unset (SPEC section 8 off) */
+        unsigned fence_timeout;     /* seconds to wait for partners before starting a primary */
 
         Setting *settings;
         size_t n_settings;
@@ -117,6 +123,14 @@ void config_dump(const Config *c, FILE *f);
 char *config_state_dir(const Config *c);
 /* The runtime directory ($RUNTIME_DIRECTORY, else /run/pgrepl/NAME). */
 char *config_runtime_dir(const Config *c);
+
+/* Whether a partner list is set: everything of SPEC section 8 is opt-in through it. */
+static inline bool config_has_partners(const Config *c) {
+        return c->partners.n > 0;
+}
+
+/* A host name, an IPv4/IPv6 address (no brackets) or a socket directory. */
+bool config_host_valid(const char *s);
 
 /* Validate an instance name (used for paths): [A-Za-z0-9_.@-], 1-64. */
 bool config_instance_valid(const char *name);
