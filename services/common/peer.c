@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "log.h"
+#include "notify.h"
 #include "peer.h"
 #include "pg.h"
 #include "render.h"
@@ -178,6 +180,47 @@ PeerVerdict peer_decide(uint64_t sysid, unsigned tli, const PeerState *states, s
                 return PEER_SUPERSEDED;
         }
         return any ? PEER_CLEAR : PEER_UNCHECKED;
+}
+
+/* Whether the round can end: every other partner answered, or one already decides. */
+static bool round_done(const Config *c, uint64_t sysid, unsigned tli, const PeerState *states) {
+        const Partners *p = &c->partners;
+        size_t by;
+        uint64_t fork;
+
+        if (sysid && peer_decide(sysid, tli, states, p->n, &by, &fork) >= PEER_SUPERSEDED)
+                return true;
+        for (size_t i = 0; i < p->n; i++)
+                if (!p->items[i].self && !states[i].answered)
+                        return false;
+        return true;
+}
+
+int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint64_t sysid, unsigned tli,
+                 PeerState *states) {
+        const Partners *p = &c->partners;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_s * 1000000ULL;
+
+        for (;;) {
+                for (size_t i = 0; i < p->n; i++) {
+                        uint64_t now = now_usec();
+                        unsigned left = now < deadline ? (unsigned) ((deadline - now + 999999ULL) / 1000000ULL) : 1;
+                        int r;
+
+                        if (p->items[i].self || states[i].answered)
+                                continue;
+                        /* A black-holed partner costs at most 2 s of the round. */
+                        r = peer_ask(c, &p->items[i], passfile, left < 2 ? left : 2, &states[i]);
+                        if (r < 0)
+                                return r;
+                        if (!states[i].answered)
+                                notify_status("asking partner '%s' before starting: %s", p->items[i].display,
+                                              states[i].reason);
+                }
+                if (round_done(c, sysid, tli, states) || now_usec() >= deadline)
+                        return 0;
+                (void) usleep(500 * 1000);
+        }
 }
 
 int peer_find_primary(const PeerState *states, size_t n) {

@@ -67,5 +67,14 @@ typedef enum PeerVerdict {
 PeerVerdict peer_decide(uint64_t sysid, unsigned tli, const PeerState *states, size_t n, size_t *ret_by,
                         uint64_t *ret_fork);
 
+/*
+ * Ask every partner but this node, again every half second those that did not answer, until all
+ * answered, one supersedes a node of (sysid, tli) (sysid 0: nothing to supersede, a node with no
+ * data yet), or timeout_s passed; STATUS= says who is awaited. states: c->partners.n entries, in
+ * the partners' order (this node's stays unanswered). Bounded by timeout_s; -ENOMEM.
+ */
+int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint64_t sysid, unsigned tli,
+                 PeerState *states);
+
 /* Index of the primary among the answers (not in recovery, the highest timeline), -1 when none. */
 int peer_find_primary(const PeerState *states, size_t n);

@@ -158,6 +158,10 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
                 put_string(&b, "primary_conninfo", standby->primary_conninfo);
         if (standby && standby->primary_slot_name)
                 put_string(&b, "primary_slot_name", standby->primary_slot_name);
+        /* With partners a standby's WAL receiver looks for the new primary after a promotion anywhere:
+         * every 200 ms instead of 5 s (each attempt that finds none is one line in the log). */
+        if (config_has_partners(c))
+                buf_puts(&b, "wal_retrieve_retry_interval = '200ms'\n");
         if (c->n_settings > 0)
                 buf_printf(&b, "# from the 'settings' group of %s\n", c->config_file ? c->config_file : "pgrepl.conf");
         for (size_t i = 0; i < c->n_settings; i++)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,4 +134,58 @@ int spawn_capture(char *const *argv, char *const *envp, char **ret) {
         if (r < 0)
                 return r;
         return spawn_capture_finish(pid, fd, ret);
+}
+
+/* Hand every complete line in buf[0..*n) to on_line and keep the rest. */
+static int split_lines(char *buf, size_t *n, int (*on_line)(void *, char *), void *userdata) {
+        char *nl;
+        int r;
+
+        buf[*n] = 0;
+        while ((nl = strpbrk(buf, "\r\n"))) {
+                *nl = 0;
+                r = on_line(userdata, strstrip(buf));
+                if (r < 0)
+                        return r;
+                *n -= (size_t) (nl + 1 - buf);
+                memmove(buf, nl + 1, *n + 1);
+        }
+        return 0;
+}
+
+int spawn_follow_lines(int fd, int (*on_line)(void *userdata, char *line), int (*on_tick)(void *userdata),
+                       void *userdata) {
+        char buf[8192];
+        size_t n = 0;
+        int r;
+
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                ssize_t k;
+
+                if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+                        return -errno;
+                r = on_tick ? on_tick(userdata) : 0;
+                if (r < 0)
+                        return r;
+                if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
+                k = read(fd, buf + n, sizeof(buf) - 1 - n);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                r = split_lines(buf, &n, on_line, userdata);
+                if (r >= 0 && n >= sizeof(buf) - 1) {
+                        r = on_line(userdata, strstrip(buf));
+                        n = 0;
+                }
+                if (r < 0)
+                        return r;
+        }
+        buf[n] = 0;
+        return n > 0 ? on_line(userdata, strstrip(buf)) : 0;
 }

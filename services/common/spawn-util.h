@@ -23,5 +23,12 @@ int spawn_run(char *const *argv, char *const *envp);
 int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd);
 /* Read the child's stdout (at most 64 KiB), reap it; -EPROTO when it did not exit 0. */
 int spawn_capture_finish(pid_t pid, int fd, char **ret);
+/*
+ * Read a child's output from fd until EOF, one line at a time ('\n' or '\r' ends one; a line
+ * longer than 8 KiB is cut, not lost): on_line for each, on_tick at least once a second (for
+ * STATUS= and timeouts). Either callback may return < 0 to stop reading with that value.
+ */
+int spawn_follow_lines(int fd, int (*on_line)(void *userdata, char *line), int (*on_tick)(void *userdata),
+                       void *userdata);
 /* Both: run argv and return its stdout. */
 int spawn_capture(char *const *argv, char *const *envp, char **ret);

@@ -26,7 +26,8 @@ static char *fingerprint(const Config *c, const char *salt) {
         char *line = NULL;
         Buf b = {};
 
-        buf_puts(&b, "v1");
+        /* v2 with partners: the replication user also gets what pg_rewind needs. */
+        buf_puts(&b, config_has_partners(c) ? "v2" : "v1");
         for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
                 const char *v = config_get(c, ids[i]);
 
@@ -166,6 +167,35 @@ static int ensure_database(PGconn *conn, const char *db, const char *owner) {
         return run(conn, "grant privileges on the database", sql);
 }
 
+/*
+ * What pg_rewind needs of its source, granted to the replication user rather than a superuser
+ * (PostgreSQL's pg_rewind documentation lists these four functions). Every partner may be the
+ * source one day: the grants replicate with the catalog.
+ */
+static int grant_rewind(PGconn *conn, const char *repl) {
+        static const char *const functions[] = {
+                "pg_catalog.pg_ls_dir(text, boolean, boolean)",
+                "pg_catalog.pg_stat_file(text, boolean)",
+                "pg_catalog.pg_read_binary_file(text)",
+                "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
+        };
+        _cleanup_(PQfreememp) char *ident = PQescapeIdentifier(conn, repl, strlen(repl));
+
+        if (!ident)
+                return log_oom();
+        for (size_t i = 0; i < ELEMENTSOF(functions); i++) {
+                _cleanup_free_ char *sql = NULL;
+                int r;
+
+                if (asprintf(&sql, "GRANT EXECUTE ON FUNCTION %s TO %s", functions[i], ident) < 0)
+                        return log_oom();
+                r = run(conn, "grant what pg_rewind needs", sql);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int roles_apply(const Config *c, PGconn *conn) {
         const char *user = config_get(c, VAR_USERNAME), *repl = config_get(c, VAR_REPLICATION_USER);
         const char *su_password;
@@ -194,6 +224,8 @@ int roles_apply(const Config *c, PGconn *conn) {
                 return r;
         if (repl) {
                 r = ensure_role(c, conn, repl, "REPLICATION LOGIN", config_get(c, VAR_REPLICATION_PASSWORD));
+                if (r >= 0 && config_has_partners(c))
+                        r = grant_rewind(conn, repl);
                 if (r < 0)
                         return r;
         }

@@ -228,7 +228,7 @@ static bool valid_rate(const char *s) {
 }
 
 int clone_run(const Upstream *u, const char *bindir, const char *side, char **ret_reason) {
-        _cleanup_free_ char *pgbb = pg_bin(bindir, "pg_basebackup"), *conninfo = upstream_conninfo(u, "pgrepl-clone");
+        _cleanup_free_ char *pgbb = pg_bin(bindir, "pg_basebackup"), *conninfo = upstream_clone_conninfo(u);
         _cleanup_free_ char *slotopt = NULL, *rateopt = NULL;
         /* Undocumented, for tests only: slow the copy down so it can be interrupted reliably. */
         const char *rate = getenv("PGREPL_TEST_BASEBACKUP_MAX_RATE");

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "notify.h"
@@ -63,14 +64,74 @@ int upstream_slot_name(const char *hostname, const char *instance, char **ret) {
         return 0;
 }
 
+/* host/port lists of every partner but this node: "a,b" and "5432,5433". */
+static int partner_hosts(const Config *c, char **ret_host, char **ret_port, char **ret_display) {
+        Buf d = {};
+        int r;
+
+        r = partners_conninfo_lists(&c->partners, ret_host, ret_port);
+        if (r < 0)
+                return r;
+        for (size_t i = 0, n = 0; i < c->partners.n; i++)
+                if (!c->partners.items[i].self)
+                        buf_printf(&d, "%s%s", n++ ? "," : "", c->partners.items[i].display);
+        *ret_display = buf_steal(&d);
+        return *ret_display ? 0 : -ENOMEM;
+}
+
+static int upstream_hosts(const Config *c, Upstream *u) {
+        const char *master = config_get(c, VAR_MASTER_HOST);
+        _cleanup_free_ char *display = NULL;
+        int r;
+
+        if (config_has_partners(c)) {
+                r = partner_hosts(c, &u->follow_host, &u->follow_port, &display);
+                if (r == -ENOENT) /* a one-node list: nothing to follow but the master host */
+                        r = 0;
+                if (r < 0)
+                        return r;
+                /* PostgreSQL 14's spelling: libpq asks in_hot_standby, which replication connections report. */
+                u->target = u->follow_host ? "primary" : NULL;
+        }
+        if (master) {
+                u->host = strdup(master);
+                if (!u->host || asprintf(&u->port, "%u", c->master_port) < 0 ||
+                    asprintf(&u->display, strchr(master, ':') && master[0] != '/' ? "[%s]:%u" : "%s:%u", master,
+                             c->master_port) < 0)
+                        return -ENOMEM;
+        } else {
+                if (!u->follow_host)
+                        return -ENOENT;
+                u->host = strdup(u->follow_host);
+                u->port = strdup(u->follow_port);
+                u->display = TAKE_PTR(display);
+                if (!u->host || !u->port)
+                        return -ENOMEM;
+        }
+        if (!u->follow_host) {
+                u->follow_host = strdup(u->host);
+                u->follow_port = strdup(u->port);
+                if (!u->follow_host || !u->follow_port)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int upstream_init(const Config *c, Upstream *u) {
         const char *pf = config_get(c, VAR_REPLICATION_PASSFILE_PATH);
         _cleanup_free_ char *state = NULL;
+        int r;
 
-        *u = (Upstream) { .c = c, .host = config_get(c, VAR_MASTER_HOST) };
-        snprintf(u->port, sizeof(u->port), "%u", c->master_port);
-        if (asprintf(&u->display, strchr(u->host, ':') && u->host[0] != '/' ? "[%s]:%s" : "%s:%s",
-                     u->host, u->port) < 0)
+        *u = (Upstream) { .c = c };
+        r = upstream_hosts(c, u);
+        if (r == -ENOENT) {
+                upstream_done(u);
+                log_error("POSTGRESQL_PARTNER_NODES (from %s) names no node but this one, and "
+                          "POSTGRESQL_MASTER_HOST is not set: a standby needs a primary to follow",
+                          c->sources[VAR_PARTNER_NODES]);
+                return -PGREPL_E_CONFIG;
+        }
+        if (r < 0)
                 goto oom;
         if (pf)
                 u->passfile = strdup(pf);
@@ -81,7 +142,11 @@ int upstream_init(const Config *c, Upstream *u) {
         }
         if (!u->passfile)
                 goto oom;
-        if (c->use_slot) {
+        if (c->use_slot && config_has_partners(c)) {
+                /* The slot every other partner keeps for this node; none when it has no entry. */
+                if (c->partners.self >= 0 && !(u->slot = strdup(c->partners.items[c->partners.self].slot)))
+                        goto oom;
+        } else if (c->use_slot) {
                 char host[256] = "";
 
                 if (c->slot_name)
@@ -98,6 +163,10 @@ oom:
 }
 
 void upstream_done(Upstream *u) {
+        free(u->host);
+        free(u->port);
+        free(u->follow_host);
+        free(u->follow_port);
         free(u->display);
         free(u->passfile);
         free(u->slot);
@@ -122,9 +191,21 @@ int upstream_write_passfile(const Upstream *u) {
 
 char *upstream_conninfo(const Upstream *u, const char *application_name) {
         /* The same timeouts pg_connect() adds: a silent primary is noticed in seconds. */
-        const char *keys[] = { "host", "port", "user", "passfile", "application_name", NULL };
+        const char *keys[] = { "host", "port", "user", "passfile", "application_name", "target_session_attrs",
+                               NULL };
+        const char *values[] = { u->follow_host, u->follow_port, config_get(u->c, VAR_REPLICATION_USER),
+                                 u->passfile, application_name, u->target, NULL };
+        PgConnParams p;
+
+        pg_conn_params(keys, values, &p);
+        return render_conninfo(p.keys, p.values);
+}
+
+char *upstream_clone_conninfo(const Upstream *u) {
+        const char *keys[] = { "host", "port", "user", "passfile", "application_name", "target_session_attrs",
+                               NULL };
         const char *values[] = { u->host, u->port, config_get(u->c, VAR_REPLICATION_USER), u->passfile,
-                                 application_name, NULL };
+                                 "pgrepl-clone", strchr(u->host, ',') ? u->target : NULL, NULL };
         PgConnParams p;
 
         pg_conn_params(keys, values, &p);
@@ -133,9 +214,10 @@ char *upstream_conninfo(const Upstream *u, const char *application_name) {
 
 PGconn *upstream_connect(const Upstream *u) {
         const char *keys[] = { "host", "port", "user", "passfile", "dbname", "replication",
-                               "application_name", NULL };
+                               "application_name", "target_session_attrs", NULL };
         const char *values[] = { u->host, u->port, config_get(u->c, VAR_REPLICATION_USER), u->passfile,
-                                 "replication", "true", "pgrepl-standby-bootstrap", NULL };
+                                 "replication", "true", "pgrepl-standby-bootstrap",
+                                 strchr(u->host, ',') ? u->target : NULL, NULL };
 
         return pg_connect(keys, values);
 }

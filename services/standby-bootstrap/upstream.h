@@ -28,9 +28,16 @@ int upstream_catch_signals(void);
 
 typedef struct Upstream {
         const Config *c;
-        const char *host;
-        char port[8];
-        char *display;   /* "host:port" or "[v6]:port", for messages */
+        /* Where the clone and the checks connect: POSTGRESQL_MASTER_HOST, or with partners and no
+         * master host, every other partner (libpq's multi-host lists) with target_session_attrs. */
+        char *host;
+        char *port;
+        /* What primary_conninfo names: with partners every other partner, so the standby follows
+         * whichever is primary with no edit; else the same as host/port. */
+        char *follow_host;
+        char *follow_port;
+        const char *target;  /* target_session_attrs, NULL for a single host */
+        char *display;   /* "host:port" or "[v6]:port" (a list with partners), for messages */
         char *passfile;  /* $STATE_DIRECTORY/passfile or POSTGRESQL_REPLICATION_PASSFILE_PATH */
         char *slot;      /* NULL when POSTGRESQL_REPLICATION_SLOT=off */
 } Upstream;
@@ -46,8 +53,10 @@ unsigned upstream_backoff_next(unsigned prev);
 
 /* Write the passfile (0600, atomically): the only place the password lives. */
 int upstream_write_passfile(const Upstream *u);
-/* Conninfo for primary_conninfo and pg_basebackup -d: passfile=, timeouts, keepalives. */
+/* Conninfo for primary_conninfo: passfile=, timeouts, keepalives; every partner with partners. */
 char *upstream_conninfo(const Upstream *u, const char *application_name);
+/* Conninfo for pg_basebackup -d: the master host, or with partners and none, the primary among them. */
+char *upstream_clone_conninfo(const Upstream *u);
 /* A replication connection to the primary (check PQstatus()). */
 PGconn *upstream_connect(const Upstream *u);
 /*
