@@ -127,6 +127,10 @@ int exit_status(int r) {
                 return EX_CONFIG;
         case PGREPL_E_USAGE:
                 return EX_USAGE;
+        case PGREPL_E_SUPERSEDED:
+                return EXIT_SUPERSEDED;
+        case PGREPL_E_REJOIN:
+                return EXIT_REJOIN;
         case EACCES:
         case EPERM:
                 return EX_NOPERM;

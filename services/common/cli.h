@@ -10,6 +10,10 @@
 
 #include "config.h"
 
+/* pgrepl's own exit statuses, past sysexits' range; the units never restart on them (SPEC 6, 8). */
+#define EXIT_SUPERSEDED 79 /* a partner superseded this node: it does not start as a primary */
+#define EXIT_REJOIN 80     /* pg_rewind could not turn this node into a standby; nothing was deleted */
+
 typedef struct CliArgs {
         const char *instance;
         const char *config; /* NULL: the default file */

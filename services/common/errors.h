@@ -13,6 +13,8 @@
 enum {
         PGREPL_E_CONFIG = PGREPL_E_BASE, /* the configuration (or what it points at) is wrong: exit 78 */
         PGREPL_E_USAGE,                  /* a bad command line: exit 64 */
+        PGREPL_E_SUPERSEDED,             /* a partner has moved past this node: it must not run as a primary, exit 79 */
+        PGREPL_E_REJOIN,                 /* pg_rewind could not rejoin this node; nothing was deleted: exit 80 */
         _PGREPL_E_MAX,
 };
 

@@ -182,6 +182,13 @@ PeerVerdict peer_decide(uint64_t sysid, unsigned tli, const PeerState *states, s
         return any ? PEER_CLEAR : PEER_UNCHECKED;
 }
 
+static size_t first_other(const Config *c) {
+        for (size_t i = 0; i < c->partners.n; i++)
+                if (!c->partners.items[i].self)
+                        return i;
+        return 0;
+}
+
 /* Whether the round can end: every other partner answered, or one already decides. */
 static bool round_done(const Config *c, uint64_t sysid, unsigned tli, const PeerState *states) {
         const Partners *p = &c->partners;
@@ -221,6 +228,33 @@ int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint
                         return 0;
                 (void) usleep(500 * 1000);
         }
+}
+
+int peer_fence(const Config *c, const char *passfile, uint64_t sysid, unsigned tli, PeerState *states,
+               size_t *ret_by, uint64_t *ret_fork) {
+        PeerVerdict v;
+        int r;
+
+        r = peer_ask_all(c, passfile, c->fence_timeout, sysid, tli, states);
+        if (r < 0)
+                return r;
+        v = peer_decide(sysid, tli, states, c->partners.n, ret_by, ret_fork);
+        if (v == PEER_FOREIGN)
+                log_error("POSTGRESQL_PARTNER_NODES (from %s): partner '%s' is another cluster (system identifier "
+                          "%" PRIu64 ", this node's is %" PRIu64 "); list only the nodes of this cluster",
+                          c->sources[VAR_PARTNER_NODES], c->partners.items[*ret_by].display,
+                          states[*ret_by].sysid, sysid);
+        else if (v == PEER_UNCHECKED) {
+                size_t i = first_other(c);
+
+                log_warning("No partner answered within POSTGRESQL_FENCE_TIMEOUT=%us ('%s': %s): starting without "
+                            "knowing whether another node was promoted meanwhile", c->fence_timeout,
+                            c->partners.items[i].display, states[i].reason);
+        }
+        for (size_t i = 0; i < c->partners.n; i++)
+                if (!c->partners.items[i].self && !states[i].answered && v != PEER_UNCHECKED)
+                        log_info("Partner '%s' did not answer: %s", c->partners.items[i].display, states[i].reason);
+        return v;
 }
 
 int peer_find_primary(const PeerState *states, size_t n) {

@@ -76,5 +76,14 @@ PeerVerdict peer_decide(uint64_t sysid, unsigned tli, const PeerState *states, s
 int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint64_t sysid, unsigned tli,
                  PeerState *states);
 
+/*
+ * The fence before a node of (sysid, tli) runs as a primary: ask the partners (up to
+ * POSTGRESQL_FENCE_TIMEOUT), then decide. Returns the verdict (PEER_*) with *ret_by and *ret_fork
+ * as peer_decide() gives them; logs what only it knows (who did not answer, a foreign partner),
+ * not SUPERSEDED, whose meaning depends on the unit. -ENOMEM.
+ */
+int peer_fence(const Config *c, const char *passfile, uint64_t sysid, unsigned tli, PeerState *states,
+               size_t *ret_by, uint64_t *ret_fork);
+
 /* Index of the primary among the answers (not in recovery, the highest timeline), -1 when none. */
 int peer_find_primary(const PeerState *states, size_t n);

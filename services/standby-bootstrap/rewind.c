@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "notify.h"
@@ -162,7 +163,7 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
                 log_error("pg_rewind from '%s' failed (status %d): %s. Nothing was deleted; '%s' stays as it "
                           "was and is not started. To clone it afresh instead: pgreplctl rejoin %s --reclone",
                           source->display, r, *f.last ? f.last : "no message", datadir, c->instance);
-                return -EPROTO;
+                return -PGREPL_E_REJOIN;
         }
         r = fs_write_atomic(sig, "", 0600);
         if (r < 0)
