@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: MIT
+"""POSTGRESQL_PARTNER_NODES (SPEC 8) against real PostgreSQL 15, by hand, on
+loopback: every node is 127.0.0.1 with a port of its own, and recognises its
+own entry by that port. Standbys follow whoever is primary, a superseded
+primary never starts writable, and a superseded node rejoins by pg_rewind."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from pgrepl_testlib import free_port
+from test_standby import kill_tree, wait_until
+
+
+def partner_line(*ports):
+    return ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
+@pytest.fixture
+def trio(cluster):
+    """A primary and two standbys, all partners; the standbys name no master host."""
+    ports = [free_port() for _ in range(3)]
+    env = {"POSTGRESQL_PARTNER_NODES": partner_line(*ports), "POSTGRESQL_FENCE_TIMEOUT": "3"}
+    p = cluster.primary("p", env=dict(env), port=ports[0])
+    s1 = cluster.standby("s1", env=dict(env, POSTGRESQL_MASTER_HOST=None), port=ports[1])
+    s2 = cluster.standby("s2", env=dict(env, POSTGRESQL_MASTER_HOST=None), port=ports[2])
+    return p, s1, s2, ports
+
+
+def slot(port):
+    return f"pgrepl_127_0_0_1_{port}"
+
+
+def start(node):
+    node.start()
+    node.wait_ready(timeout=120)
+
+
+def sender_port(standby):
+    return standby.psql("select sender_port from pg_stat_wal_receiver where status = 'streaming'", check=False) \
+        .stdout.strip()
+
+
+def test_check_shows_partners_and_this_node(trio):
+    p, s1, _, ports = trio
+    r = s1.run_once(["--check"])
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith("partner ")]
+    assert lines == [f"partner 127.0.0.1:{ports[0]}\tslot {slot(ports[0])}",
+                     f"partner 127.0.0.1:{ports[1]}\tslot {slot(ports[1])}\t(this node)",
+                     f"partner 127.0.0.1:{ports[2]}\tslot {slot(ports[2])}"], r.stdout
+
+
+def test_partner_line_errors_are_configuration_errors(cluster):
+    for bad, says in [("127.0.0.1:5432,,x", "POSTGRESQL_PARTNER_NODES"),
+                      ("127.0.0.1:5432,127.0.0.1:5432", "the same node twice"),
+                      ("2001:db8::1", "brackets")]:
+        n = cluster.standby(f"bad{abs(hash(bad)) % 1000}", env={"POSTGRESQL_PARTNER_NODES": bad})
+        r = n.run_once(["--check"])
+        assert r.returncode == 78, r.stderr
+        assert says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    n = cluster.standby("slotname", env={"POSTGRESQL_PARTNER_NODES": "127.0.0.1:5432,127.0.0.1:5433",
+                                         "POSTGRESQL_REPLICATION_SLOT": "myslot"})
+    r = n.run_once(["--check"])
+    assert r.returncode == 78 and "POSTGRESQL_REPLICATION_SLOT" in r.stderr, r.stderr
+
+
+def test_standbys_clone_from_the_primary_among_partners_and_follow_a_promotion(trio):
+    p, s1, s2, ports = trio
+    start(p)
+    # The primary keeps a slot for every other partner from its first start.
+    slots = p.psql("select string_agg(slot_name, ',' order by slot_name) from pg_replication_slots")
+    assert slots == ",".join(sorted([slot(ports[1]), slot(ports[2])])), slots
+    start(s1)
+    start(s2)
+    conf = (s1.datadir / "pgrepl.auto.conf").read_text()
+    assert "target_session_attrs=primary" in conf.replace("'", ""), conf
+    assert f"primary_slot_name = '{slot(ports[1])}'" in conf, conf
+    wait_until(lambda: sender_port(s1) == str(ports[0]), 30, "s1 streaming from p")
+    wait_until(lambda: sender_port(s2) == str(ports[0]), 30, "s2 streaming from p")
+    p.psql("create table t(id int primary key); insert into t values (1)")
+
+    # The old primary stops; s1 is promoted; s2 follows it with no edit and no reload.
+    p.stop()
+    s1.psql("select pg_promote()")
+    wait_until(lambda: sender_port(s2) == str(ports[1]), 30, "s2 streaming from the promoted s1")
+    s1.psql("insert into t values (2)")
+    wait_until(lambda: s2.psql("select count(*) from t") == "2", 30, "row 2 on s2")
+    assert s2.psql("select received_tli from pg_stat_wal_receiver") == "2"
+
+
+def test_superseded_primary_refuses_to_start_and_rejoins_by_rewind(trio, cluster):
+    p, s1, _, ports = trio
+    start(p)
+    start(s1)
+    wait_until(lambda: sender_port(s1) == str(ports[0]), 30, "s1 streaming")
+    p.psql("create table t(id int primary key, note text); insert into t values (1, 'before')")
+    wait_until(lambda: s1.psql("select count(*) from t") == "1", 30, "row 1 on s1")
+
+    # A crash of the primary, then the operator promotes s1; the old primary wrote a row s1 never saw.
+    p.psql("insert into t values (666, 'split brain')")
+    kill_tree(p.proc.pid)
+    p.proc.wait()
+    s1.psql("select pg_promote()")
+    s1.psql("insert into t values (2, 'after')")
+
+    # Restarted (as Restart=on-failure would), the old primary does not start writable.
+    r = p.run_once(timeout=60)
+    assert r.returncode == 79, (r.returncode, r.stderr)
+    assert f"127.0.0.1:{ports[1]}" in r.stderr and "timeline 2" in r.stderr, r.stderr
+    assert "pgreplctl rejoin" in r.stderr, r.stderr
+    assert not (p.datadir / "postmaster.pid").exists()
+
+    # The standby unit on that data directory rewinds it and starts it as a standby of s1.
+    old = cluster.standby("p", env={"POSTGRESQL_PARTNER_NODES": p.env["POSTGRESQL_PARTNER_NODES"],
+                                    "POSTGRESQL_MASTER_HOST": None, "POSTGRESQL_DATA_DIR": str(p.datadir),
+                                    "STATE_DIRECTORY": str(p.state), "POSTGRESQL_FENCE_TIMEOUT": "3"},
+                          port=ports[0])
+    start(old)
+    out = old.output()
+    assert "Rewound" in out and "discarded" in out, out
+    assert "Cloning primary" not in out
+    wait_until(lambda: sender_port(old) == str(ports[1]), 30, "old primary streaming from s1")
+    assert old.psql("select string_agg(note, ',' order by id) from t") == "before,after"

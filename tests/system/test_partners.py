@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: MIT
+"""SPEC 8 on real hosts: after a promotion the cluster heals itself.
+
+Four systemd hosts (ha1-ha4) with POSTGRESQL_PARTNER_NODES naming all of
+them, the same line on every node. ha1 starts as the primary; the standbys
+name no master host, so they find the primary among the partners. Each test
+starts from clean hosts and acts only as an operator would: env files,
+systemctl, touch, kill, reboot.
+
+- a touch promotes ha2; ha3 streams from it with no edit and no reload, through
+  a slot ha2 kept before it was promoted (no WAL gap);
+- kill -9 of the primary's postmaster, then a promotion: the restarted old
+  primary is not writable and says who superseded it; the same after a reboot
+  with the unit enabled;
+- the old primary rejoins by pg_rewind: its divergent row is gone, the
+  discarded range is logged, nothing is cloned;
+- every host booted at once after a failover: one primary.
+"""
+
+import pytest
+
+from cluster import *  # noqa: F401,F403 - the shared cluster vocabulary
+
+HOST_NAMES = ("ha1", "ha2", "ha3", "ha4")
+PARTNERS = ",".join(HOST_NAMES[:3])
+REPL = {"POSTGRESQL_REPLICATION_USER": "my_repl_user", "POSTGRESQL_REPLICATION_PASSWORD": "my_repl_password"}
+
+
+@pytest.fixture(scope="module")
+def cluster_hosts(make_hosts, install):
+    hosts = make_hosts(*HOST_NAMES, persist=True)
+    parallel(*(lambda h=h: install(h) for h in hosts))
+    return hosts
+
+
+@pytest.fixture
+def hosts(cluster_hosts):
+    parallel(*(lambda h=h: reset(h) for h in cluster_hosts))
+    return cluster_hosts
+
+
+def partner_env(mode, **extra):
+    env = dict(MASTER) if mode == "master" else {"POSTGRESQL_REPLICATION_MODE": "slave", **REPL}
+    env["POSTGRESQL_PARTNER_NODES"] = PARTNERS
+    # Hosts booted together wait for each other this long before one starts as a primary unasked.
+    env["POSTGRESQL_FENCE_TIMEOUT"] = "30"
+    env.update({f"POSTGRESQL_{k}": v for k, v in extra.items()})
+    return env
+
+
+def slot_for(host):
+    return f"pgrepl_{host.name}_5432"
+
+
+def start_trio(hosts):
+    """ha1 primary, ha2 and ha3 standbys finding it among the partners; a table with one row."""
+    ha1, ha2, ha3 = hosts[:3]
+    write_env(ha1, partner_env("master"))
+    ha1.systemctl("enable", "--now", PRIMARY, timeout=180)
+    for s in (ha2, ha3):
+        write_env(s, partner_env("slave"))
+    parallel(*(lambda s=s: s.systemctl("enable", "--now", STANDBY, timeout=180) for s in (ha2, ha3)))
+    ha1.psql("create table ha(id int primary key, note text); insert into ha values (1, 'before')", db=DB)
+    wait_caught_up(ha1, [ha2, ha3])
+    return ha1, ha2, ha3
+
+
+def streams_from(standby, primary):
+    def check():
+        r = receiver(standby)
+        assert r and r[0] == "streaming" and r[1] in (primary.name, primary.ip), f"{standby.name}: {r}"
+        return r
+    return check
+
+
+def test_sibling_follows_a_promotion_with_no_edit_and_no_gap(hosts):
+    ha1, ha2, ha3 = start_trio(hosts)
+    eventually(streams_from(ha3, ha1), 30)
+    # Before any promotion, ha2 already keeps a slot for ha3 (its watcher made it).
+    eventually(lambda: ensure(ha2.psql(f"select count(*) from pg_replication_slots "
+                                       f"where slot_name = '{slot_for(ha3)}'") == "1", "no slot for ha3 on ha2"), 30)
+    env_before = ha3.read_file(ENV_FILE)
+    reloads_before = journal_count(ha3, STANDBY, "Settings re-rendered")
+
+    ha1.systemctl("stop", PRIMARY, timeout=120)
+    promote_by_touch(ha2, "insert into ha values (2, 'after')")
+    eventually(streams_from(ha3, ha2), 30)
+    assert receiver(ha3)[2] == slot_for(ha3)
+    assert receiver(ha3)[3] == "2"
+    eventually(lambda: ensure(ha3.psql("select count(*) from ha", db=DB) == "2", "row 2 not on ha3"), 30)
+    # No edit, no reload: the same env file, no reload in its journal.
+    assert ha3.read_file(ENV_FILE) == env_before
+    assert journal_count(ha3, STANDBY, "Settings re-rendered") == reloads_before
+    assert ha2.psql(f"select active from pg_replication_slots where slot_name = '{slot_for(ha3)}'") == "t"
+
+
+def kill_postmaster(host):
+    pid = host.unit_property(PRIMARY, "MainPID")
+    host.run(["kill", "-9", pid])
+
+
+def assert_superseded(old, by):
+    """The old primary's unit failed with 79 and says who superseded it; it is not running."""
+    def check():
+        assert old.unit_property(PRIMARY, "ActiveState") == "failed"
+        assert old.unit_property(PRIMARY, "ExecMainStatus") == "79"
+    eventually(check, 60)
+    log = old.journal(PRIMARY)
+    assert f"'{by.name}:5432'" in log and "timeline 2" in log, log
+    assert f"pgreplctl rejoin main" in log, log
+    assert psql_run(old, "select 1").returncode != 0
+
+
+def test_killed_primary_comes_back_superseded_not_writable(hosts):
+    ha1, ha2, ha3 = start_trio(hosts)
+    kill_postmaster(ha1)
+    promote_by_touch(ha2, "insert into ha values (2, 'after')")
+    # Restart=on-failure brings the old primary back after 5 s: it must refuse.
+    assert_superseded(ha1, ha2)
+
+    # The same after a reboot with the unit enabled.
+    ha1.reboot(hard=True)
+    assert_superseded(ha1, ha2)
+
+
+def test_old_primary_rejoins_by_rewind_not_clone(hosts):
+    ha1, ha2, ha3 = start_trio(hosts)
+    # A row only the old primary has: written after ha2 stopped receiving.
+    ha2.cut_link()
+    ha1.psql("insert into ha values (666, 'split brain')", db=DB)
+    ha1.systemctl("stop", PRIMARY, timeout=120)
+    ha2.restore_link()
+    promote_by_touch(ha2, "insert into ha values (2, 'after')")
+
+    r = ha1.run(["pgreplctl", "rejoin", "main"], check=False, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ha1.wait_unit(STANDBY, "active", timeout=120)
+    log = ha1.journal(STANDBY)
+    assert "Rewound" in log and "discarded" in log, log
+    assert CLONE_MESSAGE not in log
+    eventually(streams_from(ha1, ha2), 30)
+    assert ha1.psql("select string_agg(note, ',' order by id) from ha", db=DB) == "before,after"
+    env = ha1.read_file(ENV_FILE)
+    assert "POSTGRESQL_REPLICATION_MODE=slave" in env and "POSTGRESQL_PARTNER_NODES=" + PARTNERS in env
+    assert ha1.unit_property(PRIMARY, "UnitFileState") == "disabled"
+
+
+def test_whole_cluster_booted_at_once_comes_up_with_one_primary(hosts):
+    ha1, ha2, ha3 = start_trio(hosts)
+    ha1.systemctl("stop", PRIMARY, timeout=120)
+    promote_by_touch(ha2, "insert into ha values (2, 'after')")
+    eventually(streams_from(ha3, ha2), 30)
+
+    parallel(*(lambda h=h: h.reboot(hard=True) for h in (ha1, ha2, ha3)))
+    assert_superseded(ha1, ha2)
+    ha2.wait_unit(STANDBY, "active", timeout=120)
+    ha3.wait_unit(STANDBY, "active", timeout=120)
+    assert ha2.psql("select pg_is_in_recovery()") == "f"
+    assert ha3.psql("select pg_is_in_recovery()") == "t"
+    eventually(streams_from(ha3, ha2), 60)
