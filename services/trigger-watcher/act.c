@@ -109,7 +109,7 @@ static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
 static int trigger_stat(const Watch *w, int dir_fd, struct stat *ret) {
         if (dir_fd < 0)
                 return -ENOENT;
-        return fstatat(dir_fd, w->name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+        return dirwatch_look(&w->dw, dir_fd, ret);
 }
 
 /* Look at the trigger path after an event, at start, and on every retry. */
@@ -249,8 +249,8 @@ int watch_finish(Watch *w) {
                 ret = log_error_errno(r, "Cannot write the promotion record '%s/%s': %m", w->state_dir, RECORD_FILE);
         if (trigger_stat(w, dir_fd, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
                 log_warning("Trigger '%s' was removed or replaced meanwhile; leaving the path alone", w->path);
-        else if (unlinkat(dir_fd, w->name, 0) < 0)
-                log_warning_errno(-errno, "Cannot remove trigger '%s': %m; the promotion record keeps this node "
+        else if ((r = dirwatch_remove(&w->dw, dir_fd)) < 0)
+                log_warning_errno(r, "Cannot remove trigger '%s': %m; the promotion record keeps this node "
                                   "from acting on it again, but remove it by hand", w->path);
 
         log_notice("Promoted: the local server is a primary on timeline %u at %s, %lld ms after trigger '%s' was "

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -26,7 +25,7 @@
 static void watch_free(Watch *w) {
         local_drop(w);
         closep(&w->lock_fd);
-        closep(&w->inotify_fd);
+        dirwatch_done(&w->dw);
         closep(&w->signal_fd);
         closep(&w->timer_fd);
         record_done(&w->record);
@@ -34,7 +33,6 @@ static void watch_free(Watch *w) {
         free(w->dir);
         free(w->name);
         free(w->state_dir);
-        free(w->expect);
         free(w->state_text);
         free(w->ignored_text);
 }
@@ -98,68 +96,6 @@ static void check_dir(const Watch *w) {
 }
 
 /*
- * Watch the trigger's directory (ancestor false) or an ancestor. The
- * directory is opened first and watched through that descriptor, so the
- * watch and the identity kept for watch_open_dir() are one directory even
- * if a link in the path changes meanwhile. The descriptor is not kept: an
- * open directory would hold back the event of its removal.
- */
-static int add_watch(Watch *w, const char *path, bool ancestor, const char *expect) {
-        _cleanup_close_ int fd = -1;
-        struct stat st = {};
-        char proc[64];
-        int wd;
-
-        if (!ancestor) {
-                fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0 || fstat(fd, &st) < 0)
-                        return -errno;
-                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-                path = proc;
-        }
-        wd = inotify_add_watch(w->inotify_fd, path, trigger_watch_mask(ancestor));
-        if (wd < 0)
-                return -errno;
-        free(w->expect);
-        w->expect = strdup(expect);
-        if (!w->expect)
-                return -ENOMEM;
-        w->wd = wd;
-        w->on_ancestor = ancestor;
-        w->dir_dev = st.st_dev;
-        w->dir_ino = st.st_ino;
-        return 0;
-}
-
-/*
- * Wait on the nearest existing ancestor of the missing trigger directory for
- * its next component. Returns 1 when that component exists after all (it
- * appeared before the watch was armed: arm again), 0 when waiting.
- */
-static int arm_ancestor(Watch *w) {
-        _cleanup_free_ char *p = strdup(w->dir);
-
-        if (!p)
-                return -ENOMEM;
-        for (;;) {
-                char *slash = strrchr(p, '/');
-                int r;
-
-                if (!slash)
-                        return -ENOENT;
-                *slash = 0;
-                r = add_watch(w, slash == p ? "/" : p, true, slash + 1);
-                if (r >= 0) {
-                        /* p is now the path of the component waited for. */
-                        *slash = '/';
-                        return fs_exists(p) ? 1 : 0;
-                }
-                if ((r != -ENOENT && r != -ENOTDIR) || slash == p)
-                        return r;
-        }
-}
-
-/*
  * Watch the trigger's directory; while it is missing, its nearest existing
  * ancestor, so that its appearance arms the real watch. The caller then
  * looks at the path: a file that was already there counts.
@@ -168,10 +104,7 @@ int watch_arm(Watch *w) {
         for (unsigned attempt = 0; attempt < 16; attempt++) {
                 int r;
 
-                if (w->wd >= 0)
-                        (void) inotify_rm_watch(w->inotify_fd, w->wd);
-                w->wd = -1;
-                r = add_watch(w, w->dir, false, w->name);
+                r = dirwatch_arm_dir(&w->dw);
                 if (r >= 0) {
                         if (w->dir_missing_logged)
                                 log_info("Trigger directory '%s' is there again; watching it", w->dir);
@@ -186,7 +119,7 @@ int watch_arm(Watch *w) {
                 }
                 if (r != -ENOENT && r != -ENOTDIR)
                         return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
-                r = arm_ancestor(w);
+                r = dirwatch_arm_ancestor(&w->dw);
                 if (r < 0)
                         return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
                 if (r == 0) {
@@ -209,23 +142,17 @@ int watch_arm(Watch *w) {
  */
 int watch_open_dir(Watch *w, int *ret_fd) {
         for (unsigned attempt = 0; attempt < 3; attempt++) {
-                _cleanup_close_ int fd = -1;
-                struct stat st;
                 int r;
 
-                if (w->on_ancestor)
+                if (w->dw.on_ancestor)
                         return -ENOENT;
-                fd = open(w->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
-                        return log_error_errno(-errno, "Cannot open the trigger directory '%s': %m", w->dir);
-                if (fd >= 0 && fstat(fd, &st) < 0)
-                        return log_error_errno(-errno, "Cannot look at the trigger directory '%s': %m", w->dir);
-                if (fd >= 0 && st.st_dev == w->dir_dev && st.st_ino == w->dir_ino) {
-                        *ret_fd = TAKE_FD(fd);
+                r = dirwatch_open(&w->dw, ret_fd);
+                if (r == 0)
                         return 0;
-                }
+                if (r < 0)
+                        return log_error_errno(r, "Cannot open the trigger directory '%s': %m", w->dir);
                 /* A missing one is reported by watch_arm(). */
-                if (fd >= 0)
+                if (r == DIRWATCH_ELSEWHERE)
                         log_info("Trigger directory '%s' is not the one watched any more; watching it again",
                                  w->dir);
                 r = watch_arm(w);
@@ -236,38 +163,18 @@ int watch_open_dir(Watch *w, int *ret_fd) {
 }
 
 static int handle_inotify(Watch *w) {
-        /* Aligned for struct inotify_event; a few events at a time is plenty. */
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        bool rearm = false, check = false;
-        ssize_t n = read(w->inotify_fd, buf, sizeof(buf));
+        int r = dirwatch_dispatch(&w->dw);
+        bool check;
 
-        if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : log_error_errno(-errno, "Cannot read inotify events: %m");
-        for (char *p = buf; p < buf + n;) {
-                const struct inotify_event *ev = (const struct inotify_event *) p;
-
-                p += sizeof(*ev) + ev->len;
-                /* Events of a watch we already dropped are stale. */
-                if (ev->wd != w->wd && !(ev->mask & IN_Q_OVERFLOW))
-                        continue;
-                switch (trigger_event_action(ev->mask, ev->len ? ev->name : NULL, w->expect, w->on_ancestor)) {
-                case EVENT_REARM:
-                        rearm = true;
-                        break;
-                case EVENT_CHECK:
-                        check = true;
-                        break;
-                case EVENT_IGNORE:
-                        break;
-                }
-        }
-        if (rearm) {
-                int r = watch_arm(w);
-
+        if (r < 0)
+                return log_error_errno(r, "Cannot read inotify events: %m");
+        check = r & DIRWATCH_CHECK;
+        if (r & DIRWATCH_REARM) {
+                r = watch_arm(w);
                 if (r < 0)
                         return r;
                 /* The directory may be a new one, with a trigger in it already. */
-                check = !w->on_ancestor;
+                check = !w->dw.on_ancestor;
         }
         return check ? watch_check(w) : 0;
 }
@@ -374,10 +281,12 @@ static int watch_setup(Watch *w, const Config *c) {
                 return log_error_errno(-errno, "Cannot block signals: %m");
         (void) signal(SIGPIPE, SIG_IGN);
         w->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        w->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (w->signal_fd < 0 || w->inotify_fd < 0 || w->timer_fd < 0)
+        if (w->signal_fd < 0 || w->timer_fd < 0)
                 return log_error_errno(-errno, "Cannot set up the event loop: %m");
+        r = dirwatch_init(&w->dw, w->dir, w->name);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the event loop: %m");
 
         /* Ping at half of WatchdogSec=, and refresh STATUS= at the same beat: one wake-up. */
         w->watchdog = wd_usec > 0;
@@ -392,7 +301,7 @@ static int watch_loop(Watch *w) {
         for (;;) {
                 struct pollfd p[] = {
                         { .fd = w->signal_fd, .events = POLLIN },
-                        { .fd = w->inotify_fd, .events = POLLIN },
+                        { .fd = w->dw.fd, .events = POLLIN },
                         { .fd = w->timer_fd, .events = POLLIN },
                         { .fd = w->conn ? PQsocket(w->conn) : -1, .events = POLLIN },
                 };
@@ -419,7 +328,7 @@ static int watch_loop(Watch *w) {
 }
 
 int watch_run(const Config *c) {
-        Watch w = { .lock_fd = -1, .inotify_fd = -1, .signal_fd = -1, .timer_fd = -1, .wd = -1 };
+        Watch w = { .lock_fd = -1, .signal_fd = -1, .timer_fd = -1, .dw = { .fd = -1, .wd = -1 } };
         int r;
 
         r = watch_setup(&w, c);
@@ -429,7 +338,7 @@ int watch_run(const Config *c) {
                 notify_ready(NULL);
                 log_info("Watching '%s' (state in '%s')", w.path, w.state_dir);
                 /* A trigger touched before we came up counts; without one, ask the server what it is. */
-                r = w.on_ancestor ? 0 : watch_check(&w);
+                r = w.dw.on_ancestor ? 0 : watch_check(&w);
                 if (r == 0 && !w.pending)
                         r = watch_probe(&w);
         }

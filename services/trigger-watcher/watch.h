@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "dirwatch.h"
 #include "record.h"
 #include "trigger.h"
 
@@ -44,16 +45,9 @@ typedef struct Watch {
         char *state_dir;
         uid_t self;
 
-        int lock_fd, inotify_fd, signal_fd, timer_fd;
-
-        /* The one inotify watch: the trigger's directory, or while that is
-         * missing, its nearest existing ancestor (expect: the child to wait for). */
-        int wd;
-        bool on_ancestor, dir_missing_logged;
-        char *expect;
-        /* The watched directory's identity, so that each look opens that very directory. */
-        dev_t dir_dev;
-        ino_t dir_ino;
+        int lock_fd, signal_fd, timer_fd;
+        DirWatch dw;             /* the trigger directory's watch */
+        bool dir_missing_logged;
 
         uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
         bool watchdog;
