@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The trigger directory's inotify watch (dirwatch.h): arming on the
+ * directory or its nearest ancestor, looks through a descriptor checked to
+ * be the watched directory, and events turned into CHECK/REARM for the loop.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -113,6 +118,8 @@ int dirwatch_open(const DirWatch *d, int *ret_fd) {
 }
 
 int dirwatch_look(const DirWatch *d, int dir_fd, struct stat *ret) {
+        if (dir_fd < 0)
+                return -ENOENT;
         return fstatat(dir_fd, d->name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 

@@ -55,7 +55,8 @@ int dirwatch_arm_ancestor(DirWatch *d);
 /* Open the trigger's directory (O_PATH) if it is still the watched one: 0 and *ret_fd, DIRWATCH_GONE,
  * DIRWATCH_ELSEWHERE, or -errno. Not while on an ancestor. */
 int dirwatch_open(const DirWatch *d, int *ret_fd);
-/* lstat() of the trigger name in dir_fd, the directory dirwatch_open() gave; never through a link. */
+/* lstat() of the trigger name in dir_fd, the directory dirwatch_open() gave (-ENOENT when dir_fd is -1,
+ * no directory); never through a link. */
 int dirwatch_look(const DirWatch *d, int dir_fd, struct stat *ret);
 /* Remove the trigger name from dir_fd. */
 int dirwatch_remove(const DirWatch *d, int dir_fd);
