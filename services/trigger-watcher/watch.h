@@ -4,8 +4,8 @@
  * loop over the trigger directory's watch (dirwatch.c), a signalfd, a
  * timerfd and the held connection (conn.c). Those report outcomes; each
  * becomes an event, watch_decide() (pure, unit-tested) picks the next step,
- * and the loop carries it out. Nothing in the loop blocks but the
- * connect, bounded by connect_timeout (conn_open()).
+ * and the loop carries it out. No query blocks the loop; opening the
+ * connection does, bounded by connect_timeout (conn_open()).
  */
 #pragma once
 
