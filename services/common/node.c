@@ -11,6 +11,7 @@
 #include "log.h"
 #include "node.h"
 #include "pg.h"
+#include "signals.h"
 #include "spawn-util.h"
 #include "util.h"
 
@@ -114,6 +115,8 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
 
         fflush(stdout);
         fflush(stderr);
+        /* The blocked mask survives execve: PostgreSQL must get SIGINT and SIGTERM. */
+        (void) signals_unblock_stop();
         execve(postgres, argv, env);
         r = -errno;
         free(argv);

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "bootstrap.h"
 #include "clone.h"
+#include "control.h"
 #include "follow.h"
 #include "fs.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 #include "notify.h"
 #include "params.h"
 #include "pg.h"
+#include "signals.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -100,225 +102,6 @@ static int decide(const Config *c, const char *bindir, const char *datadir, Star
 }
 
 /*
- * The include file for a standby in dir: primary_conninfo (u NULL: none) and slot, then the
- * primary's hot-standby parameters as floors where this node's own would be lower.
- */
-static int write_standby_config(const Config *c, const char *bindir, const char *dir, const Upstream *u,
-                                const ControlData *cd) {
-        _cleanup_free_ char *conninfo = NULL;
-        StandbySettings s = {};
-        Setting *floors = NULL;
-        size_t n = 0;
-        int r;
-
-        if (u) {
-                conninfo = upstream_conninfo(u, config_get(c, VAR_CLUSTER_APP_NAME));
-                if (!conninfo)
-                        return log_oom();
-                s.primary_conninfo = conninfo;
-                s.primary_slot_name = u->slot;
-        }
-        r = node_write_config(c, dir, &s);
-        if (r < 0)
-                return r;
-        r = params_floors(bindir, dir, cd, &floors, &n);
-        if (r < 0)
-                return r;
-        if (n > 0) {
-                s.floors = floors;
-                s.n_floors = n;
-                r = node_write_config(c, dir, &s);
-        }
-        params_free(floors, n);
-        return r;
-}
-
-/*
- * On later starts and reloads the primary may be a new one: put our slot there, and make sure
- * this standby can follow it. Best effort when it cannot be reached (the walreceiver retries by
- * itself). 2 when it is another cluster, 1 when its timeline cannot be followed (either way a
- * sentence in why), 0 otherwise.
- */
-static int check_upstream(const Upstream *u, const char *datadir, const ControlData *cd, char *why, size_t n) {
-        _cleanup_pq_ PGconn *conn = upstream_connect(u);
-        const char *reason = NULL;
-        uint64_t sysid, lsn;
-        unsigned ptli, tli;
-        int r;
-
-        if (PQstatus(conn) != CONNECTION_OK) {
-                log_notice("Primary '%s' is not reachable now (%s); the standby connects when it is",
-                           u->display, pg_error_reason(conn));
-                return 0;
-        }
-        if (upstream_identify(conn, &sysid, &ptli) < 0)
-                return 0;
-        if (sysid != cd->sysid) {
-                snprintf(why, n, "it is another cluster (system identifier %llu, this standby's is %llu)",
-                         (unsigned long long) sysid, (unsigned long long) cd->sysid);
-                log_error("Primary '%s' cannot be followed: %s. Check POSTGRESQL_MASTER_HOST, or clone afresh: stop "
-                          "the unit, move the data directory away, start it again", u->display, why);
-                return 2;
-        }
-        if (follow_position(u->c, datadir, cd, &tli, &lsn) >= 0 && follow_check(conn, ptli, tli, lsn, why, n) > 0) {
-                log_error("Primary '%s' cannot be followed: %s. PostgreSQL will retry in vain; clone afresh: stop "
-                          "the unit, move the data directory away, start it again", u->display, why);
-                return 1;
-        }
-        if (u->slot) {
-                r = upstream_ensure_slot(u, conn, &reason);
-                if (r > 0)
-                        log_info("Created replication slot '%s' on primary '%s'", u->slot, u->display);
-                else if (r < 0)
-                        log_warning("Replication slot '%s' on primary '%s': %s; the standby retries until it exists",
-                                    u->slot, u->display, reason);
-        }
-        return 0;
-}
-
-static int start_postmaster(const Config *c, const char *bindir, const char *datadir, const char *what) {
-        /* A stop request that came during the last steps is honoured, not lost in the exec. */
-        if (upstream_interrupted)
-                return -EINTR;
-        /* The last STATUS= before the exec stays until PostgreSQL stops: it is what systemctl shows. */
-        notify_status("%s", what);
-        notify_extend_timeout(POSTMASTER_EXTEND_USEC);
-        log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, datadir);
-        return node_exec_postmaster(c, bindir, datadir);
-}
-
-static void log_promoted(const Config *c, const char *datadir) {
-        log_notice("'%s' was promoted: starting it as the primary it now is; it will not follow '%s' again. "
-                   "To make it a standby again: stop pgrepl-standby@%s, move '%s' away, and start the unit: it "
-                   "clones afresh (pg_rewind is not supported yet)", datadir, config_get(c, VAR_MASTER_HOST),
-                   c->instance, datadir);
-}
-
-static void log_interrupted(const Config *c, const char *datadir) {
-        log_notice("'%s' still has standby.signal, but a promotion was recorded after it was cloned: the "
-                   "promotion was interrupted. Starting it without primary_conninfo, so it never follows '%s' "
-                   "again; finish the promotion with SELECT pg_promote() or the trigger file",
-                   datadir, config_get(c, VAR_MASTER_HOST));
-}
-
-/* One clone per instance at a time: a second bootstrap (by hand, beside the unit) would take the
- * first one's side directory for a leftover and remove it. The lock goes with the exec (O_CLOEXEC). */
-static int lock_clone(const Config *c, const char *datadir, int *ret_fd) {
-        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
-        char note[64];
-        int r;
-
-        if (!state || !(lock = path_join(state, "clone.lock")))
-                return log_oom();
-        r = fs_mkdir_p(state, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
-        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
-        r = fs_lock(lock, note, ret_fd, &holder);
-        if (r == -EWOULDBLOCK) {
-                log_error("Another pgrepl-standby-bootstrap (%s) is cloning into '%s'; leaving its copy alone",
-                          holder && *holder ? holder : "holder unknown", datadir);
-                return -EAGAIN;
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock '%s': %m", lock);
-        return 0;
-}
-
-/* A leftover side directory is removed only when it is what pgrepl left: a directory, and no
- * server has ever run in it (pg_basebackup does not copy postmaster.pid). */
-static int remove_leftover(const char *side) {
-        _cleanup_free_ char *pid = path_join(side, "postmaster.pid");
-        struct stat st;
-        int r;
-
-        if (!pid)
-                return log_oom();
-        if (lstat(side, &st) < 0)
-                return errno == ENOENT ? 0 : log_error_errno(-errno, "Failed to look at '%s': %m", side);
-        if (!S_ISDIR(st.st_mode) || fs_exists(pid)) {
-                log_error("'%s' is in the way of the clone but is not an interrupted clone of pgrepl's (%s); "
-                          "it is left alone: move it away", side,
-                          S_ISDIR(st.st_mode) ? "it holds a postmaster.pid" : "not a directory");
-                return -EEXIST;
-        }
-        log_notice("Removing '%s', left over from an interrupted clone", side);
-        r = fs_remove_tree(side);
-        if (r < 0)
-                return log_error_errno(r, "Failed to remove '%s': %m", side);
-        return 0;
-}
-
-static int first_start(const Config *c, const char *bindir, const char *datadir, Upstream *u) {
-        char what[256];
-        _cleanup_free_ char *side = clone_side_path(datadir), *parent = NULL, *signal_path = NULL;
-        _cleanup_close_ int lock_fd = -1;
-        ControlData cd;
-        Waiter w;
-        int r, k;
-
-        if (!side || !(parent = path_parent(datadir)) || !(signal_path = path_join(side, "standby.signal")))
-                return log_oom();
-        r = upstream_catch_signals();
-        if (r < 0)
-                return log_error_errno(r, "Failed to install signal handlers: %m");
-        r = lock_clone(c, datadir, &lock_fd);
-        if (r < 0)
-                return r;
-        if (*parent && (r = fs_mkdir_p(parent, 0700)) < 0)
-                return log_error_errno(r, "Failed to create '%s': %m", parent);
-        r = remove_leftover(side);
-        if (r < 0)
-                return r;
-        r = upstream_write_passfile(u);
-        if (r < 0)
-                return r;
-
-        waiter_init(&w, c->init_max_timeout);
-        for (;;) {
-                _cleanup_free_ char *reason = NULL;
-
-                r = upstream_wait(u, &w);
-                if (r < 0)
-                        return r;
-                r = clone_run(u, bindir, side, &reason);
-                if (r == 0)
-                        break;
-                /* Whatever the copy left behind is ours and incomplete; if it cannot go, every
-                 * further attempt would fail on it: stop instead. */
-                k = fs_remove_tree(side);
-                if (k < 0)
-                        return log_error_errno(k, "Failed to remove the incomplete clone '%s': %m", side);
-                if (r != -EAGAIN)
-                        return r;
-                r = waiter_pause(&w, u, reason ? reason : "the clone failed");
-                if (r == -ETIMEDOUT)
-                        return log_error_errno(r, "Could not clone '%s' within POSTGRESQL_INIT_MAX_TIMEOUT=%us",
-                                               u->display, c->init_max_timeout);
-                if (r < 0)
-                        return r;
-        }
-
-        /* pg_basebackup fsynced every file and directory before it exited 0 (we never pass
-         * --no-sync); what we add below is written with fsync, and the rename is made durable
-         * with the parent's fsync. A second pass over the tree would only cost time. */
-        notify_status("cloned from '%s': writing the standby settings", u->display);
-        r = fs_write_atomic(signal_path, "", 0600);
-        if (r < 0)
-                return log_error_errno(r, "Failed to finish the copy in '%s': %m", side);
-        r = params_read_control(bindir, side, &cd);
-        if (r >= 0)
-                r = write_standby_config(c, bindir, side, u, &cd);
-        if (r >= 0)
-                r = clone_commit(side, datadir);
-        if (r < 0)
-                return r;
-        log_info("Clone of '%s' is in place in '%s'", u->display, datadir);
-        snprintf(what, sizeof(what), "standby of '%s'", u->display);
-        return start_postmaster(c, bindir, datadir, what);
-}
-
-/*
  * A data directory that is a symlink (to another disk, say) is worked on where it points: the
  * clone's side directory goes next to the real directory, so the final rename stays on one file
  * system and replaces the directory, not the link.
@@ -374,62 +157,272 @@ static int prepare(const Config *c, char **ret_bindir, char **ret_datadir, Start
         return 0;
 }
 
-int bootstrap_run(const Config *c) {
-        _cleanup_free_ char *bindir = NULL, *datadir = NULL;
-        char what[512], why[384];
-        ControlData cd;
-        StartKind kind;
-        Upstream u;
+static int read_control(const char *bindir, const char *dir, ControlData *ret) {
+        int r = control_read(bindir, dir, ret);
+
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the control file of '%s' with pg_controldata: %m", dir);
+        return 0;
+}
+
+/*
+ * The include file for a standby in dir: primary_conninfo (u NULL: none) and slot, then the
+ * primary's hot-standby parameters as floors where this node's own would be lower.
+ */
+static int write_standby_config(const Config *c, const char *bindir, const char *dir, const Upstream *u,
+                                const ControlData *cd) {
+        _cleanup_free_ char *conninfo = NULL;
+        StandbySettings s = {};
+        Setting *floors = NULL;
+        size_t n = 0;
         int r;
 
+        if (u) {
+                conninfo = upstream_conninfo(u, config_get(c, VAR_CLUSTER_APP_NAME));
+                if (!conninfo)
+                        return log_oom();
+                s.primary_conninfo = conninfo;
+                s.primary_slot_name = u->slot;
+        }
+        r = node_write_config(c, dir, &s);
+        if (r < 0)
+                return r;
+        r = params_floors(bindir, dir, cd, &floors, &n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the hot-standby parameters of '%s' with "
+                                       "'postgres -C': %m", dir);
+        if (n > 0) {
+                s.floors = floors;
+                s.n_floors = n;
+                r = node_write_config(c, dir, &s);
+        }
+        params_free(floors, n);
+        return r;
+}
+
+/*
+ * On later starts and reloads the primary may be a new one: put our slot there, and make sure
+ * this standby can follow it. Best effort when it cannot be reached (the walreceiver retries by
+ * itself). 2 when it is another cluster, 1 when its timeline cannot be followed (either way a
+ * sentence in why), 0 otherwise.
+ */
+static int check_upstream(const Upstream *u, const char *datadir, const ControlData *cd, char *why, size_t n) {
+        _cleanup_pq_ PGconn *conn = upstream_connect(u);
+        const char *reason = NULL;
+        uint64_t sysid, lsn;
+        unsigned ptli, tli;
+        int r;
+
+        if (PQstatus(conn) != CONNECTION_OK) {
+                log_notice("Primary '%s' is not reachable now (%s); the standby connects when it is",
+                           u->display, pg_error_reason(conn));
+                return 0;
+        }
+        if (upstream_identify(conn, &sysid, &ptli) < 0)
+                return 0;
+        if (sysid != cd->sysid) {
+                snprintf(why, n, "it is another cluster (system identifier %llu, this standby's is %llu)",
+                         (unsigned long long) sysid, (unsigned long long) cd->sysid);
+                log_error("Primary '%s' cannot be followed: %s. Check POSTGRESQL_MASTER_HOST, or clone afresh: stop "
+                          "the unit, move the data directory away, start it again", u->display, why);
+                return 2;
+        }
+        if (follow_position(u->c, datadir, cd, &tli, &lsn) >= 0 && follow_check(conn, ptli, tli, lsn, why, n) > 0) {
+                log_error("Primary '%s' cannot be followed: %s. PostgreSQL will retry in vain; clone afresh: stop "
+                          "the unit, move the data directory away, start it again", u->display, why);
+                return 1;
+        }
+        if (u->slot) {
+                r = upstream_ensure_slot(u, conn, &reason);
+                if (r > 0)
+                        log_info("Created replication slot '%s' on primary '%s'", u->slot, u->display);
+                else if (r < 0)
+                        log_warning("Replication slot '%s' on primary '%s': %s; the standby retries until it exists",
+                                    u->slot, u->display, reason);
+        }
+        return 0;
+}
+
+static int start_postmaster(const Config *c, const char *bindir, const char *datadir, const char *what) {
+        /* A stop request that came during the last steps is honoured, not lost in the exec. */
+        if (signals_stop_requested())
+                return -EINTR;
+        /* The last STATUS= before the exec stays until PostgreSQL stops: it is what systemctl shows. */
+        notify_status("%s", what);
+        notify_extend_timeout(POSTMASTER_EXTEND_USEC);
+        log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, datadir);
+        return node_exec_postmaster(c, bindir, datadir);
+}
+
+static void log_promoted(const Config *c, const char *datadir) {
+        log_notice("'%s' was promoted: starting it as the primary it now is; it will not follow '%s' again. "
+                   "To make it a standby again: stop pgrepl-standby@%s, move '%s' away, and start the unit: it "
+                   "clones afresh (pg_rewind is not supported yet)", datadir, config_get(c, VAR_MASTER_HOST),
+                   c->instance, datadir);
+}
+
+static void log_interrupted(const Config *c, const char *datadir) {
+        log_notice("'%s' still has standby.signal, but a promotion was recorded after it was cloned: the "
+                   "promotion was interrupted. Starting it without primary_conninfo, so it never follows '%s' "
+                   "again; finish the promotion with SELECT pg_promote() or the trigger file",
+                   datadir, config_get(c, VAR_MASTER_HOST));
+}
+
+/* A promoted data directory starts as the primary it now is: no primary_conninfo, no standby.signal. */
+static int prepare_promoted(const Config *c, const char *datadir, char *what, size_t n) {
+        log_promoted(c, datadir);
+        snprintf(what, n, "primary: promoted, no longer a standby");
+        return node_write_config(c, datadir, NULL);
+}
+
+/* A promotion that began but did not finish: a standby again, but one that follows nobody. */
+static int prepare_interrupted(const Config *c, const char *bindir, const char *datadir, bool reload, char *what,
+                               size_t n) {
+        ControlData cd;
+        int r;
+
+        if (!reload)
+                log_interrupted(c, datadir);
+        snprintf(what, n, "standby without upstream: promotion interrupted");
+        r = read_control(bindir, datadir, &cd);
+        if (r < 0)
+                return r;
+        return write_standby_config(c, bindir, datadir, NULL, &cd);
+}
+
+/*
+ * A standby: the primary may be a new one. A start follows it even when it cannot (and says so in
+ * what); a reload never re-points a running standby at a primary it cannot follow (another
+ * cluster, a timeline forked before its position): it would retry for ever, while the primary it
+ * follows now may be fine.
+ */
+static int prepare_standby(const Config *c, const char *bindir, const char *datadir, const Upstream *u,
+                           bool reload, char *what, size_t n) {
+        _cleanup_erase_ char *old = NULL;
+        char why[384];
+        ControlData cd;
+        int r;
+
+        r = read_control(bindir, datadir, &cd);
+        if (r < 0)
+                return r;
+        /* The new primary is checked with the new passfile; on a reload the old one comes back when it
+         * is refused, since the running walreceiver still uses it. */
+        if (reload)
+                (void) fs_read_file(u->passfile, &old);
+        r = upstream_write_passfile(u);
+        if (r < 0)
+                return r;
+        snprintf(what, n, "standby of '%s'", u->display);
+        if (check_upstream(u, datadir, &cd, why, sizeof(why)) > 0) {
+                if (reload) {
+                        if (old)
+                                (void) fs_write_atomic(u->passfile, old, 0600);
+                        return -PGREPL_E_CONFIG;
+                }
+                snprintf(what, n, "standby of '%s', which it cannot follow: %s", u->display, why);
+        }
+        return write_standby_config(c, bindir, datadir, u, &cd);
+}
+
+/* A later start or a reload: render what this kind of data directory needs; what gets its STATUS=. */
+static int prepare_later(const Config *c, StartKind kind, const char *bindir, const char *datadir,
+                         const Upstream *u, bool reload, char *what, size_t n) {
+        switch (kind) {
+        case START_PROMOTED:
+                return prepare_promoted(c, datadir, what, n);
+        case START_INTERRUPTED:
+                return prepare_interrupted(c, bindir, datadir, reload, what, n);
+        case START_STANDBY:
+                return prepare_standby(c, bindir, datadir, u, reload, what, n);
+        case START_CLONE:
+                break;
+        }
+        return -EINVAL;
+}
+
+/* pg_basebackup fsynced every file and directory before it exited 0 (we never pass --no-sync); what
+ * is added here is written with fsync, and the rename is made durable with the parent's fsync. A
+ * second pass over the tree would only cost time. */
+static int finish_clone(const Config *c, const char *bindir, const char *side, const char *datadir,
+                        const Upstream *u) {
+        _cleanup_free_ char *signal_path = path_join(side, "standby.signal");
+        ControlData cd;
+        int r;
+
+        if (!signal_path)
+                return log_oom();
+        notify_status("cloned from '%s': writing the standby settings", u->display);
+        r = fs_write_atomic(signal_path, "", 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to finish the copy in '%s': %m", side);
+        r = read_control(bindir, side, &cd);
+        if (r >= 0)
+                r = write_standby_config(c, bindir, side, u, &cd);
+        if (r >= 0)
+                r = clone_commit(side, datadir);
+        if (r < 0)
+                return r;
+        log_info("Clone of '%s' is in place in '%s'", u->display, datadir);
+        return 0;
+}
+
+/* An empty data directory: wait for the primary, clone it, make the copy a standby, start it. */
+static int start_first(const Config *c, const char *bindir, const char *datadir, const Upstream *u) {
+        _cleanup_free_ char *side = clone_side_path(datadir);
+        _cleanup_close_ int lock_fd = -1;
+        char what[256];
+        int r;
+
+        if (!side)
+                return log_oom();
+        log_info("First start: cloning primary '%s' into '%s'", u->display, datadir);
+        r = clone_prepare(c, datadir, side, &lock_fd);
+        if (r < 0)
+                return r;
+        r = upstream_write_passfile(u);
+        if (r < 0)
+                return r;
+        r = clone_until_done(u, bindir, side);
+        if (r < 0)
+                return r;
+        r = finish_clone(c, bindir, side, datadir, u);
+        if (r < 0)
+                return r;
+        snprintf(what, sizeof(what), "standby of '%s'", u->display);
+        return start_postmaster(c, bindir, datadir, what);
+}
+
+int bootstrap_run(const Config *c) {
+        _cleanup_free_ char *bindir = NULL, *datadir = NULL;
+        _cleanup_(upstream_done) Upstream u = {};
+        char what[512];
+        StartKind kind;
+        int r;
+
+        /* From here on a stop request is read where the work waits (signals.h), not caught. */
+        r = signals_block_stop();
+        if (r < 0)
+                return log_error_errno(r, "Failed to block SIGINT and SIGTERM: %m");
         r = prepare(c, &bindir, &datadir, &kind);
         if (r < 0)
                 return r;
         r = upstream_init(c, &u);
         if (r < 0)
                 return r;
-
-        switch (kind) {
-        case START_CLONE:
-                log_info("First start: cloning primary '%s' into '%s'", u.display, datadir);
-                r = first_start(c, bindir, datadir, &u);
-                break;
-        case START_PROMOTED:
-                log_promoted(c, datadir);
-                r = node_write_config(c, datadir, NULL);
-                if (r >= 0)
-                        r = start_postmaster(c, bindir, datadir, "primary: promoted, no longer a standby");
-                break;
-        case START_INTERRUPTED:
-        case START_STANDBY:
-                if (kind == START_STANDBY)
-                        snprintf(what, sizeof(what), "standby of '%s'", u.display);
-                else
-                        snprintf(what, sizeof(what), "standby without upstream: promotion interrupted");
-                if (kind == START_INTERRUPTED)
-                        log_interrupted(c, datadir);
-                else
-                        r = upstream_write_passfile(&u);
-                if (r >= 0)
-                        r = params_read_control(bindir, datadir, &cd);
-                if (r >= 0 && kind == START_STANDBY && check_upstream(&u, datadir, &cd, why, sizeof(why)) > 0)
-                        snprintf(what, sizeof(what), "standby of '%s', which it cannot follow: %s", u.display, why);
-                if (r >= 0)
-                        r = write_standby_config(c, bindir, datadir, kind == START_STANDBY ? &u : NULL, &cd);
-                if (r >= 0)
-                        r = start_postmaster(c, bindir, datadir, what);
-                break;
-        }
-        upstream_done(&u);
-        return r;
+        if (kind == START_CLONE)
+                return start_first(c, bindir, datadir, &u);
+        r = prepare_later(c, kind, bindir, datadir, &u, false, what, sizeof(what));
+        if (r < 0)
+                return r;
+        return start_postmaster(c, bindir, datadir, what);
 }
 
 int bootstrap_reload(const Config *c) {
         _cleanup_free_ char *bindir = NULL, *datadir = NULL;
-        char why[384];
-        ControlData cd;
+        _cleanup_(upstream_done) Upstream u = {};
+        char what[512];
         StartKind kind;
-        Upstream u;
         int r;
 
         r = prepare(c, &bindir, &datadir, &kind);
@@ -442,40 +435,15 @@ int bootstrap_reload(const Config *c) {
         r = upstream_init(c, &u);
         if (r < 0)
                 return r;
-        if (kind == START_PROMOTED) {
-                log_promoted(c, datadir);
-                r = node_write_config(c, datadir, NULL);
-        } else {
-                r = params_read_control(bindir, datadir, &cd);
-                if (r >= 0 && kind == START_STANDBY) {
-                        _cleanup_erase_ char *old = NULL;
-
-                        /* The new primary is checked with the new passfile; the old one comes back
-                         * when it is refused, since the running walreceiver still uses it. */
-                        (void) fs_read_file(u.passfile, &old);
-                        r = upstream_write_passfile(&u);
-                        /* Never re-point a running standby at a primary it cannot follow (another
-                         * cluster, a timeline forked before its position): it would retry for ever,
-                         * while the primary it follows now may be fine. */
-                        if (r >= 0 && check_upstream(&u, datadir, &cd, why, sizeof(why)) > 0) {
-                                if (old)
-                                        (void) fs_write_atomic(u.passfile, old, 0600);
-                                r = -PGREPL_E_CONFIG;
-                        }
-                }
-                if (r >= 0)
-                        r = write_standby_config(c, bindir, datadir, kind == START_STANDBY ? &u : NULL, &cd);
-        }
-        if (r >= 0) {
-                r = node_signal_reload(datadir);
-                if (r == -ESRCH)
-                        log_error("No server runs on '%s': settings were written and apply at the next start", datadir);
-                else if (r < 0)
-                        log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
-                else
-                        log_info("Settings re-rendered for primary '%s' and the server on '%s' reloaded", u.display,
-                                 datadir);
-        }
-        upstream_done(&u);
-        return r;
+        r = prepare_later(c, kind, bindir, datadir, &u, true, what, sizeof(what));
+        if (r < 0)
+                return r;
+        r = node_signal_reload(datadir);
+        if (r == -ESRCH)
+                return log_error("No server runs on '%s': settings were written and apply at the next start",
+                                 datadir), r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
+        log_info("Settings re-rendered for primary '%s' and the server on '%s' reloaded", u.display, datadir);
+        return 0;
 }

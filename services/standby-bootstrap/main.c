@@ -12,12 +12,12 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
-#include "upstream.h"
+#include "signals.h"
 
 int main(int argc, char **argv) {
         _cleanup_(config_freep) Config *c = NULL;
         CliArgs a;
-        int r;
+        int r, sig;
 
         r = cli_start(argc, argv, ROLE_STANDBY,
                       "Wait for the primary, clone it on the first start, then exec the postmaster as its standby.",
@@ -25,13 +25,12 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 return r;
         r = a.reload ? bootstrap_reload(c) : bootstrap_run(c);
-        if (r == -EINTR && upstream_interrupted) {
+        sig = signals_stop_requested();
+        if (r == -EINTR && sig > 0) {
                 /* Stopped while waiting or cloning: die of the same signal, which systemd counts as clean. */
-                int sig = upstream_interrupted;
-
+                log_notice("Stopping on %s: PostgreSQL was not started", sig == SIGINT ? "SIGINT" : "SIGTERM");
                 config_free(TAKE_PTR(c));
-                signal(sig, SIG_DFL);
-                raise(sig);
+                signals_exit_by(sig);
         }
         return exit_status(r);
 }
