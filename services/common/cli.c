@@ -10,6 +10,7 @@
 #include "config.h"
 #include "errors.h"
 #include "log.h"
+#include "node.h"
 #include "secrets.h"
 #include "pgrepl-build.h"
 
@@ -92,6 +93,40 @@ usage:
         return -EINVAL;
 }
 
+static void print_datadir(const DataDir *d) {
+        printf("data directory %s: %s", d->path, node_datadir_kind_to_string(d->kind));
+        if (d->major > 0)
+                printf(", PostgreSQL %u", d->major);
+        if (d->server_major > 0)
+                printf("\nserver %s: PostgreSQL %u\n", d->bindir, d->server_major);
+        else
+                printf("\nserver %s: PostgreSQL, major version unknown\n", d->bindir);
+}
+
+/* What a start would refuse as configuration, --check refuses too, reading the data directory as a
+ * start would (node_inspect_datadir()); it touches nothing. */
+static int cli_check(const Config *c) {
+        _cleanup_(node_datadir_done) DataDir d = {};
+        int r = 0;
+
+        /* The watcher works on no data directory of its own. */
+        if (c->role != ROLE_WATCHER)
+                r = node_inspect_datadir(c, &d);
+        if (r == -PGREPL_E_CONFIG)
+                return EX_CONFIG;
+        config_dump(c, stdout);
+        if (r < 0) {
+                /* Neither fine nor refused: say which, and exit as a start by this user would. */
+                printf("data directory %s: not inspected\n", config_get(c, VAR_DATA_DIR));
+                log_notice("The values are valid, but the data directory could not be inspected as uid %u; "
+                           "a start as this user would fail the same way", (unsigned) geteuid());
+                return exit_status(r);
+        }
+        if (c->role != ROLE_WATCHER)
+                print_datadir(&d);
+        return EX_OK;
+}
+
 int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
               Config **ret_config) {
         Config *c = NULL;
@@ -106,9 +141,9 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
         if (r < 0)
                 return exit_status(r);
         if (ret_args->check) {
-                config_dump(c, stdout);
+                r = cli_check(c);
                 config_free(c);
-                return EX_OK;
+                return r;
         }
         r = cli_refuse_root();
         if (r < 0) {

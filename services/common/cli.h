@@ -24,6 +24,12 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
  * What every binary does before its own work: parse the command line, --stage-secrets (when
  * allowed, with --reload), load and validate the configuration, --check, refuse root. Returns -1
  * with *ret_config set to go on, else the exit status to end with.
+ *
+ * --check refuses (78) exactly what a start refuses as configuration: config_load()'s verdicts
+ * and, for the primary and the standby, node_inspect_datadir()'s on the data directory. It
+ * touches nothing and may run as any user; when that user cannot read the data directory, it
+ * prints the values, says the directory was not inspected, and exits as a start by that user
+ * would (77 for a permission denied), neither 0 nor 78.
  */
 int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
               Config **ret_config);

@@ -80,6 +80,17 @@ int node_signal_reload(const char *datadir) {
         return 0;
 }
 
+int node_reload_server(const char *datadir) {
+        int r = node_signal_reload(datadir);
+
+        if (r == -ESRCH)
+                return log_error("No server runs on '%s': settings were written and apply at the next start",
+                                 datadir), r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
+        return 0;
+}
+
 int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir) {
         _cleanup_free_ char *postgres = pg_bin(bindir, "postgres"), *notify = NULL;
         _cleanup_strv_free_ char **flags = NULL, **env = NULL;
@@ -121,44 +132,4 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
         r = -errno;
         free(argv);
         return log_error_errno(r, "Failed to execute '%s': %m", postgres);
-}
-
-int node_check_datadir(const char *datadir, const char *bindir) {
-        _cleanup_free_ char *control = path_join(datadir, "global/pg_control");
-        unsigned have = 0, want = 0;
-        int r;
-
-        if (!control)
-                return log_oom();
-        r = fs_dir_is_empty(datadir);
-        if (r < 0)
-                return log_error_errno(r, "Cannot read the data directory '%s': %m", datadir);
-        if (r > 0)
-                return 1;
-        r = pg_data_version(datadir, &have);
-        if (r < 0 || have == 0) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is not empty and holds no PostgreSQL cluster; refusing to "
-                          "touch it", datadir);
-                return -PGREPL_E_CONFIG;
-        }
-        if (!fs_exists(control)) {
-                /* pgrepl never renames an incomplete copy into place: an interrupted initdb, or not ours. */
-                log_error("POSTGRESQL_DATA_DIR='%s' holds an incomplete cluster (PG_VERSION without "
-                          "global/pg_control: an interrupted initdb, or not pgrepl's); inspect it, and empty it "
-                          "to start afresh", datadir);
-                return -PGREPL_E_CONFIG;
-        }
-        (void) pg_bin_version(bindir, &want);
-        if (want > 0 && have != want) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is a PostgreSQL %u cluster but the server in '%s' is %u; "
-                          "set POSTGRESQL_BIN_DIR, or upgrade the cluster", datadir, have, bindir, want);
-                return -PGREPL_E_CONFIG;
-        }
-        return 0;
-}
-
-bool node_is_standby(const char *datadir) {
-        _cleanup_free_ char *p = path_join(datadir, "standby.signal");
-
-        return p && fs_exists(p);
 }

@@ -56,40 +56,30 @@ int pg_find_bindir(const Config *c, char **ret) {
         char path[512];
         unsigned deb, rhel;
 
-        if (dir) {
-                if (!has_postgres(dir)) {
-                        log_error("POSTGRESQL_BIN_DIR='%s' (from %s): no executable 'postgres' there",
-                                  dir, c->sources[VAR_BIN_DIR]);
-                        return -PGREPL_E_CONFIG;
-                }
-                *ret = strdup(dir);
-                return *ret ? 0 : -ENOMEM;
+        if (dir)
+                snprintf(path, sizeof(path), "%s", dir);
+        else {
+                deb = scan_majors("/usr/lib/postgresql", "");
+                rhel = scan_majors("/usr", "pgsql-");
+                if (deb > 0 && deb >= rhel)
+                        snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
+                else if (rhel > 0)
+                        snprintf(path, sizeof(path), "/usr/pgsql-%u/bin", rhel);
+                else
+                        /* Fedora's and RHEL's own postgresql-server: one major, in /usr/bin. */
+                        snprintf(path, sizeof(path), "/usr/bin");
         }
-        deb = scan_majors("/usr/lib/postgresql", "");
-        rhel = scan_majors("/usr", "pgsql-");
-        if (deb == 0 && rhel == 0) {
-                /* Fedora's and RHEL's own postgresql-server: one major, in /usr/bin. */
-                if (has_postgres("/usr/bin")) {
-                        *ret = strdup("/usr/bin");
-                        return *ret ? 0 : -ENOMEM;
-                }
-                log_error("No PostgreSQL server found under /usr/lib/postgresql/N/bin, /usr/pgsql-N/bin "
-                          "or /usr/bin; install the server package or set POSTGRESQL_BIN_DIR");
-                return -PGREPL_E_CONFIG;
-        }
-        if (deb >= rhel)
-                snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
-        else
-                snprintf(path, sizeof(path), "/usr/pgsql-%u/bin", rhel);
+        if (!has_postgres(path))
+                return -ENOENT;
         *ret = strdup(path);
         return *ret ? 0 : -ENOMEM;
 }
 
 int pg_data_version(const char *datadir, unsigned *ret) {
-        _cleanup_free_ char *p = NULL, *s = NULL;
+        _cleanup_free_ char *p = path_join(datadir, "PG_VERSION"), *s = NULL;
         int r;
 
-        if (asprintf(&p, "%s/PG_VERSION", datadir) < 0)
+        if (!p)
                 return -ENOMEM;
         r = fs_read_file(p, &s);
         if (r == -ENOENT) {
@@ -98,29 +88,67 @@ int pg_data_version(const char *datadir, unsigned *ret) {
         }
         if (r < 0)
                 return r;
-        return parse_uint(strstrip(s), 1, 999, ret);
+        return parse_uint(strstrip(s), 1, 999, ret) < 0 ? -EBADMSG : 0;
 }
 
-int pg_bin_version(const char *bindir, unsigned *ret) {
-        /* Debian and RHEL paths carry the major; fall back to the PG_VERSION-less answer 0. */
-        const char *p = strstr(bindir, "/postgresql/");
-        char buf[16];
-        size_t n = 0;
+/* The number p starts with, 1 to 999 (a major version), else 0; *ret_end is what follows it. */
+static unsigned leading_major(const char *p, const char **ret_end) {
+        unsigned v;
+        char buf[8];
+        size_t n = strspn(p, "0123456789");
+
+        *ret_end = p + n;
+        if (n == 0 || n >= sizeof(buf))
+                return 0;
+        memcpy(buf, p, n);
+        buf[n] = 0;
+        return parse_uint(buf, 1, 999, &v) < 0 ? 0 : v;
+}
+
+/* The major in "postgres (PostgreSQL) 15.5 (Debian 15.5-1)"; 0 when there is none. */
+static unsigned version_from_output(const char *out) {
+        const char *p = strstr(out, "PostgreSQL)"), *end;
+
+        p = p ? p + strlen("PostgreSQL)") : out;
+        return leading_major(p + strcspn(p, "0123456789"), &end);
+}
+
+/* The major a Debian or PGDG path carries (/usr/lib/postgresql/15/bin, /usr/pgsql-15/bin), else 0. */
+static unsigned version_from_path(const char *bindir) {
+        const char *p = strstr(bindir, "/postgresql/"), *end;
+        unsigned v;
 
         if (p)
                 p += strlen("/postgresql/");
         else if ((p = strstr(bindir, "/pgsql-")))
                 p += strlen("/pgsql-");
-        while (p && p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(buf)) {
-                buf[n] = p[n];
-                n++;
-        }
-        buf[n] = 0;
-        if (n == 0) {
-                *ret = 0;
+        else
                 return 0;
+        v = leading_major(p, &end);
+        return *end == '/' || *end == 0 ? v : 0;
+}
+
+int pg_bin_version(const char *bindir, unsigned *ret) {
+        _cleanup_free_ char *postgres = NULL, *out = NULL;
+        char *envp[] = { SPAWN_PATH, "LC_ALL=C", NULL };
+        char *argv[] = { NULL, "--version", NULL };
+        unsigned v = version_from_path(bindir);
+        int r;
+
+        if (v == 0) {
+                /* /usr/bin and the like do not tell: ask the server itself. */
+                argv[0] = postgres = pg_bin(bindir, "postgres");
+                if (!postgres)
+                        return -ENOMEM;
+                r = spawn_capture(argv, envp, &out);
+                if (r < 0)
+                        return r;
+                v = version_from_output(out);
+                if (v == 0)
+                        return -EBADMSG;
         }
-        return parse_uint(buf, 1, 999, ret);
+        *ret = v;
+        return 0;
 }
 
 void pg_conn_params(const char *const *keys, const char *const *values, PgConnParams *ret) {

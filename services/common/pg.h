@@ -25,13 +25,14 @@ static inline void PQclearp(PGresult **r) {
 #define _cleanup_pqres_ _cleanup_(PQclearp)
 
 /* POSTGRESQL_BIN_DIR, else the highest major under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin,
- * else /usr/bin (Fedora/RHEL's own server). */
+ * else /usr/bin (Fedora/RHEL's own server). -ENOENT when that directory has no executable postgres. */
 int pg_find_bindir(const Config *c, char **ret);
 /* "BINDIR/NAME" */
 char *pg_bin(const char *bindir, const char *name);
-/* Major version of a data directory from PG_VERSION (0 when absent). */
+/* Major version of a data directory from PG_VERSION (0 when absent; -EBADMSG when it holds no number). */
 int pg_data_version(const char *datadir, unsigned *ret);
-/* Major version of the server binaries from `postgres --version`. */
+/* Major version of the server binaries: from a path that carries it (Debian's, PGDG's), else from
+ * what `postgres --version` says (Fedora's and RHEL's /usr/bin). */
 int pg_bin_version(const char *bindir, unsigned *ret);
 
 /* Connection keywords: the caller's (NULL values skipped), then connect_timeout and TCP keepalives. */
