@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "assert.h"
@@ -86,8 +88,18 @@ static void test_kinds(void) {
         node_datadir_done(&d);
         put("real/standby.signal", "");
         ASSERT_EQ(inspect(ROLE_STANDBY, "real", PG15, NULL), DATADIR_STANDBY);
-        /* A promotion recorded after standby.signal was written: an interrupted promotion. */
+        /* A promotion recorded after standby.signal was written: an interrupted promotion. (Set the
+         * record a second later: two writes may share a coarse timestamp.) */
         put("state/promotion", "recorded\n");
+        {
+                _cleanup_free_ char *rec = at("state/promotion");
+                struct timespec later[2];
+
+                ASSERT_EQ(clock_gettime(CLOCK_REALTIME, &later[0]), 0);
+                later[0].tv_sec += 1;
+                later[1] = later[0];
+                ASSERT_EQ(utimensat(AT_FDCWD, rec, later, 0), 0);
+        }
         ASSERT_EQ(inspect(ROLE_STANDBY, "real", PG15, NULL), DATADIR_INTERRUPTED);
         ASSERT_STREQ(node_datadir_kind_to_string(DATADIR_INTERRUPTED), "standby, promotion interrupted");
 }
