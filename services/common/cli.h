@@ -18,7 +18,8 @@ typedef struct CliArgs {
         bool stage_secrets; /* hidden: the units' ExecStartPre=+ */
 } CliArgs;
 
-/* Returns 1 to go on, 0 when --help/--version was handled, -EINVAL on a usage error (exit 64). */
+/* Returns 1 to go on, 0 when --help/--version was handled, -PGREPL_E_USAGE on a usage error (logged;
+ * exit 64). */
 int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, CliArgs *ret);
 /*
  * What every binary does before its own work: parse the command line, --stage-secrets (when
@@ -33,7 +34,32 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
  */
 int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
               Config **ret_config);
-/* Map a negative errno from a failed run to an exit status. */
+/* What a binary's main() does, for cli_main(). */
+typedef struct CliMain {
+        Role role;
+        const char *summary;             /* one line for --help */
+        int (*run)(const Config *c);     /* the work; returns only on failure when it execs */
+        int (*reload)(const Config *c);  /* --reload; NULL: neither --reload nor --stage-secrets */
+} CliMain;
+
+/*
+ * A whole main(): cli_start(), then run or reload, then cli_exit(). A run that returns -EINTR on a
+ * stop request (signals.h) ends by that signal instead, as if it had never been blocked: systemd
+ * counts that as a clean stop.
+ */
+int cli_main(int argc, char **argv, const CliMain *m);
+/* A binary's main(), as systemd's DEFINE_MAIN_FUNCTION(): cli_main() with these. */
+#define DEFINE_CLI_MAIN(_role, _summary, _run, _reload)                                   \
+        int main(int argc, char **argv) {                                                 \
+                static const CliMain _m = {                                               \
+                        .role = (_role), .summary = (_summary), .run = (_run), .reload = (_reload), \
+                };                                                                        \
+                return cli_main(argc, argv, &_m);                                         \
+        }
+/* Map a negative errno (or a verdict of errors.h) from a failed run to an exit status. */
 int exit_status(int r);
+/* What a binary returns from main(): exit_status(r), after logging r itself when it is a failure
+ * that nothing has logged yet (log_error_count()), so that every failed exit has a journal line. */
+int cli_exit(int r);
 /* Refuse to run as root: PostgreSQL must not, and the units never do. */
 int cli_refuse_root(void);

@@ -197,6 +197,9 @@ static int check_role(Config *c) {
                 bad += require(c, VAR_REPLICATION_PASSWORD,
                                "required with POSTGRESQL_REPLICATION_USER (or POSTGRESQL_REPLICATION_PASSWORD_FILE)") < 0;
 
+        if (c->role != ROLE_WATCHER && !c->values[VAR_PASSWORD] && c->allow_empty_password)
+                log_warning("No password is set and ALLOW_EMPTY_PASSWORD=yes: pg_hba.conf lets anyone in "
+                            "with 'trust'. For development only.");
         if (c->role == ROLE_PRIMARY && !c->values[VAR_PASSWORD] && !c->allow_empty_password) {
                 log_error("POSTGRESQL_PASSWORD is not set: set it (or POSTGRESQL_PASSWORD_FILE), "
                           "or set ALLOW_EMPTY_PASSWORD=yes to allow password-less logins (development only)");

@@ -231,6 +231,23 @@ int node_inspect_datadir(const Config *c, DataDir *ret) {
         return 0;
 }
 
+int node_inspect_for_reload(const Config *c, DataDir *ret) {
+        DataDir d = {};
+        int r;
+
+        r = node_inspect_datadir(c, &d);
+        if (r < 0)
+                return r;
+        if (d.kind == DATADIR_EMPTY) {
+                log_error("POSTGRESQL_DATA_DIR='%s' is empty: nothing to reload (%s)", d.path,
+                          c->role == ROLE_PRIMARY ? "start the unit first" : "the first start clones");
+                node_datadir_done(&d);
+                return -ESRCH;
+        }
+        *ret = d;
+        return 0;
+}
+
 void node_datadir_done(DataDir *d) {
         free(d->path);
         free(d->bindir);

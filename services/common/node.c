@@ -26,17 +26,14 @@ static int ensure_include(const char *datadir) {
         if (r == -ENOENT)
                 s = strdup("");
         else if (r < 0)
-                return log_error_errno(r, "Failed to read '%s': %m", conf);
+                return r;
         if (!s)
                 return -ENOMEM;
         if (strstr(s, RENDER_INCLUDE_LINE))
                 return 0;
         if (asprintf(&n, "%s%s%s\n", s, *s && s[strlen(s) - 1] != '\n' ? "\n" : "", RENDER_INCLUDE_LINE) < 0)
                 return -ENOMEM;
-        r = fs_write_atomic(conf, n, 0600);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", conf);
-        return 0;
+        return fs_write_atomic(conf, n, 0600);
 }
 
 int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby) {
@@ -45,16 +42,13 @@ int node_write_config(const Config *c, const char *datadir, const StandbySetting
         int r;
 
         if (!settings || !hba || !sp || !hp)
-                return log_oom();
-        if (render_hba_is_trust(c))
-                log_warning("No password is set and ALLOW_EMPTY_PASSWORD=yes: pg_hba.conf lets anyone in "
-                            "with 'trust'. For development only.");
+                return -ENOMEM;
         r = fs_write_atomic(sp, settings, 0600);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", sp);
+                return r;
         r = fs_write_atomic(hp, hba, 0600);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", hp);
+                return r;
         return ensure_include(datadir);
 }
 
@@ -101,22 +95,22 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
         int r;
 
         if (!postgres)
-                return log_oom();
+                return -ENOMEM;
         r = strv_split_words(config_get(c, VAR_EXTRA_FLAGS), &flags);
         if (r < 0)
-                return log_oom();
+                return r;
         /* NOTIFY_SOCKET reaches the postmaster only here, so it sends READY=1 itself. */
         if (ns) {
                 if (asprintf(&notify, "NOTIFY_SOCKET=%s", ns) < 0)
-                        return log_oom();
+                        return -ENOMEM;
                 extra[0] = notify;
         }
         r = spawn_env(extra, &env);
         if (r < 0)
-                return log_oom();
+                return r;
         argv = calloc(4 + strv_length(flags), sizeof(char *));
         if (!argv)
-                return log_oom();
+                return -ENOMEM;
         argv[n++] = postgres;
         argv[n++] = "-D";
         argv[n++] = (char *) datadir;
@@ -131,5 +125,5 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
         execve(postgres, argv, env);
         r = -errno;
         free(argv);
-        return log_error_errno(r, "Failed to execute '%s': %m", postgres);
+        return r;
 }

@@ -3,7 +3,9 @@
  * What every node does to its data directory, primary or standby: inspect
  * it (what it holds, and whether this unit may use it), render the suite's
  * include file and pg_hba.conf, make sure postgresql.conf includes the
- * former, signal a reload, and exec the postmaster.
+ * former, signal a reload, and exec the postmaster. Failures are returned,
+ * not logged, except by node_inspect_datadir() and node_reload_server(),
+ * which decide and say so below.
  */
 #pragma once
 
@@ -19,7 +21,8 @@ int node_signal_reload(const char *datadir);
 /* The same, for a reload's last step: a failure is logged here (no server runs, or it could not be
  * signalled), the one sentence every unit says; success is the caller's to tell. */
 int node_reload_server(const char *datadir);
-/* Replace this process with the postmaster; returns only on failure. */
+/* Replace this process with the postmaster (the stop signals unblocked first, signals.h); returns
+ * only on failure. */
 int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir);
 typedef enum DataDirKind {
         DATADIR_EMPTY,       /* absent or empty: a first start */
@@ -48,6 +51,8 @@ typedef struct DataDir {
  * onto it). What cannot be read is logged ("Cannot inspect ...") and returned as its errno.
  */
 int node_inspect_datadir(const Config *c, DataDir *ret);
+/* The same for a reload, which needs a cluster: an empty directory is refused (logged, -ESRCH). */
+int node_inspect_for_reload(const Config *c, DataDir *ret);
 void node_datadir_done(DataDir *d);
 /* "empty", "primary", "standby", "standby, promotion interrupted" */
 const char *node_datadir_kind_to_string(DataDirKind kind);

@@ -68,7 +68,7 @@ static int make_datadir(const char *datadir) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the data directory '%s': %m", datadir);
         if (chmod(datadir, 0700) < 0)
-                return log_error_errno(errno, "Failed to set the mode of '%s': %m", datadir);
+                return log_error_errno(-errno, "Failed to set the mode of '%s': %m", datadir);
         return 0;
 }
 
@@ -83,16 +83,20 @@ static int roles_via_private_server(const Config *c, const char *bindir, const c
                 return log_oom();
         notify_status("creating roles and database");
         r = pg_server_start_private(bindir, datadir, rundir, c->port, &s);
+        if (r == -EPROTO)
+                return log_error_errno(r, "PostgreSQL exited during setup; see its log above");
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Failed to start PostgreSQL on a private socket in '%s': %m", rundir);
         conn = pg_connect_local(s.socket_dir, s.port, "postgres");
-        if (PQstatus(conn) != CONNECTION_OK) {
+        if (PQstatus(conn) != CONNECTION_OK)
                 r = log_error_errno(-EPROTO, "Failed to connect to the setup server: %s", PQerrorMessage(conn));
-        } else
+        else
                 r = roles_apply(c, conn);
         PQfinish(TAKE_PTR(conn));
         k = pg_server_stop(&s);
-        return r < 0 ? r : k;
+        if (k < 0 && r >= 0)
+                return log_error_errno(k, "PostgreSQL did not shut down cleanly after setup: %m");
+        return r;
 }
 
 /* An empty data directory: create it and run initdb. */
@@ -129,13 +133,9 @@ static int ensure_roles(const Config *c, const DataDir *d) {
 static int prepare(const Config *c, bool reload, DataDir *d) {
         int r;
 
-        r = node_inspect_datadir(c, d);
+        r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
-        if (d->kind == DATADIR_EMPTY && reload) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is empty: nothing to reload (start the unit first)", d->path);
-                return -ESRCH;
-        }
         if (d->kind == DATADIR_EMPTY) {
                 r = first_start(c, d);
                 if (r < 0)
@@ -143,7 +143,10 @@ static int prepare(const Config *c, bool reload, DataDir *d) {
         }
         if (!reload)
                 notify_status("writing settings");
-        return node_write_config(c, d->path, NULL);
+        r = node_write_config(c, d->path, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the settings into '%s': %m", d->path);
+        return 0;
 }
 
 int primary_run(const Config *c) {
@@ -159,7 +162,8 @@ int primary_run(const Config *c) {
         /* The last STATUS= before the exec: it stays while the server runs. */
         notify_status("primary on port %u", c->port);
         log_info("Starting PostgreSQL primary on port %u, data directory '%s'", c->port, d.path);
-        return node_exec_postmaster(c, d.bindir, d.path);
+        r = node_exec_postmaster(c, d.bindir, d.path);
+        return log_error_errno(r, "Failed to execute the postmaster in '%s': %m", d.bindir);
 }
 
 /* Roles changed in the configuration are applied to the running server. */
@@ -178,15 +182,13 @@ static void reload_roles(const Config *c, const char *datadir) {
 
 int primary_reload(const Config *c) {
         _cleanup_(node_datadir_done) DataDir d = {};
-        int r;
+        int r = prepare(c, true, &d);
 
-        r = prepare(c, true, &d);
-        if (r < 0)
-                return r;
-        reload_roles(c, d.path);
-        r = node_reload_server(d.path);
-        if (r < 0)
-                return r;
-        log_info("Settings re-rendered and the server on '%s' reloaded", d.path);
-        return 0;
+        if (r >= 0) {
+                reload_roles(c, d.path);
+                r = node_reload_server(d.path);
+        }
+        if (r >= 0)
+                log_info("Settings re-rendered and the server on '%s' reloaded", d.path);
+        return r;
 }

@@ -31,6 +31,14 @@ static int read_control(const char *bindir, const char *dir, ControlData *ret) {
         return 0;
 }
 
+static int write_config(const Config *c, const char *dir, const StandbySettings *s) {
+        int r = node_write_config(c, dir, s);
+
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the settings into '%s': %m", dir);
+        return 0;
+}
+
 /*
  * The include file for a standby in dir: primary_conninfo (u NULL: none) and slot, then the
  * primary's hot-standby parameters as floors where this node's own would be lower.
@@ -50,7 +58,7 @@ static int write_standby_config(const Config *c, const char *bindir, const char 
                 s.primary_conninfo = conninfo;
                 s.primary_slot_name = u->slot;
         }
-        r = node_write_config(c, dir, &s);
+        r = write_config(c, dir, &s);
         if (r < 0)
                 return r;
         r = params_floors(bindir, dir, cd, &floors, &n);
@@ -60,7 +68,7 @@ static int write_standby_config(const Config *c, const char *bindir, const char 
         if (n > 0) {
                 s.floors = floors;
                 s.n_floors = n;
-                r = node_write_config(c, dir, &s);
+                r = write_config(c, dir, &s);
         }
         params_free(floors, n);
         return r;
@@ -117,7 +125,8 @@ static int start_postmaster(const Config *c, const DataDir *d, const char *what)
         notify_status("%s", what);
         notify_extend_timeout(POSTMASTER_EXTEND_USEC);
         log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, d->path);
-        return node_exec_postmaster(c, d->bindir, d->path);
+        return log_error_errno(node_exec_postmaster(c, d->bindir, d->path),
+                               "Failed to execute the postmaster in '%s': %m", d->bindir);
 }
 
 static void log_promoted(const Config *c, const char *datadir) {
@@ -138,7 +147,7 @@ static void log_interrupted(const Config *c, const char *datadir) {
 static int prepare_promoted(const Config *c, const char *datadir, char *what, size_t n) {
         log_promoted(c, datadir);
         snprintf(what, n, "primary: promoted, no longer a standby");
-        return node_write_config(c, datadir, NULL);
+        return write_config(c, datadir, NULL);
 }
 
 /* A promotion that began but did not finish: a standby again, but one that follows nobody. */
@@ -261,13 +270,9 @@ static int prepare_later(const Config *c, const DataDir *d, const Upstream *u, b
 static int prepare(const Config *c, bool reload, DataDir *d, Upstream *u) {
         int r;
 
-        r = node_inspect_datadir(c, d);
+        r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
-        if (d->kind == DATADIR_EMPTY && reload) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is empty: nothing to reload (the first start clones)", d->path);
-                return -ESRCH;
-        }
         return upstream_init(c, u);
 }
 
