@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The command line every binary shares (SPEC section 5) and the mapping
- * from error codes to sysexits statuses (SPEC section 6).
+ * from error codes to sysexits statuses (SPEC section 6). This is the top
+ * level: it logs what it refuses and, last of all, any failure nobody
+ * logged.
  */
 #pragma once
 
