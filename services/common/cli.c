@@ -57,7 +57,7 @@ static const struct option options[] = {
 int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, CliArgs *ret) {
         const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
         CliArgs a = {};
-        int c;
+        int c, r;
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
@@ -93,9 +93,9 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                 }
         if (optind < argc || (a.check && a.reload))
                 goto usage;
-        c = resolve_instance(&a);
-        if (c < 0)
-                return c;
+        r = resolve_instance(&a);
+        if (r < 0)
+                return r;
         *ret = a;
         return 1;
 usage:

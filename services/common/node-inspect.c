@@ -35,7 +35,8 @@ static int resolve(const Config *c, char **ret) {
         char *real;
 
         if (lstat(dir, &st) < 0) {
-                if (errno != ENOENT)
+                /* Absent, or below a file: the contents say which (empty, or not a directory). */
+                if (errno != ENOENT && errno != ENOTDIR)
                         return -errno;
                 st.st_mode = 0;
         }

@@ -83,6 +83,11 @@ def not_a_directory(node):
     own(node.datadir)
 
 
+def below_a_file(node):
+    (node.root / "file").write_text("a file\n")
+    return {"POSTGRESQL_DATA_DIR": str(node.root / "file" / "data")}
+
+
 def mount_point(node):
     node.datadir.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"mode=0700,uid={PGUSER.pw_uid},gid={PGUSER.pw_gid}",
@@ -104,6 +109,7 @@ REFUSED = [
     ("data dir is a dangling link", BOTH, dangling_link, "is a symbolic link that leads nowhere"),
     ("data dir links to /", BOTH, link_to_root, "leads to '/': not a data directory"),
     ("data dir is a file", BOTH, not_a_directory, "is not a directory"),
+    ("data dir below a file", BOTH, below_a_file, "is not a directory"),
     ("data dir is not empty, no cluster", BOTH, foreign_dir, "holds no PostgreSQL cluster"),
     ("data dir holds a partial cluster", BOTH, partial_cluster, "holds an incomplete cluster"),
     ("bin dir without a server", BOTH, set_env(POSTGRESQL_BIN_DIR="/nonexistent/bin"),
