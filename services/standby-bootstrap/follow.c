@@ -14,16 +14,6 @@
 #define LSN_FMT "%X/%X"
 #define LSN_ARGS(x) (unsigned) ((x) >> 32), (unsigned) (x)
 
-int follow_parse_lsn(const char *s, uint64_t *ret) {
-        unsigned hi, lo;
-        int n = 0;
-
-        if (!s || sscanf(s, "%X/%X%n", &hi, &lo, &n) != 2 || s[n] != 0)
-                return -EINVAL;
-        *ret = ((uint64_t) hi << 32) | lo;
-        return 0;
-}
-
 int follow_decide(unsigned tli, uint64_t lsn, unsigned primary_tli, const char *history, char *buf, size_t n) {
         if (primary_tli == tli)
                 return 0;
@@ -88,7 +78,7 @@ int follow_position(const Config *c, const char *datadir, const ControlData *cd,
         conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
         if (PQstatus(conn) == CONNECTION_OK &&
             pg_query_value(conn, "SELECT pg_last_wal_replay_lsn()", 0, NULL, &v) >= 0 &&
-            follow_parse_lsn(v, &replayed) >= 0 && replayed > lsn)
+            control_parse_lsn(v, &replayed) >= 0 && replayed > lsn)
                 lsn = replayed;
         *ret_tli = low;
         *ret_lsn = lsn;

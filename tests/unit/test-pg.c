@@ -68,12 +68,12 @@ static void test_data_version(void) {
                 { "15\n", 0, 15 },
                 { "16", 0, 16 },
                 { " 13 \n", 0, 13 },
-                { "", -EINVAL, 0 },
-                { "\n", -EINVAL, 0 },
-                { "0\n", -EINVAL, 0 },
-                { "1000\n", -EINVAL, 0 },
-                { "fifteen\n", -EINVAL, 0 },
-                { "15 16\n", -EINVAL, 0 },
+                { "", -EBADMSG, 0 },
+                { "\n", -EBADMSG, 0 },
+                { "0\n", -EBADMSG, 0 },
+                { "1000\n", -EBADMSG, 0 },
+                { "fifteen\n", -EBADMSG, 0 },
+                { "15 16\n", -EBADMSG, 0 },
         };
         char sub[512];
         unsigned v;
