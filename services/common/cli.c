@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 #include "config.h"
 #include "errors.h"
 #include "log.h"
+#include "node.h"
 #include "secrets.h"
+#include "signals.h"
 #include "pgrepl-build.h"
 
 static void help(const char *prog, const char *summary, bool allow_reload) {
@@ -26,23 +29,38 @@ static void help(const char *prog, const char *summary, bool allow_reload) {
                allow_reload ? "  --reload         re-render the settings and reload the running server\n" : "");
 }
 
+/* --instance, else $PGREPL_INSTANCE, else "main"; it names paths, so it is checked. */
+static int resolve_instance(CliArgs *a) {
+        if (!a->instance) {
+                a->instance = getenv("PGREPL_INSTANCE");
+                if (!a->instance || !*a->instance)
+                        a->instance = "main";
+        }
+        if (!config_instance_valid(a->instance)) {
+                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", a->instance);
+                return -PGREPL_E_USAGE;
+        }
+        return 0;
+}
+
+static const struct option options[] = {
+        { "instance", required_argument, NULL, 'i' },
+        { "config", required_argument, NULL, 'c' },
+        { "check", no_argument, NULL, 'k' },
+        { "reload", no_argument, NULL, 'r' },
+        { "stage-secrets", no_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {}
+};
+
 int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, CliArgs *ret) {
-        static const struct option opts[] = {
-                { "instance", required_argument, NULL, 'i' },
-                { "config", required_argument, NULL, 'c' },
-                { "check", no_argument, NULL, 'k' },
-                { "reload", no_argument, NULL, 'r' },
-                { "stage-secrets", no_argument, NULL, 's' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                {}
-        };
         const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
         CliArgs a = {};
-        int c;
+        int c, r;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
                 case 'i':
                         a.instance = optarg;
@@ -75,21 +93,49 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                 }
         if (optind < argc || (a.check && a.reload))
                 goto usage;
-        if (!a.instance) {
-                a.instance = getenv("PGREPL_INSTANCE");
-                if (!a.instance || !*a.instance)
-                        a.instance = "main";
-        }
-        if (!config_instance_valid(a.instance)) {
-                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", a.instance);
-                return -EINVAL;
-        }
+        r = resolve_instance(&a);
+        if (r < 0)
+                return r;
         *ret = a;
         return 1;
 usage:
         log_error("%s: bad usage (%s); see %s --help", prog,
                   optind <= argc && optind > 0 ? argv[optind - 1] : "?", prog);
-        return -EINVAL;
+        return -PGREPL_E_USAGE;
+}
+
+static void print_datadir(const DataDir *d) {
+        printf("data directory %s: %s", d->path, node_datadir_kind_to_string(d->kind));
+        if (d->major > 0)
+                printf(", PostgreSQL %u", d->major);
+        if (d->server_major > 0)
+                printf("\nserver %s: PostgreSQL %u\n", d->bindir, d->server_major);
+        else
+                printf("\nserver %s: PostgreSQL, major version unknown\n", d->bindir);
+}
+
+/* What a start would refuse as configuration, --check refuses too, reading the data directory as a
+ * start would (node_inspect_datadir()); it touches nothing. */
+static int cli_check(const Config *c) {
+        _cleanup_(node_datadir_done) DataDir d = {};
+        int r = 0;
+
+        /* The watcher works on no data directory of its own. */
+        if (c->role != ROLE_WATCHER)
+                r = node_inspect_datadir(c, &d);
+        if (r == -PGREPL_E_CONFIG)
+                return EX_CONFIG;
+        config_dump(c, stdout);
+        if (r < 0) {
+                /* Neither fine nor refused: say which, and exit as a start by this user would. */
+                printf("data directory %s: not inspected\n", config_get(c, VAR_DATA_DIR));
+                log_notice("The values are valid, but the data directory could not be inspected as uid %u; "
+                           "a start as this user would fail the same way", (unsigned) geteuid());
+                return cli_exit(r);
+        }
+        if (c->role != ROLE_WATCHER)
+                print_datadir(&d);
+        return EX_OK;
 }
 
 int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
@@ -99,24 +145,54 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
 
         r = cli_parse(argc, argv, summary, allow_reload, ret_args);
         if (r <= 0)
-                return r == 0 ? EX_OK : EX_USAGE;
+                return r == 0 ? EX_OK : cli_exit(r);
         if (ret_args->stage_secrets)
-                return exit_status(secrets_stage(environ));
+                return cli_exit(secrets_stage(environ));
         r = config_load(role, ret_args->instance, ret_args->config, environ, &c);
         if (r < 0)
-                return exit_status(r);
+                return cli_exit(r);
         if (ret_args->check) {
-                config_dump(c, stdout);
+                r = cli_check(c);
                 config_free(c);
-                return EX_OK;
+                return r;
         }
         r = cli_refuse_root();
         if (r < 0) {
                 config_free(c);
-                return exit_status(r);
+                return cli_exit(r);
         }
         *ret_config = c;
         return -1;
+}
+
+int cli_main(int argc, char **argv, const CliMain *m) {
+        _cleanup_(config_freep) Config *c = NULL;
+        CliArgs a;
+        int r, sig;
+
+        r = cli_start(argc, argv, m->role, m->summary, m->reload != NULL, &a, &c);
+        if (r >= 0)
+                return r;
+        r = a.reload ? m->reload(c) : m->run(c);
+        sig = signals_stop_requested();
+        if (r == -EINTR && sig > 0) {
+                log_notice("Stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                /* The secrets are erased on the way out, as on every other exit. */
+                config_free(TAKE_PTR(c));
+                signals_exit_by(sig);
+        }
+        return cli_exit(r);
+}
+
+int cli_exit(int r) {
+        /* The last resort of "every exit has a journal line": a failure no one has told yet. */
+        if (r < 0 && log_error_count() == 0) {
+                if (pgrepl_is_verdict(r))
+                        log_error("%s: refused (exit status %d)", program_invocation_short_name, exit_status(r));
+                else
+                        log_error_errno(r, "%s failed: %m", program_invocation_short_name);
+        }
+        return exit_status(r);
 }
 
 int exit_status(int r) {

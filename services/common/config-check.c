@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Validation: every value that is set, whatever the role, then what the
- * role requires. Enumerations are normalized to their canonical spelling
- * so the renderers never see "ON" or "any".
+ * Validation of the values themselves: every value that is set, whatever the
+ * role, then what the role requires. Enumerations are normalized to their
+ * canonical spelling so the renderers never see "ON" or "any", and the data
+ * directory loses its trailing slashes. What a value points at on disk is
+ * node_inspect_datadir()'s to judge (node.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -146,6 +148,27 @@ static const char *check_value(Config *c, VarId id) {
         return NULL;
 }
 
+/* Rules of one variable beyond its type; the value has passed check_value(). */
+static const char *check_specific(Config *c, VarId id) {
+        char *s = c->values[id];
+
+        if (id == VAR_DATA_DIR) {
+                size_t n = strlen(s);
+
+                while (n > 1 && s[n - 1] == '/')
+                        s[--n] = 0;
+                return streq(s, "/") ? "not a data directory" : NULL;
+        }
+        if (id == VAR_INITDB_ARGS) {
+                _cleanup_strv_free_ char **words = NULL;
+
+                /* Out of memory is noticed again, and logged, where the words are used. */
+                if (strv_split_words(s, &words) >= 0 && strv_length(words) > CONFIG_INITDB_ARGS_MAX)
+                        return "at most " STRINGIFY(CONFIG_INITDB_ARGS_MAX) " arguments";
+        }
+        return NULL;
+}
+
 static int require(Config *c, VarId id, const char *why) {
         if (c->values[id])
                 return 0;
@@ -168,6 +191,20 @@ static int check_partners(Config *c) {
         return bad;
 }
 
+static int check_standby(Config *c) {
+        const char *pw = c->values[VAR_REPLICATION_PASSWORD];
+
+        if (c->values[VAR_INITDB_WAL_DIR])
+                log_warning("POSTGRESQL_INITDB_WAL_DIR (from %s) is ignored on a standby: the clone keeps pg_wal "
+                            "inside the data directory", c->sources[VAR_INITDB_WAL_DIR]);
+        if (pw && strpbrk(pw, "\n\r")) {
+                config_problem(c, VAR_REPLICATION_PASSWORD, "must not contain a line break (a standby keeps it in "
+                               "a passfile, one line)");
+                return 1;
+        }
+        return 0;
+}
+
 static int check_role(Config *c) {
         bool standby_mode = streq(c->values[VAR_REPLICATION_MODE], "slave") ||
                             streq(c->values[VAR_REPLICATION_MODE], "standby");
@@ -186,13 +223,18 @@ static int check_role(Config *c) {
                 bad += require(c, VAR_REPLICATION_PASSWORD,
                                "required with POSTGRESQL_REPLICATION_USER (or POSTGRESQL_REPLICATION_PASSWORD_FILE)") < 0;
 
+        if (c->role != ROLE_WATCHER && !c->values[VAR_PASSWORD] && c->allow_empty_password)
+                log_warning("No password is set and ALLOW_EMPTY_PASSWORD=yes: pg_hba.conf lets anyone in "
+                            "with 'trust'. For development only.");
         if (c->role == ROLE_PRIMARY && !c->values[VAR_PASSWORD] && !c->allow_empty_password) {
                 log_error("POSTGRESQL_PASSWORD is not set: set it (or POSTGRESQL_PASSWORD_FILE), "
                           "or set ALLOW_EMPTY_PASSWORD=yes to allow password-less logins (development only)");
                 bad++;
         }
-        if (c->role == ROLE_STANDBY)
+        if (c->role == ROLE_STANDBY) {
                 bad += require(c, VAR_REPLICATION_USER, "a standby needs the replication user") < 0;
+                bad += check_standby(c);
+        }
         if (config_has_partners(c))
                 bad += check_partners(c);
         else if (c->role == ROLE_STANDBY)
@@ -239,6 +281,8 @@ int config_check(Config *c) {
                 if (!c->values[id])
                         continue;
                 msg = check_value(c, id);
+                if (!msg)
+                        msg = check_specific(c, id);
                 if (msg) {
                         config_problem(c, id, msg);
                         bad++;

@@ -209,7 +209,7 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
         if (stat(path, &st) < 0) {
                 if (!explicit_path && errno == ENOENT)
                         return 0;
-                log_error_errno(errno, "--config='%s': cannot read the configuration file: %m", path);
+                log_error_errno(-errno, "--config='%s': cannot read the configuration file: %m", path);
                 return -PGREPL_E_CONFIG;
         }
         c->config_file = strdup(path);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <string.h>
 #include <strings.h>
 #include <stdint.h>
@@ -169,13 +170,22 @@ int config_set_value(Config *c, VarId id, const char *value, const char *source)
         return 0;
 }
 
+void config_report(const Config *c, VarId id, const char *fmt, ...) {
+        char what[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        if (config_vars[id].secret || !c->values[id])
+                log_error("%s (from %s): %s", config_var_name(id), c->sources[id] ? c->sources[id] : "unset", what);
+        else
+                log_error("%s='%s' (from %s): %s", config_var_name(id), c->values[id], c->sources[id], what);
+}
+
 /* Problems are reported as they are found; the caller counts them. */
 void config_problem(const Config *c, VarId id, const char *allowed) {
-        if (config_vars[id].secret || !c->values[id])
-                log_error("%s (from %s): %s", config_var_name(id), c->sources[id], allowed);
-        else
-                log_error("%s='%s' (from %s): %s", config_var_name(id), c->values[id],
-                          c->sources[id], allowed);
+        config_report(c, id, "%s", allowed);
 }
 
 

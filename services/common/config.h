@@ -5,8 +5,9 @@
  * process environment (systemd's EnvironmentFile=). Every value that is set
  * is validated before anything is touched; each problem is one line naming
  * the variable, the value (never a secret), what is allowed and where the
- * value came from. config_load() returns -EINVAL for a configuration error
- * (the caller exits 78) after logging every problem.
+ * value came from. config_load() returns -PGREPL_E_CONFIG for a configuration
+ * error (the caller exits 78) after logging every problem. This module logs:
+ * it decides what is wrong with a configuration.
  */
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "macro.h"
 #include "partners.h"
 
 typedef enum Role {
@@ -61,6 +63,9 @@ typedef enum VarId {
         _VAR_MAX,
 } VarId;
 
+/* POSTGRESQL_INITDB_ARGS: at most this many words. */
+#define CONFIG_INITDB_ARGS_MAX 40
+
 typedef struct Setting {
         char *key;
         char *value; /* as written in postgresql.conf: already a valid literal */
@@ -102,8 +107,8 @@ bool config_var_is_secret(VarId id);
 /*
  * Load and validate. config_path NULL means the default file, whose absence
  * is not an error. envp is the environment to read (normally environ).
- * Returns 0, -EINVAL on a configuration error (already logged, exit 78),
- * or another negative errno.
+ * Returns 0, -PGREPL_E_CONFIG on a configuration error (every problem
+ * logged, exit 78), or another negative errno (logged).
  */
 int config_load(Role role, const char *instance, const char *config_path,
                 char *const *envp, Config **ret);
@@ -115,6 +120,12 @@ static inline void config_freep(Config **c) {
 static inline const char *config_get(const Config *c, VarId id) {
         return c->values[id];
 }
+
+/*
+ * Report a problem with variable id as one error line: its name, its value (never a secret) and
+ * where it came from, then what fmt says. The caller returns -PGREPL_E_CONFIG.
+ */
+void config_report(const Config *c, VarId id, const char *fmt, ...) _printf_(3, 4);
 
 /* Print every effective value and its source; secrets as "(set)". */
 void config_dump(const Config *c, FILE *f);

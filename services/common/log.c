@@ -10,6 +10,7 @@
 #include "log.h"
 
 static int max_level = -1;
+static unsigned n_errors;
 
 void log_set_max_level(int level) {
         max_level = level;
@@ -26,6 +27,10 @@ int log_get_max_level(void) {
         return max_level;
 }
 
+unsigned log_error_count(void) {
+        return n_errors;
+}
+
 int log_internal(int level, int error, const char *fmt, ...) {
         char buf[2048];
         va_list ap;
@@ -33,6 +38,8 @@ int log_internal(int level, int error, const char *fmt, ...) {
 
         if (error < 0)
                 error = -error;
+        if (level <= LOG_ERR)
+                n_errors++;
         if (level > log_get_max_level())
                 goto out;
 

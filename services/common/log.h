@@ -17,6 +17,9 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
+/* How many messages at LOG_ERR or worse were logged so far (shown or not): whether a failure has
+ * been told already. */
+unsigned log_error_count(void);
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)
 #define log_error_errno(error, ...) log_internal(LOG_ERR, (error), __VA_ARGS__)

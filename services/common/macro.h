@@ -16,6 +16,9 @@
 #define _unused_ __attribute__((unused))
 #define _noreturn_ __attribute__((noreturn))
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 #define TAKE_PTR(p)                        \

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "node.h"
 #include "pg.h"
+#include "signals.h"
 #include "spawn-util.h"
 #include "util.h"
 
@@ -25,17 +26,14 @@ static int ensure_include(const char *datadir) {
         if (r == -ENOENT)
                 s = strdup("");
         else if (r < 0)
-                return log_error_errno(r, "Failed to read '%s': %m", conf);
+                return r;
         if (!s)
                 return -ENOMEM;
         if (strstr(s, RENDER_INCLUDE_LINE))
                 return 0;
         if (asprintf(&n, "%s%s%s\n", s, *s && s[strlen(s) - 1] != '\n' ? "\n" : "", RENDER_INCLUDE_LINE) < 0)
                 return -ENOMEM;
-        r = fs_write_atomic(conf, n, 0600);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", conf);
-        return 0;
+        return fs_write_atomic(conf, n, 0600);
 }
 
 int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby) {
@@ -44,16 +42,13 @@ int node_write_config(const Config *c, const char *datadir, const StandbySetting
         int r;
 
         if (!settings || !hba || !sp || !hp)
-                return log_oom();
-        if (render_hba_is_trust(c))
-                log_warning("No password is set and ALLOW_EMPTY_PASSWORD=yes: pg_hba.conf lets anyone in "
-                            "with 'trust'. For development only.");
+                return -ENOMEM;
         r = fs_write_atomic(sp, settings, 0600);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", sp);
+                return r;
         r = fs_write_atomic(hp, hba, 0600);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", hp);
+                return r;
         return ensure_include(datadir);
 }
 
@@ -79,6 +74,17 @@ int node_signal_reload(const char *datadir) {
         return 0;
 }
 
+int node_reload_server(const char *datadir) {
+        int r = node_signal_reload(datadir);
+
+        if (r == -ESRCH)
+                return log_error("No server runs on '%s': settings were written and apply at the next start",
+                                 datadir), r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
+        return 0;
+}
+
 int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir) {
         _cleanup_free_ char *postgres = pg_bin(bindir, "postgres"), *notify = NULL;
         _cleanup_strv_free_ char **flags = NULL, **env = NULL;
@@ -89,22 +95,22 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
         int r;
 
         if (!postgres)
-                return log_oom();
+                return -ENOMEM;
         r = strv_split_words(config_get(c, VAR_EXTRA_FLAGS), &flags);
         if (r < 0)
-                return log_oom();
+                return r;
         /* NOTIFY_SOCKET reaches the postmaster only here, so it sends READY=1 itself. */
         if (ns) {
                 if (asprintf(&notify, "NOTIFY_SOCKET=%s", ns) < 0)
-                        return log_oom();
+                        return -ENOMEM;
                 extra[0] = notify;
         }
         r = spawn_env(extra, &env);
         if (r < 0)
-                return log_oom();
+                return r;
         argv = calloc(4 + strv_length(flags), sizeof(char *));
         if (!argv)
-                return log_oom();
+                return -ENOMEM;
         argv[n++] = postgres;
         argv[n++] = "-D";
         argv[n++] = (char *) datadir;
@@ -114,48 +120,10 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
 
         fflush(stdout);
         fflush(stderr);
+        /* The blocked mask survives execve: PostgreSQL must get SIGINT and SIGTERM. */
+        (void) signals_unblock_stop();
         execve(postgres, argv, env);
         r = -errno;
         free(argv);
-        return log_error_errno(r, "Failed to execute '%s': %m", postgres);
-}
-
-int node_check_datadir(const char *datadir, const char *bindir) {
-        _cleanup_free_ char *control = path_join(datadir, "global/pg_control");
-        unsigned have = 0, want = 0;
-        int r;
-
-        if (!control)
-                return log_oom();
-        r = fs_dir_is_empty(datadir);
-        if (r < 0)
-                return log_error_errno(r, "Cannot read the data directory '%s': %m", datadir);
-        if (r > 0)
-                return 1;
-        r = pg_data_version(datadir, &have);
-        if (r < 0 || have == 0) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is not empty and holds no PostgreSQL cluster; refusing to "
-                          "touch it", datadir);
-                return -PGREPL_E_CONFIG;
-        }
-        if (!fs_exists(control)) {
-                /* pgrepl never renames an incomplete copy into place: an interrupted initdb, or not ours. */
-                log_error("POSTGRESQL_DATA_DIR='%s' holds an incomplete cluster (PG_VERSION without "
-                          "global/pg_control: an interrupted initdb, or not pgrepl's); inspect it, and empty it "
-                          "to start afresh", datadir);
-                return -PGREPL_E_CONFIG;
-        }
-        (void) pg_bin_version(bindir, &want);
-        if (want > 0 && have != want) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is a PostgreSQL %u cluster but the server in '%s' is %u; "
-                          "set POSTGRESQL_BIN_DIR, or upgrade the cluster", datadir, have, bindir, want);
-                return -PGREPL_E_CONFIG;
-        }
-        return 0;
-}
-
-bool node_is_standby(const char *datadir) {
-        _cleanup_free_ char *p = path_join(datadir, "standby.signal");
-
-        return p && fs_exists(p);
+        return r;
 }

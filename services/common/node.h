@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What every node does to its data directory, primary or standby: render
- * the suite's include file and pg_hba.conf, make sure postgresql.conf
- * includes the former, signal a reload, and exec the postmaster.
+ * What every node does to its data directory, primary or standby: inspect
+ * it (what it holds, and whether this unit may use it), render the suite's
+ * include file and pg_hba.conf, make sure postgresql.conf includes the
+ * former, signal a reload, and exec the postmaster. Failures are returned,
+ * not logged, except by node_inspect_datadir() and node_reload_server(),
+ * which decide and say so below.
  */
 #pragma once
+
+#include <stdbool.h>
 
 #include "config.h"
 #include "render.h"
@@ -13,15 +18,41 @@
 int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby);
 /* SIGHUP the postmaster running on datadir; -ESRCH when none runs. */
 int node_signal_reload(const char *datadir);
-/* Replace this process with the postmaster; returns only on failure. */
+/* The same, for a reload's last step: a failure is logged here (no server runs, or it could not be
+ * signalled), the one sentence every unit says; success is the caller's to tell. */
+int node_reload_server(const char *datadir);
+/* Replace this process with the postmaster (the stop signals unblocked first, signals.h); returns
+ * only on failure. */
 int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir);
+typedef enum DataDirKind {
+        DATADIR_EMPTY,       /* absent or empty: a first start */
+        DATADIR_PRIMARY,     /* a cluster without standby.signal: a primary, or a standby since promoted */
+        DATADIR_STANDBY,     /* standby.signal */
+        DATADIR_INTERRUPTED, /* standby.signal, but a promotion was recorded after it was written */
+} DataDirKind;
+
+typedef struct DataDir {
+        DataDirKind kind;
+        char *path;            /* POSTGRESQL_DATA_DIR, a symbolic link resolved: where to work */
+        char *bindir;          /* the server's binaries */
+        unsigned major;        /* the cluster's PostgreSQL major; 0 when empty */
+        unsigned server_major; /* the server's; 0 when it could not be told */
+} DataDir;
+
 /*
- * Whether the data directory may be used, before anything is touched: 1
- * when it is absent or empty (a first start), 0 when it holds a cluster of
- * the major version of the server in bindir. Both units refuse, logged here
- * with -EINVAL, a directory that is not empty but holds no cluster, an
- * incomplete cluster (PG_VERSION without global/pg_control), and a cluster
- * of another major.
+ * What the data directory is, and whether this unit (c->role) may start on it: the one place that
+ * judges what the configuration points at, for a start, a reload and --check alike. Read-only:
+ * it creates, writes and locks nothing, and may run as any user. Refused, each logged as one
+ * problem of the variable (config_report()) and returned as -PGREPL_E_CONFIG: a symbolic link that
+ * leads nowhere or to '/', a path that is not a directory, a POSTGRESQL_BIN_DIR without a server
+ * (or no server found), a directory that is not empty but holds no cluster, an incomplete cluster
+ * (PG_VERSION without global/pg_control), a cluster of another major than the server's; for the
+ * primary a standby's directory, for a standby an empty mount point (a clone cannot be renamed
+ * onto it). What cannot be read is logged ("Cannot inspect ...") and returned as its errno.
  */
-int node_check_datadir(const char *datadir, const char *bindir);
-bool node_is_standby(const char *datadir);
+int node_inspect_datadir(const Config *c, DataDir *ret);
+/* The same for a reload, which needs a cluster: an empty directory is refused (logged, -ESRCH). */
+int node_inspect_for_reload(const Config *c, DataDir *ret);
+void node_datadir_done(DataDir *d);
+/* "empty", "primary", "standby", "standby, promotion interrupted" */
+const char *node_datadir_kind_to_string(DataDirKind kind);

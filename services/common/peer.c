@@ -19,16 +19,6 @@ void peer_state_done(PeerState *s) {
         *s = (PeerState) { .in_recovery = -1 };
 }
 
-int peer_parse_lsn(const char *s, uint64_t *ret) {
-        unsigned hi, lo;
-        int n = 0;
-
-        if (!s || sscanf(s, "%X/%X%n", &hi, &lo, &n) != 2 || s[n] != 0)
-                return -EINVAL;
-        *ret = ((uint64_t) hi << 32) | lo;
-        return 0;
-}
-
 int peer_history_switchpoint(const char *history, unsigned tli, uint64_t *ret_lsn) {
         if (!history)
                 return 0;
@@ -76,7 +66,7 @@ static int identify(PGconn *conn, PeerState *s) {
                 return -EIO;
         if (parse_u64(PQgetvalue(res, 0, 0), &s->sysid) < 0 ||
             parse_uint(PQgetvalue(res, 0, 1), 1, UINT32_MAX, &s->timeline) < 0 ||
-            peer_parse_lsn(PQgetvalue(res, 0, 2), &s->lsn) < 0)
+            control_parse_lsn(PQgetvalue(res, 0, 2), &s->lsn) < 0)
                 return -EBADMSG;
         return 0;
 }

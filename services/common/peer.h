@@ -14,10 +14,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "control.h"
 #include "partners.h"
-
-#define LSN_FMT "%X/%X"
-#define LSN_ARGS(x) (unsigned) ((x) >> 32), (unsigned) (x)
 
 typedef struct PeerState {
         bool answered;
@@ -31,8 +29,6 @@ typedef struct PeerState {
 
 void peer_state_done(PeerState *s);
 
-/* "16/B374D848" → 0x16B374D848; -EINVAL when malformed. */
-int peer_parse_lsn(const char *s, uint64_t *ret);
 /*
  * Where timeline tli ended according to a history file's text ("<tli>\t<X/X>\t<reason>" lines):
  * 1 with *ret_lsn, 0 when tli is not in it (or history is NULL).

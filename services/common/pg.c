@@ -56,40 +56,30 @@ int pg_find_bindir(const Config *c, char **ret) {
         char path[512];
         unsigned deb, rhel;
 
-        if (dir) {
-                if (!has_postgres(dir)) {
-                        log_error("POSTGRESQL_BIN_DIR='%s' (from %s): no executable 'postgres' there",
-                                  dir, c->sources[VAR_BIN_DIR]);
-                        return -PGREPL_E_CONFIG;
-                }
-                *ret = strdup(dir);
-                return *ret ? 0 : -ENOMEM;
+        if (dir)
+                snprintf(path, sizeof(path), "%s", dir);
+        else {
+                deb = scan_majors("/usr/lib/postgresql", "");
+                rhel = scan_majors("/usr", "pgsql-");
+                if (deb > 0 && deb >= rhel)
+                        snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
+                else if (rhel > 0)
+                        snprintf(path, sizeof(path), "/usr/pgsql-%u/bin", rhel);
+                else
+                        /* Fedora's and RHEL's own postgresql-server: one major, in /usr/bin. */
+                        snprintf(path, sizeof(path), "/usr/bin");
         }
-        deb = scan_majors("/usr/lib/postgresql", "");
-        rhel = scan_majors("/usr", "pgsql-");
-        if (deb == 0 && rhel == 0) {
-                /* Fedora's and RHEL's own postgresql-server: one major, in /usr/bin. */
-                if (has_postgres("/usr/bin")) {
-                        *ret = strdup("/usr/bin");
-                        return *ret ? 0 : -ENOMEM;
-                }
-                log_error("No PostgreSQL server found under /usr/lib/postgresql/N/bin, /usr/pgsql-N/bin "
-                          "or /usr/bin; install the server package or set POSTGRESQL_BIN_DIR");
-                return -PGREPL_E_CONFIG;
-        }
-        if (deb >= rhel)
-                snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
-        else
-                snprintf(path, sizeof(path), "/usr/pgsql-%u/bin", rhel);
+        if (!has_postgres(path))
+                return -ENOENT;
         *ret = strdup(path);
         return *ret ? 0 : -ENOMEM;
 }
 
 int pg_data_version(const char *datadir, unsigned *ret) {
-        _cleanup_free_ char *p = NULL, *s = NULL;
+        _cleanup_free_ char *p = path_join(datadir, "PG_VERSION"), *s = NULL;
         int r;
 
-        if (asprintf(&p, "%s/PG_VERSION", datadir) < 0)
+        if (!p)
                 return -ENOMEM;
         r = fs_read_file(p, &s);
         if (r == -ENOENT) {
@@ -98,29 +88,67 @@ int pg_data_version(const char *datadir, unsigned *ret) {
         }
         if (r < 0)
                 return r;
-        return parse_uint(strstrip(s), 1, 999, ret);
+        return parse_uint(strstrip(s), 1, 999, ret) < 0 ? -EBADMSG : 0;
 }
 
-int pg_bin_version(const char *bindir, unsigned *ret) {
-        /* Debian and RHEL paths carry the major; fall back to the PG_VERSION-less answer 0. */
-        const char *p = strstr(bindir, "/postgresql/");
-        char buf[16];
-        size_t n = 0;
+/* The number p starts with, 1 to 999 (a major version), else 0; *ret_end is what follows it. */
+static unsigned leading_major(const char *p, const char **ret_end) {
+        unsigned v;
+        char buf[8];
+        size_t n = strspn(p, "0123456789");
+
+        *ret_end = p + n;
+        if (n == 0 || n >= sizeof(buf))
+                return 0;
+        memcpy(buf, p, n);
+        buf[n] = 0;
+        return parse_uint(buf, 1, 999, &v) < 0 ? 0 : v;
+}
+
+/* The major in "postgres (PostgreSQL) 15.5 (Debian 15.5-1)"; 0 when there is none. */
+static unsigned version_from_output(const char *out) {
+        const char *p = strstr(out, "PostgreSQL)"), *end;
+
+        p = p ? p + strlen("PostgreSQL)") : out;
+        return leading_major(p + strcspn(p, "0123456789"), &end);
+}
+
+/* The major a Debian or PGDG path carries (/usr/lib/postgresql/15/bin, /usr/pgsql-15/bin), else 0. */
+static unsigned version_from_path(const char *bindir) {
+        const char *p = strstr(bindir, "/postgresql/"), *end;
+        unsigned v;
 
         if (p)
                 p += strlen("/postgresql/");
         else if ((p = strstr(bindir, "/pgsql-")))
                 p += strlen("/pgsql-");
-        while (p && p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(buf)) {
-                buf[n] = p[n];
-                n++;
-        }
-        buf[n] = 0;
-        if (n == 0) {
-                *ret = 0;
+        else
                 return 0;
+        v = leading_major(p, &end);
+        return *end == '/' || *end == 0 ? v : 0;
+}
+
+int pg_bin_version(const char *bindir, unsigned *ret) {
+        _cleanup_free_ char *postgres = NULL, *out = NULL;
+        char *envp[] = { SPAWN_PATH, "LC_ALL=C", NULL };
+        char *argv[] = { NULL, "--version", NULL };
+        unsigned v = version_from_path(bindir);
+        int r;
+
+        if (v == 0) {
+                /* /usr/bin and the like do not tell: ask the server itself. */
+                argv[0] = postgres = pg_bin(bindir, "postgres");
+                if (!postgres)
+                        return -ENOMEM;
+                r = spawn_capture(argv, envp, &out);
+                if (r < 0)
+                        return r;
+                v = version_from_output(out);
+                if (v == 0)
+                        return -EBADMSG;
         }
-        return parse_uint(buf, 1, 999, ret);
+        *ret = v;
+        return 0;
 }
 
 void pg_conn_params(const char *const *keys, const char *const *values, PgConnParams *ret) {
@@ -163,29 +191,29 @@ PGconn *pg_connect_local(const char *socket_dir, unsigned port, const char *dbna
 }
 
 const char *pg_error_reason(const PGconn *conn) {
+        /* libpq's and the server's words (the first match wins) → a reason for STATUS=. */
+        static const struct {
+                const char *needles[3];
+                const char *reason;
+        } table[] = {
+                { { "Connection refused" }, "connection refused" },
+                { { "could not translate host name", "Name or service not known" }, "host unknown" },
+                { { "password authentication failed", "no password supplied" }, "authentication failed" },
+                { { "does not exist" }, "role does not exist yet" },
+                { { "no pg_hba.conf entry" }, "not allowed by the primary's pg_hba.conf" },
+                { { "too many connections", "remaining connection slots",
+                    "number of requested standby connections exceeds" }, "too many connections" },
+                { { "the database system is starting up", "shutting down" }, "primary is starting or stopping" },
+                { { "timeout expired", "timed out" }, "timed out" },
+                { { "No route to host", "Network is unreachable" }, "host unreachable" },
+                { { "No such file or directory" }, "no server on that socket" },
+        };
         const char *m = conn ? PQerrorMessage(conn) : "";
 
-        if (strstr(m, "Connection refused"))
-                return "connection refused";
-        if (strstr(m, "could not translate host name") || strstr(m, "Name or service not known"))
-                return "host unknown";
-        if (strstr(m, "password authentication failed") || strstr(m, "no password supplied"))
-                return "authentication failed";
-        if (strstr(m, "does not exist"))
-                return "role does not exist yet";
-        if (strstr(m, "no pg_hba.conf entry"))
-                return "not allowed by the primary's pg_hba.conf";
-        if (strstr(m, "too many connections") || strstr(m, "remaining connection slots") ||
-            strstr(m, "number of requested standby connections exceeds"))
-                return "too many connections";
-        if (strstr(m, "the database system is starting up") || strstr(m, "shutting down"))
-                return "primary is starting or stopping";
-        if (strstr(m, "timeout expired") || strstr(m, "timed out"))
-                return "timed out";
-        if (strstr(m, "No route to host") || strstr(m, "Network is unreachable"))
-                return "host unreachable";
-        if (strstr(m, "No such file or directory"))
-                return "no server on that socket";
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                for (size_t k = 0; k < ELEMENTSOF(table[i].needles) && table[i].needles[k]; k++)
+                        if (strstr(m, table[i].needles[k]))
+                                return table[i].reason;
         return "connection failed";
 }
 
@@ -247,61 +275,83 @@ static void sleep_ms(unsigned ms) {
                 ;
 }
 
-int pg_server_start_private(const char *bindir, const char *datadir, const char *rundir, unsigned port,
-                            PgServer *ret) {
-        _cleanup_free_ char *sock = NULL, *hba = NULL, *postgres = NULL, *sockopt = NULL, *hbaopt = NULL;
-        _cleanup_free_ char *portopt = NULL;
-        _cleanup_strv_free_ char **env = NULL;
-        char portbuf[16];
-        pid_t pid;
+/* A private socket directory (0700) and a trust-only hba file of its own, below rundir. */
+static int private_dir(const char *rundir, char **ret_sock, char **ret_hba) {
+        _cleanup_free_ char *sock = path_join(rundir, "setup"), *hba = NULL;
         int r;
 
-        if (asprintf(&sock, "%s/setup", rundir) < 0 || asprintf(&hba, "%s/setup/hba.conf", rundir) < 0)
+        if (!sock || !(hba = path_join(sock, "hba.conf")))
                 return -ENOMEM;
         r = fs_mkdir_p(sock, 0700);
         if (r < 0)
-                return log_error_errno(r, "Failed to create '%s': %m", sock);
+                return r;
         (void) chmod(sock, 0700);
         r = fs_write_atomic(hba, "local all all trust\n", 0600);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", hba);
+                return r;
+        *ret_sock = TAKE_PTR(sock);
+        *ret_hba = TAKE_PTR(hba);
+        return 0;
+}
 
-        postgres = pg_bin(bindir, "postgres");
-        if (asprintf(&sockopt, "unix_socket_directories=%s", sock) < 0 ||
-            asprintf(&hbaopt, "hba_file=%s", hba) < 0 || asprintf(&portopt, "port=%u", port) < 0 || !postgres)
+static int spawn_private(const char *bindir, const char *datadir, const char *sock, const char *hba,
+                         unsigned port, pid_t *ret_pid) {
+        _cleanup_free_ char *postgres = pg_bin(bindir, "postgres"), *sockopt = NULL, *hbaopt = NULL, *portopt = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        int r;
+
+        if (!postgres || asprintf(&sockopt, "unix_socket_directories=%s", sock) < 0 ||
+            asprintf(&hbaopt, "hba_file=%s", hba) < 0 || asprintf(&portopt, "port=%u", port) < 0)
                 return -ENOMEM;
+        r = spawn_env(NULL, &env);
+        if (r < 0)
+                return r;
         {
                 char *argv[] = { postgres, "-D", (char *) datadir, "-c", "listen_addresses=", "-c", sockopt,
                                  "-c", hbaopt, "-c", portopt, "-c", "synchronous_standby_names=",
                                  "-c", "logging_collector=off", NULL };
 
-                r = spawn_env(NULL, &env);
-                if (r < 0)
-                        return r;
-                r = spawn_start(argv, env, -1, -1, &pid);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to start '%s': %m", postgres);
+                return spawn_start(argv, env, -1, -1, ret_pid);
         }
+}
+
+/* Until the server on sock accepts connections: -EPROTO when it exits first (it says why itself). */
+static int wait_accepting(pid_t pid, const char *sock, unsigned port) {
+        const char *keys[] = { "host", "port", "dbname", "user", NULL };
+        const char *values[] = { sock, NULL, "postgres", "postgres", NULL };
+        char portbuf[16];
+        int st;
 
         snprintf(portbuf, sizeof(portbuf), "%u", port);
-        for (unsigned i = 0;; i++) {
-                const char *keys[] = { "host", "port", "dbname", "user", NULL };
-                const char *values[] = { sock, portbuf, "postgres", "postgres", NULL };
-                int st;
-
-                if (PQpingParams(keys, values, 0) == PQPING_OK)
-                        break;
+        values[1] = portbuf;
+        for (unsigned i = 0; PQpingParams(keys, values, 0) != PQPING_OK; i++) {
                 if (waitpid(pid, &st, WNOHANG) == pid) {
-                        log_error("PostgreSQL exited during setup (status %d); see its log above",
+                        log_debug("PostgreSQL exited during setup with status %d",
                                   WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
                         return -EPROTO;
                 }
                 /* Crash recovery can take long; the unit has no start timeout for it. */
                 sleep_ms(i < 200 ? 5 : 50);
         }
-        ret->pid = pid;
-        ret->socket_dir = TAKE_PTR(sock);
-        ret->port = port;
+        return 0;
+}
+
+int pg_server_start_private(const char *bindir, const char *datadir, const char *rundir, unsigned port,
+                            PgServer *ret) {
+        _cleanup_free_ char *sock = NULL, *hba = NULL;
+        pid_t pid;
+        int r;
+
+        r = private_dir(rundir, &sock, &hba);
+        if (r < 0)
+                return r;
+        r = spawn_private(bindir, datadir, sock, hba, port, &pid);
+        if (r < 0)
+                return r;
+        r = wait_accepting(pid, sock, port);
+        if (r < 0)
+                return r;
+        *ret = (PgServer) { .pid = pid, .socket_dir = TAKE_PTR(sock), .port = port };
         return 0;
 }
 
@@ -318,7 +368,7 @@ int pg_server_stop(PgServer *s) {
         if (r < 0)
                 return r;
         if (st != 0) {
-                log_error("PostgreSQL did not shut down cleanly after setup (status %d)", st);
+                log_debug("PostgreSQL exited with status %d after setup", st);
                 return -EPROTO;
         }
         return 0;

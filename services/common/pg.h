@@ -3,6 +3,8 @@
  * libpq and PostgreSQL helpers: finding the server binaries, connecting
  * with timeouts and keepalives, short queries, reading a data directory's
  * state, and a short-lived server on a private socket for setup work.
+ * Nothing here logs above debug: failures are returned (negative errno),
+ * and the caller, who knows what they mean, says so.
  */
 #pragma once
 
@@ -25,13 +27,14 @@ static inline void PQclearp(PGresult **r) {
 #define _cleanup_pqres_ _cleanup_(PQclearp)
 
 /* POSTGRESQL_BIN_DIR, else the highest major under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin,
- * else /usr/bin (Fedora/RHEL's own server). */
+ * else /usr/bin (Fedora/RHEL's own server). -ENOENT when that directory has no executable postgres. */
 int pg_find_bindir(const Config *c, char **ret);
 /* "BINDIR/NAME" */
 char *pg_bin(const char *bindir, const char *name);
-/* Major version of a data directory from PG_VERSION (0 when absent). */
+/* Major version of a data directory from PG_VERSION (0 when absent; -EBADMSG when it holds no number). */
 int pg_data_version(const char *datadir, unsigned *ret);
-/* Major version of the server binaries from `postgres --version`. */
+/* Major version of the server binaries: from a path that carries it (Debian's, PGDG's), else from
+ * what `postgres --version` says (Fedora's and RHEL's /usr/bin). */
 int pg_bin_version(const char *bindir, unsigned *ret);
 
 /* Connection keywords: the caller's (NULL values skipped), then connect_timeout and TCP keepalives. */
@@ -50,7 +53,7 @@ PGconn *pg_connect(const char *const *keys, const char *const *values);
 PGconn *pg_connect_local(const char *socket_dir, unsigned port, const char *dbname);
 /* A short, user-facing reason for a failed connection ("connection refused"). */
 const char *pg_error_reason(const PGconn *conn);
-/* Run a command; -EIO with the server's message logged at the given level on failure. */
+/* Run a command; -EIO on failure (PQerrorMessage() has the server's words; logged at debug). */
 int pg_exec(PGconn *conn, const char *sql);
 /* One value of a one-row query with text parameters; NULL value gives *ret NULL. */
 int pg_query_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char **ret);
@@ -68,9 +71,10 @@ typedef struct PgServer {
  * Start `postgres` on a private socket directory with no TCP listener,
  * no NOTIFY_SOCKET and a trust-only hba file of its own (the directory is
  * 0700, so only the service user can reach it), and wait until it accepts
- * connections. For setup work before the real start.
+ * connections. For setup work before the real start. -EPROTO when the
+ * server exits before it accepts connections (its own log says why).
  */
 int pg_server_start_private(const char *bindir, const char *datadir, const char *rundir, unsigned port,
                             PgServer *ret);
-/* Fast shutdown and wait. */
+/* Fast shutdown and wait; -EPROTO when it did not exit cleanly. */
 int pg_server_stop(PgServer *s);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
-#include "log.h"
+#include "pgrepl-build.h"
 #include "render.h"
 #include "util.h"
 
@@ -118,6 +118,11 @@ char *render_sync_names(const Config *c) {
         return buf_steal(&b);
 }
 
+/* The libconfig file the settings came from, else the one that would be read (--config or the default). */
+static const char *config_file(const Config *c) {
+        return c->config_file ? c->config_file : PGREPL_CONFIG_DEFAULT;
+}
+
 static void put_string(Buf *b, const char *key, const char *value) {
         _cleanup_free_ char *q = render_conf_string(value);
 
@@ -135,8 +140,8 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
                 return NULL;
         buf_printf(&b, "# Written by pgrepl for instance '%s' at every start and reload.\n"
                        "# Do not edit: your own settings belong in postgresql.conf, ALTER SYSTEM,\n"
-                       "# or the 'settings' group of /etc/pgrepl/pgrepl.conf.\n",
-                   c->instance);
+                       "# or the 'settings' group of %s.\n",
+                   c->instance, config_file(c));
         put_string(&b, "listen_addresses", c->allow_remote ? "*" : "localhost");
         buf_printf(&b, "port = %u\n", c->port);
         put_string(&b, "unix_socket_directories", config_get(c, VAR_SOCKET_DIR));
@@ -163,7 +168,7 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
         if (config_has_partners(c))
                 buf_puts(&b, "wal_retrieve_retry_interval = '200ms'\n");
         if (c->n_settings > 0)
-                buf_printf(&b, "# from the 'settings' group of %s\n", c->config_file ? c->config_file : "pgrepl.conf");
+                buf_printf(&b, "# from the 'settings' group of %s\n", config_file(c));
         for (size_t i = 0; i < c->n_settings; i++)
                 buf_printf(&b, "%s = %s\n", c->settings[i].key, c->settings[i].value);
         if (standby && standby->n_floors > 0)
@@ -192,8 +197,8 @@ char *render_hba(const Config *c) {
         Buf b = {};
 
         buf_printf(&b, "# Written by pgrepl for instance '%s' at every start and reload.\n"
-                       "# Do not edit: add rules to the 'hba' list of /etc/pgrepl/pgrepl.conf.\n",
-                   c->instance);
+                       "# Do not edit: add rules to the 'hba' list of %s.\n",
+                   c->instance, config_file(c));
         buf_puts(&b, "local   all          postgres                                peer\n");
         for (size_t i = 0; i < c->n_hba; i++)
                 buf_printf(&b, "%s\n", c->hba[i]);

@@ -65,14 +65,14 @@ int secrets_stage(char *const *envp) {
                         return log_oom();
                 rfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (rfd < 0 || fstat(rfd, &st) < 0)
-                        return log_error_errno(errno, "Cannot open '%s': %m", dir);
+                        return log_error_errno(-errno, "Cannot open '%s': %m", dir);
         }
         /* The copies belong to whoever owns the runtime directory: the service user. */
         if (mkdirat(rfd, "secrets", 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Cannot create the secrets directory: %m");
+                return log_error_errno(-errno, "Cannot create the secrets directory: %m");
         dfd = openat(rfd, "secrets", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0 || fchmod(dfd, 0700) < 0)
-                return log_error_errno(errno, "Cannot prepare the secrets directory: %m");
+                return log_error_errno(-errno, "Cannot prepare the secrets directory: %m");
 
         for (size_t i = 0; i < ELEMENTSOF(ids); i++)
                 for (size_t k = 0; k < ELEMENTSOF(prefixes); k++) {

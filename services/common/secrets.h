@@ -9,7 +9,8 @@
  */
 #pragma once
 
-/* Stage every *_FILE secret named in envp. Must run as root. */
+/* Stage every *_FILE secret named in envp. Must run as root. It is the whole --stage-secrets step, so
+ * it logs what it could not do; secrets_staged_path() never logs. */
 int secrets_stage(char *const *envp);
 /* Path of the staged copy of variable NAME_FILE, or NULL when there is none. */
 char *secrets_staged_path(const char *file_var);

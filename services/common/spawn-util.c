@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,24 +41,49 @@ int spawn_env(char *const *extra, char ***ret) {
         return 0;
 }
 
-int spawn_start(char *const *argv, char *const *envp, int stdout_fd, int stderr_fd, pid_t *ret_pid) {
+/* Children start with the default signal mask and dispositions, whatever this process blocks
+ * (signals.h) or ignores: pg_basebackup or initdb must stop on SIGINT like anywhere else. */
+static int spawn_full(char *const *argv, char *const *envp, int stdout_fd, int stderr_fd, bool new_group,
+                      pid_t *ret_pid) {
         posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, dfl;
         pid_t pid;
         int r;
 
         r = posix_spawn_file_actions_init(&fa);
         if (r != 0)
                 return -r;
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -r;
+        }
         if (stdout_fd >= 0)
-                posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO);
+                (void) posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO);
         if (stderr_fd >= 0)
-                posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO);
-        r = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+                (void) posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO);
+        sigemptyset(&none);
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGINT);
+        sigaddset(&dfl, SIGTERM);
+        sigaddset(&dfl, SIGPIPE);
+        (void) posix_spawnattr_setsigmask(&attr, &none);
+        (void) posix_spawnattr_setsigdefault(&attr, &dfl);
+        (void) posix_spawnattr_setpgroup(&attr, 0);
+        (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                       (new_group ? POSIX_SPAWN_SETPGROUP : 0));
+        r = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+        posix_spawnattr_destroy(&attr);
         posix_spawn_file_actions_destroy(&fa);
         if (r != 0)
                 return -r;
         *ret_pid = pid;
         return 0;
+}
+
+int spawn_start(char *const *argv, char *const *envp, int stdout_fd, int stderr_fd, pid_t *ret_pid) {
+        return spawn_full(argv, envp, stdout_fd, stderr_fd, false, ret_pid);
 }
 
 int spawn_wait(pid_t pid, int *ret_status) {
@@ -84,7 +110,9 @@ int spawn_run(char *const *argv, char *const *envp) {
         return r < 0 ? r : st;
 }
 
-int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd) {
+/* Start argv with one of its output fds (STDOUT_FILENO, STDERR_FILENO) on a pipe. */
+static int spawn_piped(char *const *argv, char *const *envp, int which, bool new_group, pid_t *ret_pid,
+                       int *ret_fd) {
         _cleanup_close_ int rfd = -1, wfd = -1;
         int fds[2], r;
 
@@ -92,11 +120,20 @@ int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, in
                 return -errno;
         rfd = fds[0];
         wfd = fds[1];
-        r = spawn_start(argv, envp, wfd, -1, ret_pid);
+        r = spawn_full(argv, envp, which == STDOUT_FILENO ? wfd : -1, which == STDERR_FILENO ? wfd : -1,
+                       new_group, ret_pid);
         if (r < 0)
                 return r;
         *ret_fd = TAKE_FD(rfd);
         return 0;
+}
+
+int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd) {
+        return spawn_piped(argv, envp, STDOUT_FILENO, false, ret_pid, ret_fd);
+}
+
+int spawn_group_stderr(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd) {
+        return spawn_piped(argv, envp, STDERR_FILENO, true, ret_pid, ret_fd);
 }
 
 int spawn_capture_finish(pid_t pid, int fd, char **ret) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Children: posix_spawn with an argv array and an explicit, minimal
- * environment (PATH, LANG, and what the caller adds), never a shell.
+ * environment (PATH, LANG, and what the caller adds), never a shell. They
+ * start with an empty signal mask and default dispositions, whatever this
+ * process blocks. Nothing here logs: the caller says what failed.
  */
 #pragma once
 
@@ -21,6 +23,9 @@ int spawn_wait(pid_t pid, int *ret_status);
 int spawn_run(char *const *argv, char *const *envp);
 /* Start argv with envp, its stdout on a pipe whose read end goes to *ret_fd. */
 int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd);
+/* Start argv in a process group of its own (kill(-pid, ...) reaches whatever it forks), its stderr on a
+ * pipe whose read end goes to *ret_fd. */
+int spawn_group_stderr(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd);
 /* Read the child's stdout (at most 64 KiB), reap it; -EPROTO when it did not exit 0. */
 int spawn_capture_finish(pid_t pid, int fd, char **ret);
 /*

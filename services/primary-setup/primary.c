@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "node.h"
@@ -21,7 +20,7 @@
 static int run_initdb(const Config *c, const char *bindir, const char *datadir) {
         _cleanup_free_ char *initdb = pg_bin(bindir, "initdb"), *waldir = NULL;
         _cleanup_strv_free_ char **args = NULL, **env = NULL;
-        char *argv[64];
+        char *argv[8 + CONFIG_INITDB_ARGS_MAX];
         size_t n = 0;
         int r;
 
@@ -30,10 +29,9 @@ static int run_initdb(const Config *c, const char *bindir, const char *datadir) 
         r = strv_split_words(config_get(c, VAR_INITDB_ARGS), &args);
         if (r < 0)
                 return log_oom();
-        if (strv_length(args) > 40) {
-                log_error("POSTGRESQL_INITDB_ARGS (from %s): at most 40 arguments", c->sources[VAR_INITDB_ARGS]);
-                return -PGREPL_E_CONFIG;
-        }
+        /* config_check() refused more. */
+        if (strv_length(args) > CONFIG_INITDB_ARGS_MAX)
+                return log_error_errno(-E2BIG, "POSTGRESQL_INITDB_ARGS: more than %d arguments", CONFIG_INITDB_ARGS_MAX);
         argv[n++] = initdb;
         argv[n++] = "-D";
         argv[n++] = (char *) datadir;
@@ -64,35 +62,13 @@ static int run_initdb(const Config *c, const char *bindir, const char *datadir) 
         return 0;
 }
 
-/* Decide what the data directory needs before touching anything. */
-static int check_datadir(const Config *c, const char *bindir, bool *ret_first) {
-        const char *datadir = config_get(c, VAR_DATA_DIR);
-        int r;
-
-        r = node_check_datadir(datadir, bindir);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                *ret_first = true;
-                return 0;
-        }
-        if (node_is_standby(datadir)) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is a standby (standby.signal exists): the primary unit "
-                          "never promotes a standby. Start it with pgrepl-standby@%s, or promote it by its "
-                          "trigger file", datadir, c->instance);
-                return -PGREPL_E_CONFIG;
-        }
-        *ret_first = false;
-        return 0;
-}
-
 static int make_datadir(const char *datadir) {
         int r = fs_mkdir_p(datadir, 0700);
 
         if (r < 0)
                 return log_error_errno(r, "Failed to create the data directory '%s': %m", datadir);
         if (chmod(datadir, 0700) < 0)
-                return log_error_errno(errno, "Failed to set the mode of '%s': %m", datadir);
+                return log_error_errno(-errno, "Failed to set the mode of '%s': %m", datadir);
         return 0;
 }
 
@@ -107,106 +83,112 @@ static int roles_via_private_server(const Config *c, const char *bindir, const c
                 return log_oom();
         notify_status("creating roles and database");
         r = pg_server_start_private(bindir, datadir, rundir, c->port, &s);
+        if (r == -EPROTO)
+                return log_error_errno(r, "PostgreSQL exited during setup; see its log above");
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Failed to start PostgreSQL on a private socket in '%s': %m", rundir);
         conn = pg_connect_local(s.socket_dir, s.port, "postgres");
-        if (PQstatus(conn) != CONNECTION_OK) {
+        if (PQstatus(conn) != CONNECTION_OK)
                 r = log_error_errno(-EPROTO, "Failed to connect to the setup server: %s", PQerrorMessage(conn));
-        } else
+        else
                 r = roles_apply(c, conn);
         PQfinish(TAKE_PTR(conn));
         k = pg_server_stop(&s);
-        return r < 0 ? r : k;
+        if (k < 0 && r >= 0)
+                return log_error_errno(k, "PostgreSQL did not shut down cleanly after setup: %m");
+        return r;
+}
+
+/* An empty data directory: create it and run initdb. */
+static int first_start(const Config *c, const DataDir *d) {
+        int r;
+
+        notify_status("initializing the data directory '%s'", d->path);
+        log_info("First start: initializing '%s' with %s/initdb", d->path, d->bindir);
+        r = make_datadir(d->path);
+        if (r < 0)
+                return r;
+        return run_initdb(c, d->bindir, d->path);
+}
+
+/* Roles and the database in line with the configuration, unless nothing they depend on changed. */
+static int ensure_roles(const Config *c, const DataDir *d) {
+        int r;
+
+        r = roles_need_work(c, d->path);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                log_debug("Roles and database unchanged since the last start; skipping role work");
+                return 0;
+        }
+        r = roles_via_private_server(c, d->bindir, d->path);
+        if (r < 0)
+                return r;
+        return roles_save_fingerprint(c, d->path);
+}
+
+/* What a start and a reload share: the data directory inspected (and initialized on a first
+ * start), the settings and pg_hba.conf written. */
+static int prepare(const Config *c, bool reload, DataDir *d) {
+        int r;
+
+        r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
+        if (r < 0)
+                return r;
+        if (d->kind == DATADIR_EMPTY) {
+                r = first_start(c, d);
+                if (r < 0)
+                        return r;
+        }
+        if (!reload)
+                notify_status("writing settings");
+        r = node_write_config(c, d->path, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the settings into '%s': %m", d->path);
+        return 0;
 }
 
 int primary_run(const Config *c) {
-        const char *datadir = config_get(c, VAR_DATA_DIR);
-        _cleanup_free_ char *bindir = NULL;
-        bool first = false;
+        _cleanup_(node_datadir_done) DataDir d = {};
         int r;
 
-        r = pg_find_bindir(c, &bindir);
+        r = prepare(c, false, &d);
         if (r < 0)
                 return r;
-        r = check_datadir(c, bindir, &first);
+        r = ensure_roles(c, &d);
         if (r < 0)
                 return r;
-
-        if (first) {
-                notify_status("initializing the data directory '%s'", datadir);
-                log_info("First start: initializing '%s' with %s/initdb", datadir, bindir);
-                r = make_datadir(datadir);
-                if (r < 0)
-                        return r;
-                r = run_initdb(c, bindir, datadir);
-                if (r < 0)
-                        return r;
-        }
-
-        notify_status("writing settings");
-        r = node_write_config(c, datadir, NULL);
-        if (r < 0)
-                return r;
-
-        r = roles_need_work(c, datadir);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                r = roles_via_private_server(c, bindir, datadir);
-                if (r < 0)
-                        return r;
-                r = roles_save_fingerprint(c, datadir);
-                if (r < 0)
-                        return r;
-        } else
-                log_debug("Roles and database unchanged since the last start; skipping role work");
-
         /* The last STATUS= before the exec: it stays while the server runs. */
         notify_status("primary on port %u", c->port);
-        log_info("Starting PostgreSQL primary on port %u, data directory '%s'", c->port, datadir);
-        return node_exec_postmaster(c, bindir, datadir);
+        log_info("Starting PostgreSQL primary on port %u, data directory '%s'", c->port, d.path);
+        r = node_exec_postmaster(c, d.bindir, d.path);
+        return log_error_errno(r, "Failed to execute the postmaster in '%s': %m", d.bindir);
+}
+
+/* Roles changed in the configuration are applied to the running server. */
+static void reload_roles(const Config *c, const char *datadir) {
+        _cleanup_pq_ PGconn *conn = NULL;
+
+        if (roles_need_work(c, datadir) <= 0)
+                return;
+        conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
+        if (PQstatus(conn) != CONNECTION_OK)
+                log_warning("Roles changed but the server cannot be reached over '%s' (%s); they will "
+                            "be applied at the next start", config_get(c, VAR_SOCKET_DIR), pg_error_reason(conn));
+        else if (roles_apply(c, conn) >= 0)
+                (void) roles_save_fingerprint(c, datadir);
 }
 
 int primary_reload(const Config *c) {
-        const char *datadir = config_get(c, VAR_DATA_DIR);
-        _cleanup_free_ char *bindir = NULL;
-        bool first = false;
-        int r;
+        _cleanup_(node_datadir_done) DataDir d = {};
+        int r = prepare(c, true, &d);
 
-        r = pg_find_bindir(c, &bindir);
-        if (r < 0)
-                return r;
-        r = check_datadir(c, bindir, &first);
-        if (r < 0)
-                return r;
-        if (first) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is empty: nothing to reload (start the unit first)", datadir);
-                return -ESRCH;
+        if (r >= 0) {
+                reload_roles(c, d.path);
+                r = node_reload_server(d.path);
         }
-        r = node_write_config(c, datadir, NULL);
-        if (r < 0)
-                return r;
-
-        /* Roles changed in the configuration are applied to the running server. */
-        r = roles_need_work(c, datadir);
-        if (r > 0) {
-                _cleanup_pq_ PGconn *conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
-
-                if (PQstatus(conn) != CONNECTION_OK)
-                        log_warning("Roles changed but the server cannot be reached over '%s' (%s); they will "
-                                    "be applied at the next start", config_get(c, VAR_SOCKET_DIR),
-                                    pg_error_reason(conn));
-                else if (roles_apply(c, conn) >= 0)
-                        (void) roles_save_fingerprint(c, datadir);
-        }
-
-        r = node_signal_reload(datadir);
-        if (r == -ESRCH) {
-                log_error("No server runs on '%s': settings were written and apply at the next start", datadir);
-                return r;
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
-        log_info("Settings re-rendered and the server on '%s' reloaded", datadir);
-        return 0;
+        if (r >= 0)
+                log_info("Settings re-rendered and the server on '%s' reloaded", d.path);
+        return r;
 }

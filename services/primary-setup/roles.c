@@ -78,7 +78,7 @@ int roles_save_fingerprint(const Config *c, const char *datadir) {
         if (!path)
                 return log_oom();
         if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
-                return log_error_errno(errno, "Failed to get random bytes: %m");
+                return log_error_errno(negative_errno(), "Failed to get random bytes: %m");
         for (size_t i = 0; i < sizeof(raw); i++)
                 snprintf(salt + 2 * i, 3, "%02x", raw[i]);
         line = fingerprint(c, salt);

@@ -3,12 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "errors.h"
 #include "bootstrap.h"
+#include "errors.h"
 #include "clone.h"
+#include "control.h"
 #include "follow.h"
 #include "fs.h"
 #include "log.h"
@@ -16,6 +15,7 @@
 #include "notify.h"
 #include "params.h"
 #include "pg.h"
+#include "signals.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -23,79 +23,19 @@
  * state, bounded by the restartpoint interval) gets this long before the unit's timeout. */
 #define POSTMASTER_EXTEND_USEC (3600ULL * 1000000ULL)
 
-typedef enum StartKind {
-        START_CLONE,       /* empty: wait for the primary and clone it */
-        START_STANDBY,     /* a standby: re-render and start */
-        START_PROMOTED,    /* no standby.signal: the primary it now is */
-        START_INTERRUPTED, /* standby.signal, but promoted after the copy: never follow the old primary */
-} StartKind;
+static int read_control(const char *bindir, const char *dir, ControlData *ret) {
+        int r = control_read(bindir, dir, ret);
 
-/* Settings a standby cannot work with, found before anything is touched. */
-static int check_config(const Config *c, const char *datadir) {
-        const char *pw = config_get(c, VAR_REPLICATION_PASSWORD);
-
-        if (pw && strpbrk(pw, "\n\r")) {
-                log_error("POSTGRESQL_REPLICATION_PASSWORD (from %s): must not contain a line break (a standby "
-                          "keeps it in a passfile, one line)", c->sources[VAR_REPLICATION_PASSWORD]);
-                return -PGREPL_E_CONFIG;
-        }
-        if (streq(datadir, "/")) {
-                log_error("POSTGRESQL_DATA_DIR='/' (from %s): not a data directory", c->sources[VAR_DATA_DIR]);
-                return -PGREPL_E_CONFIG;
-        }
-        if (config_get(c, VAR_INITDB_WAL_DIR))
-                log_warning("POSTGRESQL_INITDB_WAL_DIR (from %s) is ignored on a standby: the clone keeps pg_wal "
-                            "inside the data directory", c->sources[VAR_INITDB_WAL_DIR]);
-        return 0;
-}
-
-/* An empty mount point cannot be replaced by a rename: say so instead of failing after the copy. */
-static int check_not_mount_point(const char *datadir) {
-        _cleanup_free_ char *parent = path_parent(datadir);
-        struct stat a, b;
-
-        if (!parent)
-                return log_oom();
-        if (stat(datadir, &a) < 0 || stat(parent, &b) < 0)
-                return 0;
-        if (a.st_dev != b.st_dev) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is a mount point: the clone is renamed into place, which "
-                          "cannot replace a mount point. Use a directory below it, e.g. '%s/data'", datadir, datadir);
-                return -PGREPL_E_CONFIG;
-        }
-        return 0;
-}
-
-/* A promotion record newer than standby.signal (written at the copy) means a promotion began. */
-static bool promoted_after_copy(const Config *c, const char *datadir) {
-        _cleanup_free_ char *state = config_state_dir(c), *rec = NULL, *sig = path_join(datadir, "standby.signal");
-        struct stat r, s;
-
-        if (!state || !sig || !(rec = path_join(state, "promotion")))
-                return false;
-        if (stat(rec, &r) < 0 || stat(sig, &s) < 0)
-                return false;
-        return r.st_mtim.tv_sec > s.st_mtim.tv_sec ||
-               (r.st_mtim.tv_sec == s.st_mtim.tv_sec && r.st_mtim.tv_nsec > s.st_mtim.tv_nsec);
-}
-
-static int decide(const Config *c, const char *bindir, const char *datadir, StartKind *ret) {
-        int r;
-
-        r = node_check_datadir(datadir, bindir);
         if (r < 0)
-                return r;
-        if (r > 0) {
-                r = check_not_mount_point(datadir);
-                if (r < 0)
-                        return r;
-                *ret = START_CLONE;
-                return 0;
-        }
-        if (!node_is_standby(datadir))
-                *ret = START_PROMOTED;
-        else
-                *ret = promoted_after_copy(c, datadir) ? START_INTERRUPTED : START_STANDBY;
+                return log_error_errno(r, "Failed to read the control file of '%s' with pg_controldata: %m", dir);
+        return 0;
+}
+
+static int write_config(const Config *c, const char *dir, const StandbySettings *s) {
+        int r = node_write_config(c, dir, s);
+
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the settings into '%s': %m", dir);
         return 0;
 }
 
@@ -118,16 +58,17 @@ static int write_standby_config(const Config *c, const char *bindir, const char 
                 s.primary_conninfo = conninfo;
                 s.primary_slot_name = u->slot;
         }
-        r = node_write_config(c, dir, &s);
+        r = write_config(c, dir, &s);
         if (r < 0)
                 return r;
         r = params_floors(bindir, dir, cd, &floors, &n);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Failed to read the hot-standby parameters of '%s' with "
+                                       "'postgres -C': %m", dir);
         if (n > 0) {
                 s.floors = floors;
                 s.n_floors = n;
-                r = node_write_config(c, dir, &s);
+                r = write_config(c, dir, &s);
         }
         params_free(floors, n);
         return r;
@@ -176,15 +117,16 @@ static int check_upstream(const Upstream *u, const char *datadir, const ControlD
         return 0;
 }
 
-static int start_postmaster(const Config *c, const char *bindir, const char *datadir, const char *what) {
+static int start_postmaster(const Config *c, const DataDir *d, const char *what) {
         /* A stop request that came during the last steps is honoured, not lost in the exec. */
-        if (upstream_interrupted)
+        if (signals_stop_requested())
                 return -EINTR;
         /* The last STATUS= before the exec stays until PostgreSQL stops: it is what systemctl shows. */
         notify_status("%s", what);
         notify_extend_timeout(POSTMASTER_EXTEND_USEC);
-        log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, datadir);
-        return node_exec_postmaster(c, bindir, datadir);
+        log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, d->path);
+        return log_error_errno(node_exec_postmaster(c, d->bindir, d->path),
+                               "Failed to execute the postmaster in '%s': %m", d->bindir);
 }
 
 static void log_promoted(const Config *c, const char *datadir) {
@@ -201,281 +143,175 @@ static void log_interrupted(const Config *c, const char *datadir) {
                    datadir, config_get(c, VAR_MASTER_HOST));
 }
 
-/* One clone per instance at a time: a second bootstrap (by hand, beside the unit) would take the
- * first one's side directory for a leftover and remove it. The lock goes with the exec (O_CLOEXEC). */
-static int lock_clone(const Config *c, const char *datadir, int *ret_fd) {
-        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
-        char note[64];
-        int r;
-
-        if (!state || !(lock = path_join(state, "clone.lock")))
-                return log_oom();
-        r = fs_mkdir_p(state, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
-        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
-        r = fs_lock(lock, note, ret_fd, &holder);
-        if (r == -EWOULDBLOCK) {
-                log_error("Another pgrepl-standby-bootstrap (%s) is cloning into '%s'; leaving its copy alone",
-                          holder && *holder ? holder : "holder unknown", datadir);
-                return -EAGAIN;
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock '%s': %m", lock);
-        return 0;
+/* A promoted data directory starts as the primary it now is: no primary_conninfo, no standby.signal. */
+static int prepare_promoted(const Config *c, const char *datadir, char *what, size_t n) {
+        log_promoted(c, datadir);
+        snprintf(what, n, "primary: promoted, no longer a standby");
+        return write_config(c, datadir, NULL);
 }
 
-/* A leftover side directory is removed only when it is what pgrepl left: a directory, and no
- * server has ever run in it (pg_basebackup does not copy postmaster.pid). */
-static int remove_leftover(const char *side) {
-        _cleanup_free_ char *pid = path_join(side, "postmaster.pid");
-        struct stat st;
-        int r;
-
-        if (!pid)
-                return log_oom();
-        if (lstat(side, &st) < 0)
-                return errno == ENOENT ? 0 : log_error_errno(-errno, "Failed to look at '%s': %m", side);
-        if (!S_ISDIR(st.st_mode) || fs_exists(pid)) {
-                log_error("'%s' is in the way of the clone but is not an interrupted clone of pgrepl's (%s); "
-                          "it is left alone: move it away", side,
-                          S_ISDIR(st.st_mode) ? "it holds a postmaster.pid" : "not a directory");
-                return -EEXIST;
-        }
-        log_notice("Removing '%s', left over from an interrupted clone", side);
-        r = fs_remove_tree(side);
-        if (r < 0)
-                return log_error_errno(r, "Failed to remove '%s': %m", side);
-        return 0;
-}
-
-static int first_start(const Config *c, const char *bindir, const char *datadir, Upstream *u) {
-        char what[256];
-        _cleanup_free_ char *side = clone_side_path(datadir), *parent = NULL, *signal_path = NULL;
-        _cleanup_close_ int lock_fd = -1;
+/* A promotion that began but did not finish: a standby again, but one that follows nobody. */
+static int prepare_interrupted(const Config *c, const DataDir *d, bool reload, char *what, size_t n) {
         ControlData cd;
-        Waiter w;
-        int r, k;
+        int r;
 
-        if (!side || !(parent = path_parent(datadir)) || !(signal_path = path_join(side, "standby.signal")))
-                return log_oom();
-        r = upstream_catch_signals();
-        if (r < 0)
-                return log_error_errno(r, "Failed to install signal handlers: %m");
-        r = lock_clone(c, datadir, &lock_fd);
+        if (!reload)
+                log_interrupted(c, d->path);
+        snprintf(what, n, "standby without upstream: promotion interrupted");
+        r = read_control(d->bindir, d->path, &cd);
         if (r < 0)
                 return r;
-        if (*parent && (r = fs_mkdir_p(parent, 0700)) < 0)
-                return log_error_errno(r, "Failed to create '%s': %m", parent);
-        r = remove_leftover(side);
+        return write_standby_config(c, d->bindir, d->path, NULL, &cd);
+}
+
+/*
+ * A standby: the primary may be a new one. A start follows it even when it cannot (and says so in
+ * what); a reload never re-points a running standby at a primary it cannot follow (another
+ * cluster, a timeline forked before its position): it would retry for ever, while the primary it
+ * follows now may be fine.
+ */
+static int prepare_standby(const Config *c, const DataDir *d, const Upstream *u, bool reload, char *what,
+                           size_t n) {
+        _cleanup_erase_ char *old = NULL;
+        char why[384];
+        ControlData cd;
+        int r;
+
+        r = read_control(d->bindir, d->path, &cd);
+        if (r < 0)
+                return r;
+        /* The new primary is checked with the new passfile; on a reload the old one comes back when it
+         * is refused, since the running walreceiver still uses it. */
+        if (reload)
+                (void) fs_read_file(u->passfile, &old);
+        r = upstream_write_passfile(u);
+        if (r < 0)
+                return r;
+        snprintf(what, n, "standby of '%s'", u->display);
+        if (check_upstream(u, d->path, &cd, why, sizeof(why)) > 0) {
+                if (reload) {
+                        if (old)
+                                (void) fs_write_atomic(u->passfile, old, 0600);
+                        return -PGREPL_E_CONFIG;
+                }
+                snprintf(what, n, "standby of '%s', which it cannot follow: %s", u->display, why);
+        }
+        return write_standby_config(c, d->bindir, d->path, u, &cd);
+}
+
+/* pg_basebackup fsynced every file and directory before it exited 0 (we never pass --no-sync); what
+ * is added here is written with fsync, and the rename is made durable with the parent's fsync. A
+ * second pass over the tree would only cost time. */
+static int finish_clone(const Config *c, const DataDir *d, const char *side, const Upstream *u) {
+        _cleanup_free_ char *signal_path = path_join(side, "standby.signal");
+        ControlData cd;
+        int r;
+
+        if (!signal_path)
+                return log_oom();
+        notify_status("cloned from '%s': writing the standby settings", u->display);
+        r = fs_write_atomic(signal_path, "", 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to finish the copy in '%s': %m", side);
+        r = read_control(d->bindir, side, &cd);
+        if (r >= 0)
+                r = write_standby_config(c, d->bindir, side, u, &cd);
+        if (r >= 0)
+                r = clone_commit(side, d->path);
+        if (r < 0)
+                return r;
+        log_info("Clone of '%s' is in place in '%s'", u->display, d->path);
+        return 0;
+}
+
+/* An empty data directory: wait for the primary, clone it, make the copy a standby, start it. */
+static int start_first(const Config *c, const DataDir *d, const Upstream *u) {
+        _cleanup_free_ char *side = clone_side_path(d->path);
+        _cleanup_close_ int lock_fd = -1;
+        char what[256];
+        int r;
+
+        if (!side)
+                return log_oom();
+        log_info("First start: cloning primary '%s' into '%s'", u->display, d->path);
+        r = clone_prepare(c, d->path, side, &lock_fd);
         if (r < 0)
                 return r;
         r = upstream_write_passfile(u);
         if (r < 0)
                 return r;
-
-        waiter_init(&w, c->init_max_timeout);
-        for (;;) {
-                _cleanup_free_ char *reason = NULL;
-
-                r = upstream_wait(u, &w);
-                if (r < 0)
-                        return r;
-                r = clone_run(u, bindir, side, &reason);
-                if (r == 0)
-                        break;
-                /* Whatever the copy left behind is ours and incomplete; if it cannot go, every
-                 * further attempt would fail on it: stop instead. */
-                k = fs_remove_tree(side);
-                if (k < 0)
-                        return log_error_errno(k, "Failed to remove the incomplete clone '%s': %m", side);
-                if (r != -EAGAIN)
-                        return r;
-                r = waiter_pause(&w, u, reason ? reason : "the clone failed");
-                if (r == -ETIMEDOUT)
-                        return log_error_errno(r, "Could not clone '%s' within POSTGRESQL_INIT_MAX_TIMEOUT=%us",
-                                               u->display, c->init_max_timeout);
-                if (r < 0)
-                        return r;
-        }
-
-        /* pg_basebackup fsynced every file and directory before it exited 0 (we never pass
-         * --no-sync); what we add below is written with fsync, and the rename is made durable
-         * with the parent's fsync. A second pass over the tree would only cost time. */
-        notify_status("cloned from '%s': writing the standby settings", u->display);
-        r = fs_write_atomic(signal_path, "", 0600);
-        if (r < 0)
-                return log_error_errno(r, "Failed to finish the copy in '%s': %m", side);
-        r = params_read_control(bindir, side, &cd);
-        if (r >= 0)
-                r = write_standby_config(c, bindir, side, u, &cd);
-        if (r >= 0)
-                r = clone_commit(side, datadir);
+        r = clone_until_done(u, d->bindir, side);
         if (r < 0)
                 return r;
-        log_info("Clone of '%s' is in place in '%s'", u->display, datadir);
+        r = finish_clone(c, d, side, u);
+        if (r < 0)
+                return r;
         snprintf(what, sizeof(what), "standby of '%s'", u->display);
-        return start_postmaster(c, bindir, datadir, what);
+        return start_postmaster(c, d, what);
 }
 
-/*
- * A data directory that is a symlink (to another disk, say) is worked on where it points: the
- * clone's side directory goes next to the real directory, so the final rename stays on one file
- * system and replaces the directory, not the link.
- */
-static int resolve_symlink(const Config *c, char **datadir) {
-        _cleanup_free_ char *real = NULL;
-        struct stat st;
-
-        if (lstat(*datadir, &st) < 0 || !S_ISLNK(st.st_mode))
-                return 0;
-        real = realpath(*datadir, NULL);
-        if (!real) {
-                log_error("POSTGRESQL_DATA_DIR='%s' (from %s) is a symbolic link that leads nowhere: %s; "
-                          "point it at an existing directory, or remove it", *datadir, c->sources[VAR_DATA_DIR],
-                          strerror(errno));
-                return -PGREPL_E_CONFIG;
+/* A later start or a reload: render what this kind of data directory needs; what gets its STATUS=. */
+static int prepare_later(const Config *c, const DataDir *d, const Upstream *u, bool reload, char *what,
+                         size_t n) {
+        switch (d->kind) {
+        case DATADIR_PRIMARY:
+                return prepare_promoted(c, d->path, what, n);
+        case DATADIR_INTERRUPTED:
+                return prepare_interrupted(c, d, reload, what, n);
+        case DATADIR_STANDBY:
+                return prepare_standby(c, d, u, reload, what, n);
+        case DATADIR_EMPTY:
+                break;
         }
-        if (streq(real, "/")) {
-                log_error("POSTGRESQL_DATA_DIR='%s' (from %s) leads to '/': not a data directory", *datadir,
-                          c->sources[VAR_DATA_DIR]);
-                return -PGREPL_E_CONFIG;
-        }
-        log_debug("POSTGRESQL_DATA_DIR='%s' is a symbolic link to '%s'", *datadir, real);
-        free(*datadir);
-        *datadir = TAKE_PTR(real);
-        return 0;
+        return -EINVAL;
 }
 
-static int prepare(const Config *c, char **ret_bindir, char **ret_datadir, StartKind *ret_kind) {
-        _cleanup_free_ char *bindir = NULL, *datadir = strdup(config_get(c, VAR_DATA_DIR));
-        size_t n;
+/* What a start and a reload share: the data directory inspected, the primary known. */
+static int prepare(const Config *c, bool reload, DataDir *d, Upstream *u) {
         int r;
 
-        if (!datadir)
-                return log_oom();
-        n = strlen(datadir);
-        while (n > 1 && datadir[n - 1] == '/')
-                datadir[--n] = 0;
-        r = check_config(c, datadir);
+        r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
-        r = resolve_symlink(c, &datadir);
-        if (r < 0)
-                return r;
-        r = pg_find_bindir(c, &bindir);
-        if (r < 0)
-                return r;
-        r = decide(c, bindir, datadir, ret_kind);
-        if (r < 0)
-                return r;
-        *ret_bindir = TAKE_PTR(bindir);
-        *ret_datadir = TAKE_PTR(datadir);
-        return 0;
+        return upstream_init(c, u);
 }
 
 int bootstrap_run(const Config *c) {
-        _cleanup_free_ char *bindir = NULL, *datadir = NULL;
-        char what[512], why[384];
-        ControlData cd;
-        StartKind kind;
-        Upstream u;
+        _cleanup_(node_datadir_done) DataDir d = {};
+        _cleanup_(upstream_done) Upstream u = {};
+        char what[512];
         int r;
 
-        r = prepare(c, &bindir, &datadir, &kind);
+        /* From here on a stop request is read where the work waits (signals.h), not caught. */
+        r = signals_block_stop();
+        if (r < 0)
+                return log_error_errno(r, "Failed to block SIGINT and SIGTERM: %m");
+        r = prepare(c, false, &d, &u);
         if (r < 0)
                 return r;
-        r = upstream_init(c, &u);
+        if (d.kind == DATADIR_EMPTY)
+                return start_first(c, &d, &u);
+        r = prepare_later(c, &d, &u, false, what, sizeof(what));
         if (r < 0)
                 return r;
-
-        switch (kind) {
-        case START_CLONE:
-                log_info("First start: cloning primary '%s' into '%s'", u.display, datadir);
-                r = first_start(c, bindir, datadir, &u);
-                break;
-        case START_PROMOTED:
-                log_promoted(c, datadir);
-                r = node_write_config(c, datadir, NULL);
-                if (r >= 0)
-                        r = start_postmaster(c, bindir, datadir, "primary: promoted, no longer a standby");
-                break;
-        case START_INTERRUPTED:
-        case START_STANDBY:
-                if (kind == START_STANDBY)
-                        snprintf(what, sizeof(what), "standby of '%s'", u.display);
-                else
-                        snprintf(what, sizeof(what), "standby without upstream: promotion interrupted");
-                if (kind == START_INTERRUPTED)
-                        log_interrupted(c, datadir);
-                else
-                        r = upstream_write_passfile(&u);
-                if (r >= 0)
-                        r = params_read_control(bindir, datadir, &cd);
-                if (r >= 0 && kind == START_STANDBY && check_upstream(&u, datadir, &cd, why, sizeof(why)) > 0)
-                        snprintf(what, sizeof(what), "standby of '%s', which it cannot follow: %s", u.display, why);
-                if (r >= 0)
-                        r = write_standby_config(c, bindir, datadir, kind == START_STANDBY ? &u : NULL, &cd);
-                if (r >= 0)
-                        r = start_postmaster(c, bindir, datadir, what);
-                break;
-        }
-        upstream_done(&u);
-        return r;
+        return start_postmaster(c, &d, what);
 }
 
 int bootstrap_reload(const Config *c) {
-        _cleanup_free_ char *bindir = NULL, *datadir = NULL;
-        char why[384];
-        ControlData cd;
-        StartKind kind;
-        Upstream u;
+        _cleanup_(node_datadir_done) DataDir d = {};
+        _cleanup_(upstream_done) Upstream u = {};
+        char what[512];
         int r;
 
-        r = prepare(c, &bindir, &datadir, &kind);
+        r = prepare(c, true, &d, &u);
         if (r < 0)
                 return r;
-        if (kind == START_CLONE) {
-                log_error("POSTGRESQL_DATA_DIR='%s' is empty: nothing to reload (the first start clones)", datadir);
-                return -ESRCH;
-        }
-        r = upstream_init(c, &u);
+        r = prepare_later(c, &d, &u, true, what, sizeof(what));
         if (r < 0)
                 return r;
-        if (kind == START_PROMOTED) {
-                log_promoted(c, datadir);
-                r = node_write_config(c, datadir, NULL);
-        } else {
-                r = params_read_control(bindir, datadir, &cd);
-                if (r >= 0 && kind == START_STANDBY) {
-                        _cleanup_erase_ char *old = NULL;
-
-                        /* The new primary is checked with the new passfile; the old one comes back
-                         * when it is refused, since the running walreceiver still uses it. */
-                        (void) fs_read_file(u.passfile, &old);
-                        r = upstream_write_passfile(&u);
-                        /* Never re-point a running standby at a primary it cannot follow (another
-                         * cluster, a timeline forked before its position): it would retry for ever,
-                         * while the primary it follows now may be fine. */
-                        if (r >= 0 && check_upstream(&u, datadir, &cd, why, sizeof(why)) > 0) {
-                                if (old)
-                                        (void) fs_write_atomic(u.passfile, old, 0600);
-                                r = -PGREPL_E_CONFIG;
-                        }
-                }
-                if (r >= 0)
-                        r = write_standby_config(c, bindir, datadir, kind == START_STANDBY ? &u : NULL, &cd);
-        }
-        if (r >= 0) {
-                r = node_signal_reload(datadir);
-                if (r == -ESRCH)
-                        log_error("No server runs on '%s': settings were written and apply at the next start", datadir);
-                else if (r < 0)
-                        log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
-                else
-                        log_info("Settings re-rendered for primary '%s' and the server on '%s' reloaded", u.display,
-                                 datadir);
-        }
-        upstream_done(&u);
-        return r;
+        r = node_reload_server(d.path);
+        if (r < 0)
+                return r;
+        log_info("Settings re-rendered for primary '%s' and the server on '%s' reloaded", u.display, d.path);
+        return 0;
 }

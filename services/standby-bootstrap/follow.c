@@ -8,23 +8,13 @@
 
 #include "follow.h"
 #include "log.h"
+#include "peer.h"
 #include "pg.h"
 #include "util.h"
 
-#define LSN_FMT "%X/%X"
-#define LSN_ARGS(x) (unsigned) ((x) >> 32), (unsigned) (x)
-
-int follow_parse_lsn(const char *s, uint64_t *ret) {
-        unsigned hi, lo;
-        int n = 0;
-
-        if (!s || sscanf(s, "%X/%X%n", &hi, &lo, &n) != 2 || s[n] != 0)
-                return -EINVAL;
-        *ret = ((uint64_t) hi << 32) | lo;
-        return 0;
-}
-
 int follow_decide(unsigned tli, uint64_t lsn, unsigned primary_tli, const char *history, char *buf, size_t n) {
+        uint64_t sw;
+
         if (primary_tli == tli)
                 return 0;
         if (primary_tli < tli) {
@@ -34,14 +24,7 @@ int follow_decide(unsigned tli, uint64_t lsn, unsigned primary_tli, const char *
         }
         if (!history)
                 return 0;
-        /* "<parent tli>\t<switch point>\t<reason>" per ancestor timeline; '#' lines are comments. */
-        for (const char *p = history; *p; p = strchrnul(p, '\n'), p += *p == '\n') {
-                unsigned t, hi, lo;
-                uint64_t sw;
-
-                if (sscanf(p, "%u\t%X/%X", &t, &hi, &lo) != 3 || t != tli)
-                        continue;
-                sw = ((uint64_t) hi << 32) | lo;
+        if (peer_history_switchpoint(history, tli, &sw) > 0) {
                 if (lsn <= sw)
                         return 0;
                 snprintf(buf, n, "its timeline %u forked off timeline %u at " LSN_FMT ", before this standby's "
@@ -88,7 +71,7 @@ int follow_position(const Config *c, const char *datadir, const ControlData *cd,
         conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
         if (PQstatus(conn) == CONNECTION_OK &&
             pg_query_value(conn, "SELECT pg_last_wal_replay_lsn()", 0, NULL, &v) >= 0 &&
-            follow_parse_lsn(v, &replayed) >= 0 && replayed > lsn)
+            control_parse_lsn(v, &replayed) >= 0 && replayed > lsn)
                 lsn = replayed;
         *ret_tli = low;
         *ret_lsn = lsn;

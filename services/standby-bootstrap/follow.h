@@ -14,10 +14,8 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "params.h"
+#include "control.h"
 
-/* "16/B374D848" → 0x16B374D848. */
-int follow_parse_lsn(const char *s, uint64_t *ret);
 /*
  * Decide from the primary's timeline and its history file (NULL when the
  * primary is on timeline 1). 0: can follow (or cannot tell); 1: cannot,

@@ -11,7 +11,7 @@
 #include "fs.h"
 #include "log.h"
 #include "notify.h"
-#include "params.h"
+#include "control.h"
 #include "peer.h"
 #include "pg.h"
 #include "render.h"
@@ -143,7 +143,7 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
 
         if (!marker || !sig || asprintf(&note, "source=%s\n", source->display) < 0)
                 return log_oom();
-        r = params_read_control(bindir, datadir, &cd);
+        r = control_read(bindir, datadir, &cd);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the control data of '%s': %m", datadir);
         old_end = cd.min_recovery_lsn > cd.checkpoint_lsn ? cd.min_recovery_lsn : cd.checkpoint_lsn;

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -12,30 +11,9 @@
 #include "notify.h"
 #include "pg.h"
 #include "render.h"
+#include "signals.h"
 #include "upstream.h"
 #include "util.h"
-
-volatile sig_atomic_t upstream_interrupted = 0;
-
-static void on_signal(int sig) {
-        upstream_interrupted = sig;
-}
-
-int upstream_catch_signals(void) {
-        struct sigaction sa = { .sa_handler = on_signal };
-
-        /* No SA_RESTART: a stop request must cut a sleep short. */
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-                return -errno;
-        return 0;
-}
-
-unsigned upstream_backoff_next(unsigned prev) {
-        if (prev == 0)
-                return 1;
-        return prev >= UPSTREAM_BACKOFF_MAX_S / 2 ? UPSTREAM_BACKOFF_MAX_S : prev * 2;
-}
 
 static void sanitize_into(Buf *b, const char *s) {
         for (const unsigned char *p = (const unsigned char *) s; *p; p++)
@@ -270,37 +248,6 @@ int upstream_identify(PGconn *conn, uint64_t *ret_sysid, unsigned *ret_timeline)
         return 0;
 }
 
-void waiter_init(Waiter *w, unsigned max_timeout_s) {
-        *w = (Waiter) { .start_usec = now_usec() };
-        if (max_timeout_s > 0)
-                w->deadline_usec = w->start_usec + (uint64_t) max_timeout_s * 1000000ULL;
-}
-
-int waiter_pause(Waiter *w, const Upstream *u, const char *reason) {
-        uint64_t until, now = now_usec();
-
-        if (w->deadline_usec && now >= w->deadline_usec)
-                return -ETIMEDOUT;
-        w->delay = upstream_backoff_next(w->delay);
-        until = now + (uint64_t) w->delay * 1000000ULL;
-        if (w->deadline_usec && until > w->deadline_usec)
-                until = w->deadline_usec;
-
-        /* One-second steps: the countdown in STATUS= stays true and a stop request is seen at once. */
-        while ((now = now_usec()) < until) {
-                uint64_t left = until - now, step = left < 1000000ULL ? left : 1000000ULL;
-                struct timespec ts = { (time_t) (step / 1000000ULL), (long) (step % 1000000ULL) * 1000L };
-
-                if (upstream_interrupted)
-                        return -EINTR;
-                notify_status("waiting for primary '%s': %s, retry in %llus (attempt %u)", u->display, reason,
-                              (unsigned long long) ((left + 999999ULL) / 1000000ULL), w->attempt);
-                notify_extend_timeout(UPSTREAM_EXTEND_USEC);
-                (void) nanosleep(&ts, NULL);
-        }
-        return upstream_interrupted ? -EINTR : 0;
-}
-
 /* First line of libpq's message, for the log: the reason with the server's own words. */
 static void first_line(const char *m, char *buf, size_t n) {
         snprintf(buf, n, "%s", m ? m : "");
@@ -316,11 +263,11 @@ int upstream_wait(const Upstream *u, Waiter *w) {
                 const char *reason = NULL;
                 char detail[512];
 
-                if (upstream_interrupted)
+                if (signals_stop_requested())
                         return -EINTR;
                 w->attempt++;
                 notify_status("connecting to primary '%s' (attempt %u)", u->display, w->attempt);
-                notify_extend_timeout(UPSTREAM_EXTEND_USEC);
+                notify_extend_timeout(WAIT_EXTEND_USEC);
                 conn = upstream_connect(u);
                 if (PQstatus(conn) == CONNECTION_OK) {
                         if (!u->slot)
@@ -342,7 +289,7 @@ int upstream_wait(const Upstream *u, Waiter *w) {
                         log_notice("Waiting for primary '%s': %s (%s)", u->display, reason, detail);
                         last = reason;
                 }
-                r = waiter_pause(w, u, reason);
+                r = wait_pause(w, u->display, reason);
                 if (r == -ETIMEDOUT)
                         return log_error_errno(r, "Primary '%s' still unavailable after POSTGRESQL_INIT_MAX_TIMEOUT=%us "
                                                "(%u attempts, last: %s)", u->display, u->c->init_max_timeout,

@@ -2,29 +2,17 @@
 /*
  * The standby's upstream: how to reach the primary (conninfo with passfile=,
  * never a password), the passfile itself, the physical replication slot,
- * and the wait for the primary with capped exponential backoff, reported in
- * STATUS= and kept alive with EXTEND_TIMEOUT_USEC=.
+ * and the wait until the primary accepts a replication connection (wait.h
+ * paces the attempts).
  */
 #pragma once
 
 #include <libpq-fe.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
-
-/* Backoff between attempts: 1 s doubling to 30 s. */
-#define UPSTREAM_BACKOFF_MAX_S 30U
-/* STATUS= (and EXTEND_TIMEOUT_USEC=) at least this often while waiting or cloning. */
-#define UPSTREAM_STATUS_EVERY_S 5U
-/* Each extension covers a few refresh intervals and one slow connection attempt. */
-#define UPSTREAM_EXTEND_USEC (30ULL * 1000000ULL)
-
-/* Set by SIGINT/SIGTERM while waiting or cloning: the signal number. */
-extern volatile sig_atomic_t upstream_interrupted;
-/* Catch SIGINT/SIGTERM (no SA_RESTART) so sleeps and the clone end promptly. */
-int upstream_catch_signals(void);
+#include "wait.h"
 
 typedef struct Upstream {
         const Config *c;
@@ -48,8 +36,6 @@ void upstream_done(Upstream *u);
 
 /* Default slot name: pgrepl_<host>_<instance>, [a-z0-9_], at most 63 bytes. */
 int upstream_slot_name(const char *hostname, const char *instance, char **ret);
-/* Next backoff delay in seconds after prev (0 for the first). */
-unsigned upstream_backoff_next(unsigned prev);
 
 /* Write the passfile (0600, atomically): the only place the password lives. */
 int upstream_write_passfile(const Upstream *u);
@@ -67,26 +53,8 @@ int upstream_ensure_slot(const Upstream *u, PGconn *conn, const char **ret_reaso
 /* Identify the primary: system identifier and timeline (IDENTIFY_SYSTEM). */
 int upstream_identify(PGconn *conn, uint64_t *ret_sysid, unsigned *ret_timeline);
 
-/* Attempts, backoff and the POSTGRESQL_INIT_MAX_TIMEOUT deadline. */
-typedef struct Waiter {
-        uint64_t start_usec;
-        uint64_t deadline_usec; /* 0: no limit */
-        unsigned delay;         /* seconds of the last pause */
-        unsigned attempt;
-} Waiter;
-
-void waiter_init(Waiter *w, unsigned max_timeout_s);
-/*
- * After a failed attempt: sleep the next backoff delay, refreshing STATUS=
- * ("waiting for primary 'h:p': <reason>, retry in 8s") and
- * EXTEND_TIMEOUT_USEC= every few seconds. -ETIMEDOUT once the deadline has
- * passed, -EINTR on SIGINT/SIGTERM.
- */
-int waiter_pause(Waiter *w, const Upstream *u, const char *reason);
-
 /*
  * Wait until a replication connection succeeds and the slot is in place.
- * Returns 0, -ETIMEDOUT (exit 69) or -EINTR.
+ * Returns 0, -ETIMEDOUT (logged; exit 69) or -EINTR on a stop request.
  */
 int upstream_wait(const Upstream *u, Waiter *w);
-

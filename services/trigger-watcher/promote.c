@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * What the watcher says to the local server (promote.h): connection
+ * parameters, the SQL of each query by server version, and the answers
+ * parsed and classified. No state, no logging.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,15 +14,15 @@
 #include "promote.h"
 #include "util.h"
 
-PGconn *promote_connect(const Config *c) {
-        char port[16];
+PGconn *promote_connect(const char *socket_dir, unsigned port) {
+        char p[16];
         const char *keys[] = { "host", "port", "dbname", "user", "application_name", "options", NULL };
-        const char *values[] = { config_get(c, VAR_SOCKET_DIR), port, "postgres", "postgres",
+        const char *values[] = { socket_dir, p, "postgres", "postgres",
                                  "pgrepl-trigger-watcher",
                                  /* pg_promote(true, N) waits N seconds: no server default may cut it short. */
                                  "-c statement_timeout=0", NULL };
 
-        snprintf(port, sizeof(port), "%u", c->port);
+        snprintf(p, sizeof(p), "%u", port);
         return pg_connect(keys, values);
 }
 
@@ -50,7 +55,7 @@ const char *promote_status_query(int server_version) {
         return STATUS_QUERY("flushed_lsn", "NULL::text");
 }
 
-void standby_state_done(StandbyState *s) {
+void promote_state_done(StandbyState *s) {
         free(s->wal_status);
         free(s->upstream);
         free(s->trigger_setting);
@@ -92,7 +97,7 @@ int promote_parse_state(const char *const *values, size_t n, StandbyState *ret) 
                 errno = 0;
                 v = strtoll(values[4], &end, 10);
                 if (errno || *end || end == values[4]) {
-                        standby_state_done(&s);
+                        promote_state_done(&s);
                         return -EBADMSG;
                 }
                 /* WAL restored from an archive can put replay ahead of receipt. */
@@ -101,7 +106,7 @@ int promote_parse_state(const char *const *values, size_t n, StandbyState *ret) 
         *ret = s;
         return 0;
 oom:
-        standby_state_done(&s);
+        promote_state_done(&s);
         return -ENOMEM;
 }
 
@@ -113,21 +118,25 @@ static bool result_failed(const PGresult *res) {
 
 /*
  * Read what arrived and take the results that are complete, never waiting:
- * 1 once the query is done, with *kept the result that tells (the first
- * failed one, else the last; NULL when none came); 0 while more is to come
- * (*kept holds what came so far: pass it again); -EIO when the connection
- * failed.
+ * 0 while more is to come (*kept holds what came so far: pass it again);
+ * once the query is done, 1 with *ret the result that tells (the first
+ * failed one, else the last; NULL when none came), or -EIO with *ret what
+ * came when the connection failed. *kept is then empty.
  */
-static int collect(PGconn *conn, PGresult **kept) {
+static int collect(PGconn *conn, PGresult **kept, PGresult **ret) {
         PGresult *res;
 
-        if (!PQconsumeInput(conn))
+        if (!PQconsumeInput(conn)) {
+                *ret = TAKE_PTR(*kept);
                 return -EIO;
+        }
         /* PQgetResult() only while it cannot block: the rest may come in a later read. */
         while (!PQisBusy(conn)) {
                 res = PQgetResult(conn);
-                if (!res)
+                if (!res) {
+                        *ret = TAKE_PTR(*kept);
                         return 1;
+                }
                 if (*kept && result_failed(*kept)) {
                         PQclear(res);
                         continue;
@@ -160,10 +169,9 @@ int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char
         const char *values[6];
         int r;
 
-        r = collect(conn, kept);
+        r = collect(conn, kept, &res);
         if (r == 0)
                 return 0;
-        res = TAKE_PTR(*kept);
         if (r < 0 || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 *ret_error = promote_error_line(res && PQresultStatus(res) != PGRES_COMMAND_OK
                                                         ? PQresultErrorMessage(res)
@@ -236,10 +244,9 @@ int promote_receive(PGconn *conn, PGresult **kept, PromoteOutcome *ret, char **r
         _cleanup_free_ char *error = NULL;
         int r;
 
-        r = collect(conn, kept);
+        r = collect(conn, kept, &res);
         if (r == 0)
                 return 0;
-        res = TAKE_PTR(*kept);
         if (r > 0 && res) {
                 ExecStatusType st = PQresultStatus(res);
                 const char *v = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
@@ -275,13 +282,19 @@ int promote_parse_timeline(const char *walfile, unsigned *ret) {
         return 0;
 }
 
-int promote_query_position(PGconn *conn, unsigned *ret_timeline, char *lsn, size_t lsn_size) {
+int promote_send_position(PGconn *conn) {
         /* pg_walfile_name() names the file on the timeline the server now writes. */
-        _cleanup_pqres_ PGresult *res =
-                PQexec(conn, "SELECT pg_current_wal_lsn(), pg_walfile_name(pg_current_wal_lsn())");
+        return PQsendQuery(conn, "SELECT pg_current_wal_lsn(), pg_walfile_name(pg_current_wal_lsn())") ? 0 : -EIO;
+}
+
+int promote_receive_position(PGconn *conn, PGresult **kept, unsigned *ret_timeline, char *lsn, size_t lsn_size) {
+        _cleanup_pqres_ PGresult *res = NULL;
         int r;
 
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        r = collect(conn, kept, &res);
+        if (r == 0)
+                return 0;
+        if (r < 0 || PQresultStatus(res) != PGRES_TUPLES_OK)
                 return -EIO;
         if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
                 return -EBADMSG;
@@ -289,5 +302,5 @@ int promote_query_position(PGconn *conn, unsigned *ret_timeline, char *lsn, size
         if (r < 0)
                 return r;
         snprintf(lsn, lsn_size, "%s", PQgetvalue(res, 0, 0));
-        return 0;
+        return 1;
 }

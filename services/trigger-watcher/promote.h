@@ -4,10 +4,10 @@
  * service user (peer authentication), on the one connection it holds: a
  * session set-up that keeps server timeouts from closing it, one cheap
  * status query, chosen by server version (pg_stat_wal_receiver renamed a
- * column in 13; promote_trigger_file is gone in 16), and pg_promote(true,
- * N), sent asynchronously so the event loop keeps serving the watchdog and
- * signals while PostgreSQL finishes recovery. Helpers that don't decide
- * don't log.
+ * column in 13; promote_trigger_file is gone in 16), pg_promote(true, N)
+ * and then the new timeline and position: all sent asynchronously, so the
+ * event loop keeps serving the watchdog and signals while PostgreSQL
+ * finishes recovery. Helpers that don't decide don't log.
  */
 #pragma once
 
@@ -16,15 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 
 /* pg_promote() exists from 12 on. */
 #define PROMOTE_MIN_VERSION 120000
 /* pg_promote(true, N): N seconds per call; a false return means still pending. */
 #define PROMOTE_WAIT_SEC 60
 
-/* Connect (blocking, connect_timeout applies); check PQstatus(). */
-PGconn *promote_connect(const Config *c);
+/* Connect to the local server on its unix socket as postgres (blocking, connect_timeout applies); check
+ * PQstatus(). */
+PGconn *promote_connect(const char *socket_dir, unsigned port);
 
 /*
  * The statement that keeps an idle held connection open whatever the
@@ -45,7 +45,7 @@ typedef struct StandbyState {
         char *trigger_setting; /* PostgreSQL's own promote_trigger_file (12-15), NULL or "" when unset */
 } StandbyState;
 
-void standby_state_done(StandbyState *s);
+void promote_state_done(StandbyState *s);
 /* One row of the status query as text values (NULL for SQL NULL). -EBADMSG when malformed. */
 int promote_parse_state(const char *const *values, size_t n, StandbyState *ret);
 /* Send the status query, after the session set-up when with_setup, without waiting for the
@@ -81,8 +81,11 @@ int promote_send(PGconn *conn, unsigned wait_seconds);
  */
 int promote_receive(PGconn *conn, PGresult **kept, PromoteOutcome *ret, char **ret_error);
 
-/* After promotion: the new timeline and the current WAL position. */
-int promote_query_position(PGconn *conn, unsigned *ret_timeline, char *lsn, size_t lsn_size);
+/* After the promotion, the new timeline and the current WAL position: send the query without waiting,
+ * then call promote_receive_position() when the socket is readable, kept as for promote_receive_state():
+ * 0 while the answer is not complete, 1 with both, -EIO when the query failed, -EBADMSG. */
+int promote_send_position(PGconn *conn);
+int promote_receive_position(PGconn *conn, PGresult **kept, unsigned *ret_timeline, char *lsn, size_t lsn_size);
 /* Timeline from a WAL file name ("000000020000000000000003" -> 2). */
 int promote_parse_timeline(const char *walfile, unsigned *ret);
 

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The promotion record (record.h): key=value text, written atomically and
+ * read back so that a trigger acted on never promotes twice.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The trigger watcher's pure verdicts (trigger.h): what sits at the
+ * trigger path, which inotify events matter, the per-host lock's name.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

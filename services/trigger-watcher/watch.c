@@ -1,43 +1,896 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The watcher's event loop and every decision it makes (watch.h): events
+ * from the lower modules go through watch_decide(); the rest of this file
+ * carries the chosen step out and says what happened.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "dirwatch.h"
 #include "errors.h"
 #include "fs.h"
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
-#include "pg.h"
+#include "promote.h"
+#include "record.h"
+#include "trigger.h"
 #include "util.h"
 #include "watch.h"
 
-static void watch_free(Watch *w) {
-        local_drop(w);
-        closep(&w->lock_fd);
-        closep(&w->inotify_fd);
-        closep(&w->signal_fd);
-        closep(&w->timer_fd);
-        record_done(&w->record);
-        free(w->path);
-        free(w->dir);
-        free(w->name);
-        free(w->state_dir);
-        free(w->expect);
-        free(w->state_text);
-        free(w->ignored_text);
+typedef struct Watch {
+        const Config *config;
+        char *path, *dir, *name; /* the trigger path and its parts */
+        char *state_dir;
+        uid_t self;
+        int lock_fd, signal_fd, timer_fd;
+
+        DirWatch dw;             /* the trigger directory's watch */
+        bool dir_missing_logged;
+        Conn conn;               /* the connection to the local server, held while idle */
+
+        uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
+        bool watchdog;
+
+        PromotionRecord record;  /* the last promotion's, when have_record */
+        bool have_record;
+        bool seen_recovery;      /* a status answer said "in recovery" */
+        const char *last_reason; /* last connection failure reported (log changes only) */
+        bool warned_setting;
+        struct stat warned;      /* last ignored file warned about: warn once per file */
+        bool have_warned;
+        char *state_text, *ignored_text;
+
+        /* The trigger in hand. */
+        bool pending;
+        TriggerId trigger;
+        uid_t trigger_uid;
+        struct timespec touched; /* its ctime when first seen: "touch-to-promoted" */
+        uint64_t detected, promote_sent;
+        unsigned sends;          /* pg_promote() calls sent for it */
+        /* Once promoted: when it was known (for the figures in the log), and the new timeline and
+         * position when the server told them. */
+        uint64_t promoted;
+        struct timespec promoted_wall;
+        bool have_position;
+        unsigned timeline;
+        char lsn[32];
+} Watch;
+
+static int watch_check(Watch *w);
+
+/* ---- Decisions: pure functions of a snapshot of the state and an event. ---- */
+
+static WatchAction step(WatchStep s) {
+        return (WatchAction) { .step = s };
 }
+
+static WatchAction step_at(WatchStep s, uint64_t at) {
+        return (WatchAction) { .step = s, .at = at };
+}
+
+/* Promote now, unless a status query runs: its answer, due at once, comes first and promotes then. One
+ * that keeps us waiting is left to its backend, and pg_promote() goes on a new connection. */
+static WatchAction decide_promote(const WatchState *s, uint64_t now) {
+        if (s->query != CONN_STATUS)
+                return step(WATCH_STEP_PROMOTE);
+        if (now - s->query_sent < WATCH_DEFER_MAX_USEC)
+                return step_at(WATCH_STEP_WAIT, s->query_sent + WATCH_DEFER_MAX_USEC);
+        return step(WATCH_STEP_PROMOTE_AFRESH);
+}
+
+/* Try the trigger again later: the delay doubles from 250 ms up to 5 s, so a server that comes up is
+ * found soon and one that stays down costs little. */
+static WatchAction retry_later(const WatchState *s, uint64_t now) {
+        uint64_t delay = s->retry_delay ? s->retry_delay * 2 : WATCH_RETRY_MIN_USEC;
+
+        if (delay > WATCH_RETRY_MAX_USEC)
+                delay = WATCH_RETRY_MAX_USEC;
+        return (WatchAction) { .step = WATCH_STEP_RETRY, .at = now + delay, .delay = delay };
+}
+
+/* What the server answered to what was sent. */
+static WatchAction decide_answer(const WatchState *s, WatchEvent e, uint64_t now) {
+        WatchAction ask_position = step_at(WATCH_STEP_ASK_POSITION, now + WATCH_POSITION_MAX_USEC);
+
+        switch (e) {
+        case WATCH_EVENT_STATUS_STANDBY:
+        case WATCH_EVENT_STATUS_FAILED:
+                /* A trigger that came while the status query ran waited for it. */
+                return s->pending ? decide_promote(s, now) : step(WATCH_STEP_NONE);
+        case WATCH_EVENT_STATUS_PRIMARY:
+                /* Promoted by other means while a trigger waited: that trigger is done with too. */
+                return s->pending && s->seen_recovery ? ask_position : step(WATCH_STEP_NOT_A_STANDBY);
+        case WATCH_EVENT_PROMOTE_SENT:
+                return step(WATCH_STEP_CANCEL_RETRY);
+        case WATCH_EVENT_PROMOTE_UNSENT:
+        case WATCH_EVENT_PROMOTE_FAILED:
+                return retry_later(s, now);
+        case WATCH_EVENT_PROMOTE_DONE:
+                return ask_position;
+        case WATCH_EVENT_PROMOTE_PENDING:
+                return step(WATCH_STEP_RESEND);
+        case WATCH_EVENT_PROMOTE_NOT_IN_RECOVERY:
+                /* Refused at the first request and never seen in recovery: not a standby to begin with,
+                 * leave the trigger alone. Otherwise it got promoted meanwhile (by us or otherwise). */
+                return s->sends == 1 && !s->seen_recovery ? step(WATCH_STEP_NOT_A_STANDBY) : ask_position;
+        case WATCH_EVENT_POSITION:
+                return step(WATCH_STEP_RECORD);
+        default:
+                return step(WATCH_STEP_NONE);
+        }
+}
+
+WatchAction watch_decide(const WatchState *s, WatchEvent e, uint64_t now) {
+        /* pg_promote() is running, or has done its work: nothing may start another. */
+        bool in_flight = s->query == CONN_PROMOTE || s->query == CONN_POSITION;
+
+        switch (e) {
+        case WATCH_EVENT_TRIGGER:
+                return in_flight ? step(WATCH_STEP_NONE) : decide_promote(s, now);
+        case WATCH_EVENT_TRIGGER_AGAIN:
+                /* Touch sends several events: a wait or a retry already planned for this file stands. */
+                return in_flight || s->next_retry ? step(WATCH_STEP_NONE) : decide_promote(s, now);
+        case WATCH_EVENT_TRIGGER_GONE:
+                return step(s->pending && !in_flight ? WATCH_STEP_FORGET : WATCH_STEP_NONE);
+        case WATCH_EVENT_RETRY_DUE:
+                /* A trigger waiting for the server, the position's deadline, or a reconnect while idle. */
+                if (!s->pending)
+                        return step(WATCH_STEP_PROBE);
+                return step(s->query == CONN_POSITION ? WATCH_STEP_RECORD : WATCH_STEP_CHECK);
+        case WATCH_EVENT_BEAT:
+                /* While a trigger is being handled its own path reports; otherwise ask the server. */
+                return step(s->pending ? WATCH_STEP_REPORT : WATCH_STEP_PROBE);
+        case WATCH_EVENT_STOP:
+                /* Promoted already: the record must not be lost to a stop that came meanwhile. */
+                return step(s->query == CONN_POSITION ? WATCH_STEP_RECORD : WATCH_STEP_STOP);
+        case WATCH_EVENT_CONNECTED:
+                /* A reconnect planned while idle is done; a trigger's retries are its own. */
+                return step(s->pending ? WATCH_STEP_NONE : WATCH_STEP_CANCEL_RETRY);
+        case WATCH_EVENT_UNREACHABLE:
+                return s->pending ? retry_later(s, now) : step(WATCH_STEP_NONE);
+        case WATCH_EVENT_LOST:
+                /* With a trigger waiting, the retries back off; otherwise one prompt try, then the beats. */
+                return s->pending ? retry_later(s, now) : step_at(WATCH_STEP_RECONNECT, now + WATCH_RECONNECT_USEC);
+        default:
+                return decide_answer(s, e, now);
+        }
+}
+
+/* ---- Reporting. ---- */
+
+/* "'nobody', uid 65534"; names are looked up only for messages. */
+static const char *owner(uid_t uid, char *buf, size_t n) {
+        struct passwd *pw = getpwuid(uid);
+
+        if (pw)
+                snprintf(buf, n, "'%s', uid %u", pw->pw_name, (unsigned) uid);
+        else
+                snprintf(buf, n, "uid %u", (unsigned) uid);
+        return buf;
+}
+
+static void set_text(char **field, char *text) {
+        free(*field);
+        *field = text;
+}
+
+static bool watch_promoting(const Watch *w) {
+        return w->conn.query == CONN_PROMOTE || w->conn.query == CONN_POSITION;
+}
+
+static void watch_status(const Watch *w) {
+        uint64_t now = now_usec();
+
+        if (w->pending && watch_promoting(w))
+                notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
+                              (unsigned long long) ((now - w->promote_sent) / 1000000ULL), w->path);
+        else if (w->pending)
+                notify_status("trigger '%s' seen %llu s ago; waiting for the local server: %s", w->path,
+                              (unsigned long long) ((now - w->detected) / 1000000ULL),
+                              w->last_reason ? w->last_reason : "retrying");
+        else
+                notify_status("%s; watching '%s'%s%s", w->state_text ? w->state_text : "starting", w->path,
+                              w->ignored_text ? "; " : "", w->ignored_text ? w->ignored_text : "");
+}
+
+static void set_unreachable(Watch *w, const char *why) {
+        char *text = NULL;
+
+        if (asprintf(&text, "local server not reachable (%s)", why) < 0)
+                text = NULL;
+        set_text(&w->state_text, text);
+        watch_status(w);
+}
+
+static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
+        char who[128], me[128];
+
+        /* Once per file: a reused inode number with another type or owner is another file. */
+        if (w->have_warned && w->warned.st_dev == st->st_dev && w->warned.st_ino == st->st_ino &&
+            (w->warned.st_mode & S_IFMT) == (st->st_mode & S_IFMT) && w->warned.st_uid == st->st_uid)
+                return;
+        w->warned = *st;
+        w->have_warned = true;
+        owner(st->st_uid, who, sizeof(who));
+        if (v == TRIGGER_DONE)
+                log_warning("Ignoring '%s' (owner %s): this node was already promoted by this very file (see "
+                            "'%s/%s'); remove it, or touch it again to promote once more", w->path, who,
+                            w->state_dir, RECORD_FILE);
+        else
+                log_warning("Ignoring '%s' (owner %s): it %s; only a regular file owned by root or %s promotes "
+                            "this node", w->path, who, trigger_verdict_reason(v), owner(w->self, me, sizeof(me)));
+        set_text(&w->ignored_text, NULL);
+        if (asprintf(&w->ignored_text, "ignoring '%s': %s, owner %s", w->path, trigger_verdict_reason(v), who) < 0)
+                w->ignored_text = NULL;
+        watch_status(w);
+}
+
+/* Warn about a trigger directory in which others than root and us can plant or swap files. */
+static void check_dir(const Watch *w) {
+        struct stat st;
+
+        /* A link to the directory is as safe as the link's owner: that user can re-point it. */
+        if (lstat(w->dir, &st) >= 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != w->self)
+                log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
+                            "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
+                            w->dir, (unsigned) st.st_uid);
+        if (stat(w->dir, &st) < 0)
+                return;
+        if (st.st_uid != 0 && st.st_uid != w->self)
+                log_warning("Trigger directory '%s' is owned by uid %u: that user can plant a trigger file",
+                            w->dir, (unsigned) st.st_uid);
+        else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+                log_warning("Trigger directory '%s' is writable by others without the sticky bit: any local user "
+                            "can rename a root-owned file onto the trigger path", w->dir);
+}
+
+/* ---- The trigger directory. ---- */
+
+/*
+ * Watch the trigger's directory; while it is missing, its nearest existing
+ * ancestor, so that its appearance arms the real watch. The caller then
+ * looks at the path: a file that was already there counts.
+ */
+static int watch_arm(Watch *w) {
+        for (unsigned attempt = 0; attempt < 16; attempt++) {
+                int r;
+
+                r = dirwatch_arm_dir(&w->dw);
+                if (r >= 0) {
+                        if (w->dir_missing_logged)
+                                log_info("Trigger directory '%s' is there again; watching it", w->dir);
+                        w->dir_missing_logged = false;
+                        check_dir(w);
+                        return 0;
+                }
+                if (r == -ENOTDIR && fs_exists(w->dir)) {
+                        /* The configured path cannot work: a configuration error, not worth a restart. */
+                        log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s': '%s' is not a directory", w->path, w->dir);
+                        return -PGREPL_E_CONFIG;
+                }
+                if (r != -ENOENT && r != -ENOTDIR)
+                        return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
+                r = dirwatch_arm_ancestor(&w->dw);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
+                if (r == 0) {
+                        if (!w->dir_missing_logged)
+                                log_warning("Trigger directory '%s' does not exist; waiting for it to appear", w->dir);
+                        w->dir_missing_logged = true;
+                        return 0;
+                }
+        }
+        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing; giving up", w->dir);
+}
+
+/*
+ * Open the watched directory for one look at the trigger (and its removal):
+ * a descriptor checked to be the directory the watch is on, so the look and
+ * the removal see one directory whatever a link in the path does meanwhile.
+ * A path that now leads elsewhere (a link re-pointed, the directory
+ * replaced before its events came) is armed again first. -ENOENT while the
+ * directory is missing; other errors are logged.
+ */
+static int watch_open_dir(Watch *w, int *ret_fd) {
+        for (unsigned attempt = 0; attempt < 3; attempt++) {
+                int r;
+
+                if (w->dw.on_ancestor)
+                        return -ENOENT;
+                r = dirwatch_open(&w->dw, ret_fd);
+                if (r == 0)
+                        return 0;
+                if (r < 0)
+                        return log_error_errno(r, "Cannot open the trigger directory '%s': %m", w->dir);
+                /* A missing one is reported by watch_arm(). */
+                if (r == DIRWATCH_ELSEWHERE)
+                        log_info("Trigger directory '%s' is not the one watched any more; watching it again",
+                                 w->dir);
+                r = watch_arm(w);
+                if (r < 0)
+                        return r;
+        }
+        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing", w->dir);
+}
+
+/* ---- Carrying out the decisions. ---- */
+
+static WatchState watch_state(const Watch *w) {
+        return (WatchState) {
+                .pending = w->pending,
+                .query = w->conn.query,
+                .query_sent = w->conn.sent,
+                .next_retry = w->next_retry,
+                .retry_delay = w->retry_delay,
+                .sends = w->sends,
+                .seen_recovery = w->seen_recovery,
+        };
+}
+
+static WatchAction watch_decide_now(const Watch *w, WatchEvent e) {
+        WatchState s = watch_state(w);
+
+        return watch_decide(&s, e, now_usec());
+}
+
+static void forget_pending(Watch *w) {
+        w->pending = false;
+        w->next_retry = 0;
+        w->retry_delay = 0;
+        w->promote_sent = 0;
+        w->sends = 0;
+}
+
+/* A failed connection attempt: report a change of reason once, not every attempt. */
+static void connect_failed(Watch *w, const char *reason) {
+        if (reason != w->last_reason) {
+                if (w->pending)
+                        log_warning("Trigger '%s' seen, but the local server on '%s' port %u is not reachable (%s); "
+                                    "retrying", w->path, w->conn.socket_dir, w->conn.port, reason);
+                else
+                        log_info("Local server on '%s' port %u is not reachable (%s); will try again",
+                                 w->conn.socket_dir, w->conn.port, reason);
+        }
+        w->last_reason = reason;
+}
+
+static int watch_do(Watch *w, WatchAction a);
+
+static int watch_on(Watch *w, WatchEvent e) {
+        return watch_do(w, watch_decide_now(w, e));
+}
+
+/* The held connection, opened if need be: 0 when it is ready; -ENOTCONN when the server is not reachable
+ * (reported, and what next decided); other errors logged. */
+static int watch_connect(Watch *w) {
+        const char *reason = NULL;
+        int r = conn_open(&w->conn, &reason);
+
+        if (r == -ENOTCONN) {
+                connect_failed(w, reason);
+                r = watch_on(w, WATCH_EVENT_UNREACHABLE);
+                return r < 0 ? r : -ENOTCONN;
+        }
+        if (r == -EPROTONOSUPPORT) {
+                log_error("PostgreSQL %d has no pg_promote(): pgrepl needs 12 or later", w->conn.version);
+                return -PGREPL_E_CONFIG;
+        }
+        if (r <= 0)
+                return r;
+        if (w->last_reason && !w->pending)
+                log_info("Local server is reachable again");
+        w->last_reason = NULL;
+        return watch_on(w, WATCH_EVENT_CONNECTED);
+}
+
+/* Ask for the periodic STATUS=: open the connection if need be, send the status query. */
+static int watch_probe(Watch *w) {
+        int r;
+
+        if (w->conn.query != CONN_IDLE)
+                return 0;
+        r = watch_connect(w);
+        if (r == -ENOTCONN) {
+                set_unreachable(w, w->last_reason);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = conn_send_status(&w->conn, now_usec());
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) {
+                _cleanup_free_ char *e = conn_error_line(&w->conn);
+
+                log_warning("Cannot send the status query: %s", e ? e : "out of memory");
+                conn_drop(&w->conn);
+        }
+        return 0;
+}
+
+/*
+ * At a beat: a status query sent at the last one and still unanswered means
+ * a server (or backend) that hangs. Say so; the query stays with its
+ * backend rather than a new backend being started every beat, and a
+ * trigger goes on a connection of its own (WATCH_STEP_PROMOTE_AFRESH).
+ */
+static void watch_check_overdue(Watch *w, uint64_t now) {
+        uint64_t waited = now - w->conn.sent;
+        char why[64];
+
+        if (!conn_status_overdue(&w->conn, w->interval, now))
+                return;
+        if (!w->conn.overdue)
+                log_warning("The local server has not answered the status query for %llu s; waiting for it",
+                            (unsigned long long) (waited / 1000000ULL));
+        w->conn.overdue = true;
+        snprintf(why, sizeof(why), "not answering for %llu s", (unsigned long long) (waited / 1000000ULL));
+        set_unreachable(w, why);
+}
+
+/* The server closed the connection (shutdown, restart, a terminated backend). */
+static int watch_lost(Watch *w) {
+        _cleanup_free_ char *e = conn_lost_reason(&w->conn);
+
+        log_info("Lost the connection to the local server (%s); connecting again", e ? e : "closed");
+        conn_drop(&w->conn);
+        return watch_on(w, WATCH_EVENT_LOST);
+}
+
+/* Send pg_promote(true, N) on the held connection; the answer arrives in the poll loop. */
+static int watch_promote(Watch *w) {
+        char who[128];
+        int r;
+
+        r = watch_connect(w);
+        if (r == -ENOTCONN) {
+                watch_status(w);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        if (conn_send_promote(&w->conn, now_usec()) < 0) {
+                _cleanup_free_ char *e = conn_error_line(&w->conn);
+
+                log_warning("Cannot send pg_promote(): %s; retrying", e ? e : "out of memory");
+                conn_drop(&w->conn);
+                return watch_on(w, WATCH_EVENT_PROMOTE_UNSENT);
+        }
+        w->sends++;
+        log_debug("pg_promote() sent %llu us after the trigger was seen",
+                  (unsigned long long) (now_usec() - w->detected));
+        if (!w->promote_sent) {
+                w->promote_sent = now_usec();
+                log_info("Trigger '%s' (owner %s): promoting the local server", w->path,
+                         owner(w->trigger_uid, who, sizeof(who)));
+        }
+        watch_status(w);
+        return watch_on(w, WATCH_EVENT_PROMOTE_SENT);
+}
+
+/* pg_promote() failed, or could not be sent again: retry, on this connection if it is still good. */
+static int watch_promote_failed(Watch *w, const char *error) {
+        int r;
+
+        log_warning("pg_promote() failed: %s; retrying", error ? error : "unknown error");
+        if (!conn_ok(&w->conn))
+                conn_drop(&w->conn);
+        r = watch_on(w, WATCH_EVENT_PROMOTE_FAILED);
+        watch_status(w);
+        return r;
+}
+
+/* pg_promote() returned false after N seconds: PostgreSQL is still finishing recovery; ask again. */
+static int watch_resend(Watch *w) {
+        _cleanup_free_ char *e = NULL;
+
+        log_warning("Promotion requested %llu s ago is still pending (PostgreSQL is finishing recovery); "
+                    "waiting", (unsigned long long) ((now_usec() - w->promote_sent) / 1000000ULL));
+        if (conn_send_promote(&w->conn, now_usec()) >= 0) {
+                w->sends++;
+                watch_status(w);
+                return 0;
+        }
+        e = conn_error_line(&w->conn);
+        return watch_promote_failed(w, e);
+}
+
+static long long ms_between(const struct timespec *from, const struct timespec *to) {
+        long long ms = (long long) (to->tv_sec - from->tv_sec) * 1000LL + (to->tv_nsec - from->tv_nsec) / 1000000L;
+
+        return ms < 0 ? 0 : ms;
+}
+
+/* Promoted (by us, or by other means while a trigger was pending): record it, remove the trigger,
+ * report, done. */
+static int watch_record(Watch *w) {
+        PromotionRecord rec = { .time = (int64_t) time(NULL), .trigger_path = w->path, .trigger = w->trigger };
+        long long touch_ms = ms_between(&w->touched, &w->promoted_wall);
+        long long seen_ms = (long long) ((w->promoted - w->detected) / 1000ULL);
+        _cleanup_close_ int dir_fd = -1;
+        struct stat st;
+        int r, ret = 1;
+
+        rec.timeline = w->have_position ? w->timeline : 0;
+        snprintf(rec.lsn, sizeof(rec.lsn), "%s", w->have_position ? w->lsn : "0/0");
+        if (!w->have_position)
+                log_warning("Promoted, but cannot read the new timeline and position; recording them as unknown");
+
+        /* One descriptor of the watched directory for the look and the removal: a link in the path
+         * re-pointed meanwhile cannot send the removal elsewhere. */
+        (void) watch_open_dir(w, &dir_fd);
+        /* The file as it is now (touch changes its ctime after creating it). */
+        if (dirwatch_look(&w->dw, dir_fd, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
+                rec.trigger = trigger_id_from_stat(&st);
+        /* Record first: if the trigger cannot be removed, the record keeps it from acting twice. */
+        r = record_write(w->state_dir, &rec);
+        if (r < 0)
+                ret = log_error_errno(r, "Cannot write the promotion record '%s/%s': %m", w->state_dir, RECORD_FILE);
+        if (dirwatch_look(&w->dw, dir_fd, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
+                log_warning("Trigger '%s' was removed or replaced meanwhile; leaving the path alone", w->path);
+        else if ((r = dirwatch_remove(&w->dw, dir_fd)) < 0)
+                log_warning_errno(r, "Cannot remove trigger '%s': %m; the promotion record keeps this node from "
+                                  "acting on it again, but remove it by hand", w->path);
+
+        log_notice("Promoted: the local server is a primary on timeline %u at %s, %lld ms after trigger '%s' was "
+                   "touched (%lld ms after the watcher saw it)", rec.timeline, rec.lsn, touch_ms, w->path, seen_ms);
+        notify_status("promoted: primary on timeline %u at %s, %lld ms after the trigger", rec.timeline, rec.lsn,
+                      touch_ms);
+        forget_pending(w);
+        return ret;
+}
+
+/* Promoted: the new timeline and position, for the record and the log, come on the held connection
+ * like any answer; without them by the deadline, the promotion is recorded anyway. */
+static int watch_ask_position(Watch *w, uint64_t deadline) {
+        w->promoted = now_usec();
+        clock_gettime(CLOCK_REALTIME, &w->promoted_wall);
+        w->have_position = false;
+        if (conn_send_position(&w->conn, now_usec()) < 0)
+                return watch_record(w);
+        w->next_retry = deadline;
+        return 0;
+}
+
+static int watch_not_a_standby(Watch *w) {
+        forget_pending(w);
+        if (w->seen_recovery) {
+                log_notice("The local server is no longer in recovery (promoted by other means): nothing left to watch");
+                notify_status("promoted by other means: nothing left to watch");
+        } else {
+                log_notice("The local server is not in recovery (it is a primary): nothing to watch for");
+                notify_status("the local server is a primary: nothing to do");
+        }
+        return 1;
+}
+
+static int watch_do(Watch *w, WatchAction a) {
+        switch (a.step) {
+        case WATCH_STEP_NONE:
+        case WATCH_STEP_STOP: /* the signal handler's */
+                return 0;
+        case WATCH_STEP_RETRY:
+                w->retry_delay = a.delay;
+                w->next_retry = a.at;
+                return 0;
+        case WATCH_STEP_WAIT:
+        case WATCH_STEP_RECONNECT:
+                w->next_retry = a.at;
+                return 0;
+        case WATCH_STEP_CANCEL_RETRY:
+                w->next_retry = 0;
+                return 0;
+        case WATCH_STEP_PROMOTE_AFRESH:
+                log_warning("The local server has not answered the status query for %llu ms; promoting on a new "
+                            "connection", (unsigned long long) ((now_usec() - w->conn.sent) / 1000ULL));
+                conn_drop(&w->conn);
+                return watch_promote(w);
+        case WATCH_STEP_PROMOTE:
+                return watch_promote(w);
+        case WATCH_STEP_RESEND:
+                return watch_resend(w);
+        case WATCH_STEP_FORGET:
+                log_notice("Trigger '%s' went away before the promotion was requested; not promoting", w->path);
+                forget_pending(w);
+                return 0;
+        case WATCH_STEP_CHECK:
+                return watch_check(w);
+        case WATCH_STEP_PROBE:
+                return watch_probe(w);
+        case WATCH_STEP_REPORT:
+                watch_status(w);
+                return 0;
+        case WATCH_STEP_ASK_POSITION:
+                return watch_ask_position(w, a.at);
+        case WATCH_STEP_RECORD:
+                return watch_record(w);
+        case WATCH_STEP_NOT_A_STANDBY:
+                return watch_not_a_standby(w);
+        }
+        return 0;
+}
+
+/* ---- The trigger path. ---- */
+
+/* Nothing valid at the trigger path: a trigger in hand not yet acted on is dropped; a bad file is warned about. */
+static int watch_unusable(Watch *w, TriggerVerdict v, const struct stat *st) {
+        int r = watch_on(w, WATCH_EVENT_TRIGGER_GONE);
+
+        if (r != 0)
+                return r;
+        if (v != TRIGGER_ABSENT) {
+                warn_ignored(w, v, st);
+                return 0;
+        }
+        w->have_warned = false;
+        if (w->ignored_text) {
+                set_text(&w->ignored_text, NULL);
+                watch_status(w);
+        }
+        return 0;
+}
+
+/* A valid trigger: the one in hand seen again, or one to take in hand and promote. */
+static int watch_take(Watch *w, const struct stat *st) {
+        WatchAction a;
+
+        if (w->pending && w->trigger.dev == st->st_dev && w->trigger.ino == st->st_ino) {
+                /* Its latest ctime is what the record keeps. */
+                w->trigger = trigger_id_from_stat(st);
+                return watch_on(w, WATCH_EVENT_TRIGGER_AGAIN);
+        }
+        a = watch_decide_now(w, WATCH_EVENT_TRIGGER);
+        /* Another file while pg_promote() runs is not taken. */
+        if (a.step == WATCH_STEP_NONE)
+                return 0;
+        if (!w->pending) {
+                w->detected = now_usec();
+                w->touched = st->st_ctim;
+        }
+        w->pending = true;
+        w->trigger = trigger_id_from_stat(st);
+        w->trigger_uid = st->st_uid;
+        return watch_do(w, a);
+}
+
+/* Look at the trigger path after an event, at start, and on every retry. */
+static int watch_check(Watch *w) {
+        _cleanup_close_ int dir_fd = -1;
+        struct stat st;
+        TriggerVerdict v;
+        int r;
+
+        r = watch_open_dir(w, &dir_fd);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = dirwatch_look(&w->dw, dir_fd, &st);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Cannot look at '%s': %m", w->path);
+        v = trigger_classify(r >= 0 ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
+        if (v != TRIGGER_VALID)
+                return watch_unusable(w, v, r >= 0 ? &st : NULL);
+        set_text(&w->ignored_text, NULL);
+        w->have_warned = false;
+        return watch_take(w, &st);
+}
+
+/* ---- The server's answers. ---- */
+
+/* A status answer "in recovery": what STATUS= says while idle. */
+static void watch_standby_seen(Watch *w, const StandbyState *s) {
+        w->seen_recovery = true;
+        if (!strempty(s->trigger_setting) && !w->warned_setting) {
+                log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race "
+                            "this watcher; pgrepl never sets it, remove it", s->trigger_setting);
+                w->warned_setting = true;
+        }
+        set_text(&w->state_text, promote_describe(s));
+        watch_status(w);
+}
+
+static int on_status(Watch *w) {
+        _cleanup_free_ char *error = NULL;
+        StandbyState s = {};
+        WatchEvent e;
+        int r;
+
+        r = conn_receive_status(&w->conn, &s, &error);
+        if (r == 0)
+                return 0;
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r == -ECONNRESET)
+                return watch_lost(w);
+        if (w->conn.overdue)
+                log_info("The local server answers again (%llu s after the status query)",
+                         (unsigned long long) ((now_usec() - w->conn.sent) / 1000000ULL));
+        w->conn.overdue = false;
+        if (r < 0) {
+                log_warning("Status query failed: %s", error ? error : "malformed answer");
+                e = WATCH_EVENT_STATUS_FAILED;
+        } else if (!s.in_recovery)
+                e = WATCH_EVENT_STATUS_PRIMARY;
+        else {
+                watch_standby_seen(w, &s);
+                e = WATCH_EVENT_STATUS_STANDBY;
+        }
+        promote_state_done(&s);
+        return watch_on(w, e);
+}
+
+static int on_promote(Watch *w) {
+        _cleanup_free_ char *error = NULL;
+        PromoteOutcome o;
+        int r;
+
+        r = conn_receive_promote(&w->conn, &o, &error);
+        if (r < 0)
+                return log_oom();
+        if (r == 0)
+                return 0;
+        switch (o) {
+        case PROMOTE_DONE:
+                return watch_on(w, WATCH_EVENT_PROMOTE_DONE);
+        case PROMOTE_PENDING:
+                return watch_on(w, WATCH_EVENT_PROMOTE_PENDING);
+        case PROMOTE_NOT_IN_RECOVERY:
+                return watch_on(w, WATCH_EVENT_PROMOTE_NOT_IN_RECOVERY);
+        case PROMOTE_FAILED:
+                break;
+        }
+        return watch_promote_failed(w, error);
+}
+
+static int on_position(Watch *w) {
+        int r = conn_receive_position(&w->conn, &w->timeline, w->lsn, sizeof(w->lsn));
+
+        if (r == 0)
+                return 0;
+        w->have_position = r > 0;
+        return watch_on(w, WATCH_EVENT_POSITION);
+}
+
+/* The held connection's socket is readable. */
+static int on_conn(Watch *w) {
+        switch (w->conn.query) {
+        case CONN_STATUS:
+                return on_status(w);
+        case CONN_PROMOTE:
+                return on_promote(w);
+        case CONN_POSITION:
+                return on_position(w);
+        case CONN_IDLE:
+                break;
+        }
+        /* Idle: a notice (kept for the log), or the server closing the connection. */
+        return conn_receive_idle(&w->conn) < 0 ? watch_lost(w) : 0;
+}
+
+/* ---- The event sources. ---- */
+
+static int on_inotify(Watch *w) {
+        int r = dirwatch_dispatch(&w->dw);
+        bool check;
+
+        if (r < 0)
+                return log_error_errno(r, "Cannot read inotify events: %m");
+        check = r & DIRWATCH_CHECK;
+        if (r & DIRWATCH_REARM) {
+                r = watch_arm(w);
+                if (r < 0)
+                        return r;
+                /* The directory may be a new one, with a trigger in it already. */
+                check = !w->dw.on_ancestor;
+        }
+        return check ? watch_check(w) : 0;
+}
+
+static int on_signal(Watch *w) {
+        struct signalfd_siginfo si;
+        const char *name;
+        WatchAction a;
+
+        if (read(w->signal_fd, &si, sizeof(si)) != sizeof(si))
+                return 0;
+        if (si.ssi_signo == SIGHUP) {
+                log_debug("SIGHUP: nothing to reload");
+                return 0;
+        }
+        name = strsignal((int) si.ssi_signo);
+        notify_stopping();
+        a = watch_decide_now(w, WATCH_EVENT_STOP);
+        if (a.step != WATCH_STEP_STOP) {
+                log_info("Stopping on %s once the promotion is recorded", name);
+                return watch_do(w, a);
+        }
+        if (w->conn.query == CONN_PROMOTE)
+                log_warning("Stopping while pg_promote() is in flight: PostgreSQL completes the promotion on its "
+                            "own; the trigger '%s' and the promotion record are left as they are", w->path);
+        else
+                log_info("Stopping on %s", name);
+        return 1;
+}
+
+static int on_timer(Watch *w) {
+        uint64_t expirations, now;
+        int r = 0;
+
+        if (read(w->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+                return log_error_errno(-errno, "Cannot read the timer: %m");
+        now = now_usec();
+        if (w->next_retry && now >= w->next_retry) {
+                w->next_retry = 0;
+                r = watch_on(w, WATCH_EVENT_RETRY_DUE);
+                if (r != 0)
+                        return r;
+        }
+        if (now >= w->next_tick) {
+                while (w->next_tick <= now)
+                        w->next_tick += w->interval;
+                if (w->watchdog)
+                        notify_watchdog();
+                watch_check_overdue(w, now);
+                r = watch_on(w, WATCH_EVENT_BEAT);
+        }
+        return r;
+}
+
+static int arm_timer(Watch *w) {
+        uint64_t when = w->next_retry && w->next_retry < w->next_tick ? w->next_retry : w->next_tick;
+        struct itimerspec its = { .it_value = { (time_t) (when / 1000000), (long) (when % 1000000) * 1000 } };
+
+        if (when == w->timer_armed)
+                return 0;
+        if (timerfd_settime(w->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+                return log_error_errno(-errno, "Cannot arm the timer: %m");
+        w->timer_armed = when;
+        return 0;
+}
+
+static int watch_loop(Watch *w) {
+        for (;;) {
+                struct pollfd p[] = {
+                        { .fd = w->signal_fd, .events = POLLIN },
+                        { .fd = w->dw.fd, .events = POLLIN },
+                        { .fd = w->timer_fd, .events = POLLIN },
+                        { .fd = conn_fd(&w->conn), .events = POLLIN },
+                };
+                int r = arm_timer(w);
+
+                if (r < 0)
+                        return r;
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return log_error_errno(-errno, "poll() failed: %m");
+                }
+                /* Signals first: a stop request wins over anything else that is ready. */
+                r = p[0].revents ? on_signal(w) : 0;
+                if (r == 0 && p[3].revents && w->conn.pg)
+                        r = on_conn(w);
+                if (r == 0 && p[1].revents)
+                        r = on_inotify(w);
+                if (r == 0 && p[2].revents)
+                        r = on_timer(w);
+                if (r != 0)
+                        return r;
+        }
+}
+
+/* ---- Setting up. ---- */
 
 /* The path two watchers would really share: the directory resolved when it exists. */
 static char *canonical_path(const Watch *w) {
@@ -78,262 +931,30 @@ static int watch_lock(Watch *w) {
         return 0;
 }
 
-/* Warn about a trigger directory in which others than root and us can plant or swap files. */
-static void check_dir(const Watch *w) {
-        struct stat st;
+/* The signalfd, the timerfd and the directory's inotify instance the loop polls. */
+static int setup_events(Watch *w) {
+        sigset_t mask;
+        int r;
 
-        /* A link to the directory is as safe as the link's owner: that user can re-point it. */
-        if (lstat(w->dir, &st) >= 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != w->self)
-                log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
-                            "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
-                            w->dir, (unsigned) st.st_uid);
-        if (stat(w->dir, &st) < 0)
-                return;
-        if (st.st_uid != 0 && st.st_uid != w->self)
-                log_warning("Trigger directory '%s' is owned by uid %u: that user can plant a trigger file",
-                            w->dir, (unsigned) st.st_uid);
-        else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-                log_warning("Trigger directory '%s' is writable by others without the sticky bit: any local user "
-                            "can rename a root-owned file onto the trigger path", w->dir);
-}
-
-/*
- * Watch the trigger's directory (ancestor false) or an ancestor. The
- * directory is opened first and watched through that descriptor, so the
- * watch and the identity kept for watch_open_dir() are one directory even
- * if a link in the path changes meanwhile. The descriptor is not kept: an
- * open directory would hold back the event of its removal.
- */
-static int add_watch(Watch *w, const char *path, bool ancestor, const char *expect) {
-        _cleanup_close_ int fd = -1;
-        struct stat st = {};
-        char proc[64];
-        int wd;
-
-        if (!ancestor) {
-                fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0 || fstat(fd, &st) < 0)
-                        return -errno;
-                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-                path = proc;
-        }
-        wd = inotify_add_watch(w->inotify_fd, path, trigger_watch_mask(ancestor));
-        if (wd < 0)
-                return -errno;
-        free(w->expect);
-        w->expect = strdup(expect);
-        if (!w->expect)
-                return -ENOMEM;
-        w->wd = wd;
-        w->on_ancestor = ancestor;
-        w->dir_dev = st.st_dev;
-        w->dir_ino = st.st_ino;
-        return 0;
-}
-
-/*
- * Wait on the nearest existing ancestor of the missing trigger directory for
- * its next component. Returns 1 when that component exists after all (it
- * appeared before the watch was armed: arm again), 0 when waiting.
- */
-static int arm_ancestor(Watch *w) {
-        _cleanup_free_ char *p = strdup(w->dir);
-
-        if (!p)
-                return -ENOMEM;
-        for (;;) {
-                char *slash = strrchr(p, '/');
-                int r;
-
-                if (!slash)
-                        return -ENOENT;
-                *slash = 0;
-                r = add_watch(w, slash == p ? "/" : p, true, slash + 1);
-                if (r >= 0) {
-                        /* p is now the path of the component waited for. */
-                        *slash = '/';
-                        return fs_exists(p) ? 1 : 0;
-                }
-                if ((r != -ENOENT && r != -ENOTDIR) || slash == p)
-                        return r;
-        }
-}
-
-/*
- * Watch the trigger's directory; while it is missing, its nearest existing
- * ancestor, so that its appearance arms the real watch. The caller then
- * looks at the path: a file that was already there counts.
- */
-int watch_arm(Watch *w) {
-        for (unsigned attempt = 0; attempt < 16; attempt++) {
-                int r;
-
-                if (w->wd >= 0)
-                        (void) inotify_rm_watch(w->inotify_fd, w->wd);
-                w->wd = -1;
-                r = add_watch(w, w->dir, false, w->name);
-                if (r >= 0) {
-                        if (w->dir_missing_logged)
-                                log_info("Trigger directory '%s' is there again; watching it", w->dir);
-                        w->dir_missing_logged = false;
-                        check_dir(w);
-                        return 0;
-                }
-                if (r == -ENOTDIR && fs_exists(w->dir)) {
-                        /* The configured path cannot work: a configuration error, not worth a restart. */
-                        log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s': '%s' is not a directory", w->path, w->dir);
-                        return -PGREPL_E_CONFIG;
-                }
-                if (r != -ENOENT && r != -ENOTDIR)
-                        return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
-                r = arm_ancestor(w);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
-                if (r == 0) {
-                        if (!w->dir_missing_logged)
-                                log_warning("Trigger directory '%s' does not exist; waiting for it to appear", w->dir);
-                        w->dir_missing_logged = true;
-                        return 0;
-                }
-        }
-        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing; giving up", w->dir);
-}
-
-/*
- * Open the watched directory for one look at the trigger (and its removal):
- * a descriptor checked to be the directory the watch is on, so the look and
- * the removal see one directory whatever a link in the path does meanwhile.
- * A path that now leads elsewhere (a link re-pointed, the directory
- * replaced before its events came) is armed again first. -ENOENT while the
- * directory is missing; other errors are logged.
- */
-int watch_open_dir(Watch *w, int *ret_fd) {
-        for (unsigned attempt = 0; attempt < 3; attempt++) {
-                _cleanup_close_ int fd = -1;
-                struct stat st;
-                int r;
-
-                if (w->on_ancestor)
-                        return -ENOENT;
-                fd = open(w->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
-                        return log_error_errno(-errno, "Cannot open the trigger directory '%s': %m", w->dir);
-                if (fd >= 0 && fstat(fd, &st) < 0)
-                        return log_error_errno(-errno, "Cannot look at the trigger directory '%s': %m", w->dir);
-                if (fd >= 0 && st.st_dev == w->dir_dev && st.st_ino == w->dir_ino) {
-                        *ret_fd = TAKE_FD(fd);
-                        return 0;
-                }
-                /* A missing one is reported by watch_arm(). */
-                if (fd >= 0)
-                        log_info("Trigger directory '%s' is not the one watched any more; watching it again",
-                                 w->dir);
-                r = watch_arm(w);
-                if (r < 0)
-                        return r;
-        }
-        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing", w->dir);
-}
-
-static int handle_inotify(Watch *w) {
-        /* Aligned for struct inotify_event; a few events at a time is plenty. */
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        bool rearm = false, check = false;
-        ssize_t n = read(w->inotify_fd, buf, sizeof(buf));
-
-        if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : log_error_errno(-errno, "Cannot read inotify events: %m");
-        for (char *p = buf; p < buf + n;) {
-                const struct inotify_event *ev = (const struct inotify_event *) p;
-
-                p += sizeof(*ev) + ev->len;
-                /* Events of a watch we already dropped are stale. */
-                if (ev->wd != w->wd && !(ev->mask & IN_Q_OVERFLOW))
-                        continue;
-                switch (trigger_event_action(ev->mask, ev->len ? ev->name : NULL, w->expect, w->on_ancestor)) {
-                case EVENT_REARM:
-                        rearm = true;
-                        break;
-                case EVENT_CHECK:
-                        check = true;
-                        break;
-                case EVENT_IGNORE:
-                        break;
-                }
-        }
-        if (rearm) {
-                int r = watch_arm(w);
-
-                if (r < 0)
-                        return r;
-                /* The directory may be a new one, with a trigger in it already. */
-                check = !w->on_ancestor;
-        }
-        return check ? watch_check(w) : 0;
-}
-
-static int handle_signal(Watch *w) {
-        struct signalfd_siginfo si;
-
-        if (read(w->signal_fd, &si, sizeof(si)) != sizeof(si))
-                return 0;
-        if (si.ssi_signo == SIGHUP) {
-                log_debug("SIGHUP: nothing to reload");
-                return 0;
-        }
-        notify_stopping();
-        if (watch_promoting(w))
-                log_warning("Stopping while pg_promote() is in flight: PostgreSQL completes the promotion on its "
-                            "own; the trigger '%s' and the promotion record are left as they are", w->path);
-        else
-                log_info("Stopping on %s", strsignal((int) si.ssi_signo));
-        return 1;
-}
-
-static int handle_timer(Watch *w) {
-        uint64_t expirations, now;
-        int r = 0;
-
-        if (read(w->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-                return log_error_errno(-errno, "Cannot read the timer: %m");
-        now = now_usec();
-        if (w->next_retry && now >= w->next_retry) {
-                w->next_retry = 0;
-                /* A trigger waiting for the server, or just the connection to open again. */
-                r = w->pending ? watch_check(w) : watch_probe(w);
-                if (r != 0)
-                        return r;
-        }
-        if (now >= w->next_tick) {
-                while (w->next_tick <= now)
-                        w->next_tick += w->interval;
-                if (w->watchdog)
-                        notify_watchdog();
-                watch_check_overdue(w);
-                /* While a trigger is being handled its own path reports; otherwise ask the server. */
-                if (w->pending)
-                        watch_status(w);
-                else
-                        r = watch_probe(w);
-        }
-        return r;
-}
-
-static int arm_timer(Watch *w) {
-        uint64_t when = w->next_retry && w->next_retry < w->next_tick ? w->next_retry : w->next_tick;
-        struct itimerspec its = { .it_value = { (time_t) (when / 1000000), (long) (when % 1000000) * 1000 } };
-
-        if (when == w->timer_armed)
-                return 0;
-        if (timerfd_settime(w->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-                return log_error_errno(-errno, "Cannot arm the timer: %m");
-        w->timer_armed = when;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(-errno, "Cannot block signals: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+        w->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (w->signal_fd < 0 || w->timer_fd < 0)
+                return log_error_errno(-errno, "Cannot set up the event loop: %m");
+        r = dirwatch_init(&w->dw, w->dir, w->name);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the event loop: %m");
         return 0;
 }
 
 static int watch_setup(Watch *w, const Config *c) {
         uint64_t wd_usec = notify_watchdog_usec();
-        sigset_t mask;
         int r;
 
         w->config = c;
@@ -347,6 +968,7 @@ static int watch_setup(Watch *w, const Config *c) {
                 return r == -ENOMEM ? log_oom()
                                     : (log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s' (from %s): must name a file",
                                                  w->path, c->sources[VAR_PROMOTE_TRIGGER_FILE]), -PGREPL_E_CONFIG);
+        conn_init(&w->conn, config_get(c, VAR_SOCKET_DIR), c->port);
 
         /* The record must be writable before anything may be promoted. */
         r = fs_mkdir_p(w->state_dir, 0700);
@@ -365,19 +987,9 @@ static int watch_setup(Watch *w, const Config *c) {
         /* The trigger directory is watched through its descriptor's /proc/self/fd link. */
         if (access("/proc/self/fd", F_OK) < 0)
                 return log_error_errno(-errno, "Cannot use '/proc/self/fd': %m (the watcher needs /proc)");
-
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(-errno, "Cannot block signals: %m");
-        (void) signal(SIGPIPE, SIG_IGN);
-        w->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        w->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (w->signal_fd < 0 || w->inotify_fd < 0 || w->timer_fd < 0)
-                return log_error_errno(-errno, "Cannot set up the event loop: %m");
+        r = setup_events(w);
+        if (r < 0)
+                return r;
 
         /* Ping at half of WatchdogSec=, and refresh STATUS= at the same beat: one wake-up. */
         w->watchdog = wd_usec > 0;
@@ -388,38 +1000,23 @@ static int watch_setup(Watch *w, const Config *c) {
         return 0;
 }
 
-static int watch_loop(Watch *w) {
-        for (;;) {
-                struct pollfd p[] = {
-                        { .fd = w->signal_fd, .events = POLLIN },
-                        { .fd = w->inotify_fd, .events = POLLIN },
-                        { .fd = w->timer_fd, .events = POLLIN },
-                        { .fd = w->conn ? PQsocket(w->conn) : -1, .events = POLLIN },
-                };
-                int r = arm_timer(w);
-
-                if (r < 0)
-                        return r;
-                if (poll(p, ELEMENTSOF(p), -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return log_error_errno(-errno, "poll() failed: %m");
-                }
-                /* Signals first: a stop request wins over anything else that is ready. */
-                r = p[0].revents ? handle_signal(w) : 0;
-                if (r == 0 && p[3].revents && w->conn)
-                        r = watch_conn_io(w);
-                if (r == 0 && p[1].revents)
-                        r = handle_inotify(w);
-                if (r == 0 && p[2].revents)
-                        r = handle_timer(w);
-                if (r != 0)
-                        return r;
-        }
+static void watch_free(Watch *w) {
+        conn_drop(&w->conn);
+        closep(&w->lock_fd);
+        dirwatch_done(&w->dw);
+        closep(&w->signal_fd);
+        closep(&w->timer_fd);
+        record_done(&w->record);
+        free(w->path);
+        free(w->dir);
+        free(w->name);
+        free(w->state_dir);
+        free(w->state_text);
+        free(w->ignored_text);
 }
 
 int watch_run(const Config *c) {
-        Watch w = { .lock_fd = -1, .inotify_fd = -1, .signal_fd = -1, .timer_fd = -1, .wd = -1 };
+        Watch w = { .lock_fd = -1, .signal_fd = -1, .timer_fd = -1, .dw = { .fd = -1, .wd = -1 } };
         int r;
 
         r = watch_setup(&w, c);
@@ -429,7 +1026,7 @@ int watch_run(const Config *c) {
                 notify_ready(NULL);
                 log_info("Watching '%s' (state in '%s')", w.path, w.state_dir);
                 /* A trigger touched before we came up counts; without one, ask the server what it is. */
-                r = w.on_ancestor ? 0 : watch_check(&w);
+                r = w.dw.on_ancestor ? 0 : watch_check(&w);
                 if (r == 0 && !w.pending)
                         r = watch_probe(&w);
         }

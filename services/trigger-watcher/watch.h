@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pgrepl-trigger-watcher's daemon: one poll loop over an inotify watch on
- * the trigger path's directory, a signalfd, a timerfd (watchdog and STATUS=
- * cadence, connection retries) and the socket of the one connection it
- * holds to the local server. It never polls the path. Functions return 0
- * to go on, 1 when the watcher's work is done (exit 0), or a negative errno.
+ * pgrepl-trigger-watcher's daemon, and the one module that decides: a poll
+ * loop over the trigger directory's watch (dirwatch.c), a signalfd, a
+ * timerfd and the held connection (conn.c). Those report outcomes; each
+ * becomes an event, watch_decide() (pure, unit-tested) picks the next step,
+ * and the loop carries it out. No query blocks the loop; opening the
+ * connection does, bounded by connect_timeout (conn_open()).
  */
 #pragma once
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 
 #include "config.h"
-#include "record.h"
-#include "trigger.h"
+#include "conn.h"
 
 /* STATUS= cadence without a watchdog (by hand). */
 #define WATCH_STATUS_INTERVAL_USEC (30ULL * 1000000ULL)
@@ -28,88 +25,75 @@
 #define WATCH_RECONNECT_USEC (1000ULL * 1000ULL)
 /* How long a trigger waits for a status query under way before it goes on a connection of its own. */
 #define WATCH_DEFER_MAX_USEC (1000ULL * 1000ULL)
+/* How long the new timeline and position may take after the promotion before they are recorded as
+ * unknown: the record must not wait on a server that stopped answering. */
+#define WATCH_POSITION_MAX_USEC (5ULL * 1000000ULL)
 /* Lock directory shared by every watcher on the host (the unit's RuntimeDirectory=); beside
  * /run/pgrepl, not in it, where any name could be an instance's own runtime directory. */
 #define WATCH_LOCK_DIR "/run/pgrepl-triggers"
 
-typedef enum Query {
-        QUERY_NONE,
-        QUERY_STATUS,  /* the periodic status query */
-        QUERY_PROMOTE, /* pg_promote(true, N) */
-} Query;
+/* What the lower modules reported. */
+typedef enum WatchEvent {
+        WATCH_EVENT_TRIGGER,                 /* a valid trigger: a new one, or another file than the one in hand */
+        WATCH_EVENT_TRIGGER_AGAIN,           /* the trigger in hand, seen again (touch sends several events) */
+        WATCH_EVENT_TRIGGER_GONE,            /* nothing valid at the trigger path any more */
+        WATCH_EVENT_RETRY_DUE,               /* the time planned for the next attempt has come */
+        WATCH_EVENT_BEAT,                    /* the watchdog and STATUS= beat */
+        WATCH_EVENT_STOP,                    /* SIGTERM or SIGINT */
+        WATCH_EVENT_CONNECTED,               /* the held connection was opened (again) */
+        WATCH_EVENT_UNREACHABLE,             /* it could not be opened */
+        WATCH_EVENT_LOST,                    /* the server closed it */
+        WATCH_EVENT_STATUS_STANDBY,          /* the status query's answer: in recovery */
+        WATCH_EVENT_STATUS_PRIMARY,          /* the answer: not in recovery */
+        WATCH_EVENT_STATUS_FAILED,           /* the query failed on a connection still good */
+        WATCH_EVENT_PROMOTE_SENT,            /* pg_promote() is on its way */
+        WATCH_EVENT_PROMOTE_UNSENT,          /* it could not be sent */
+        WATCH_EVENT_PROMOTE_DONE,            /* it returned true: a primary now */
+        WATCH_EVENT_PROMOTE_PENDING,         /* false: still finishing recovery after N seconds */
+        WATCH_EVENT_PROMOTE_NOT_IN_RECOVERY, /* refused: not (or no longer) a standby */
+        WATCH_EVENT_PROMOTE_FAILED,          /* any other error */
+        WATCH_EVENT_POSITION,                /* the new timeline and position came, or cannot */
+} WatchEvent;
 
-typedef struct Watch {
-        const Config *config;
-        char *path, *dir, *name; /* the trigger path and its parts */
-        char *state_dir;
-        uid_t self;
+/* What the loop does next. */
+typedef enum WatchStep {
+        WATCH_STEP_NONE,
+        WATCH_STEP_WAIT,           /* the status query under way answers first; wait for it until .at at most */
+        WATCH_STEP_PROMOTE,        /* send pg_promote() on the held connection, opened if need be */
+        WATCH_STEP_PROMOTE_AFRESH, /* leave the unanswered status query to its backend; promote on a new connection */
+        WATCH_STEP_RESEND,         /* still pending: send pg_promote() again */
+        WATCH_STEP_RETRY,          /* try the trigger again at .at (.delay: this step of the backoff) */
+        WATCH_STEP_RECONNECT,      /* no trigger: open the connection again at .at */
+        WATCH_STEP_CANCEL_RETRY,   /* nothing is planned any more */
+        WATCH_STEP_FORGET,         /* drop the trigger in hand */
+        WATCH_STEP_CHECK,          /* look at the trigger path */
+        WATCH_STEP_PROBE,          /* send the status query */
+        WATCH_STEP_REPORT,         /* refresh STATUS= */
+        WATCH_STEP_ASK_POSITION,   /* promoted: ask for the new timeline and position, until .at at most */
+        WATCH_STEP_RECORD,         /* record the promotion, remove the trigger, report: done (exit 0) */
+        WATCH_STEP_NOT_A_STANDBY,  /* the server is a primary: leave the trigger alone, done (exit 0) */
+        WATCH_STEP_STOP,           /* stop as asked */
+} WatchStep;
 
-        int lock_fd, inotify_fd, signal_fd, timer_fd;
+typedef struct WatchAction {
+        WatchStep step;
+        uint64_t at;    /* CLOCK_MONOTONIC usec, for the steps that plan a time */
+        uint64_t delay; /* WATCH_STEP_RETRY: the delay now reached, the next one doubles it */
+} WatchAction;
 
-        /* The one inotify watch: the trigger's directory, or while that is
-         * missing, its nearest existing ancestor (expect: the child to wait for). */
-        int wd;
-        bool on_ancestor, dir_missing_logged;
-        char *expect;
-        /* The watched directory's identity, so that each look opens that very directory. */
-        dev_t dir_dev;
-        ino_t dir_ino;
+/* What the decisions depend on: a snapshot of the loop's state. */
+typedef struct WatchState {
+        bool pending;           /* a trigger is in hand */
+        ConnQuery query;        /* what runs on the held connection */
+        uint64_t query_sent;    /* when it went out */
+        uint64_t next_retry;    /* the time planned for the next attempt, 0: none */
+        uint64_t retry_delay;   /* the last backoff delay, 0: none yet */
+        unsigned sends;         /* pg_promote() calls sent for the trigger in hand */
+        bool seen_recovery;     /* a status answer said "in recovery" */
+} WatchState;
 
-        uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
-        bool watchdog;
+/* The next step after event e at time now (CLOCK_MONOTONIC usec). Pure: no I/O, no logging. */
+WatchAction watch_decide(const WatchState *s, WatchEvent e, uint64_t now);
 
-        PromotionRecord record;
-        bool have_record;
-        bool seen_recovery;      /* a successful connection answered "in recovery" */
-        const char *last_reason; /* last connection failure reported (log changes only) */
-        bool warned_setting;
-        struct stat warned;      /* last ignored file warned about: warn once per file */
-        bool have_warned;
-        char *state_text, *ignored_text;
-
-        /* The trigger being acted on. */
-        bool pending;
-        TriggerId trigger;
-        uid_t trigger_uid;
-        struct timespec touched; /* its ctime when first seen: "touch-to-promoted" */
-        uint64_t detected, promote_sent;
-        unsigned sends;          /* pg_promote() calls sent for it */
-
-        /* The connection to the local server, held while idle: a trigger then costs no
-         * connection set-up (a backend fork) before pg_promote() is sent. NULL while the
-         * server is unreachable. Queries on it never block the loop: sent, then collected
-         * when its socket is readable. */
-        PGconn *conn;
-        Query query;             /* what runs on it */
-        PGresult *result;        /* its results so far */
-        uint64_t query_sent;
-        bool session_set;        /* the session set-up went with a status query */
-        bool overdue;            /* the status query has been reported unanswered */
-        char notice[256];        /* the server's last message outside a query ("terminating ...") */
-} Watch;
-
-static inline bool watch_promoting(const Watch *w) {
-        return w->query == QUERY_PROMOTE;
-}
-
+/* Run the watcher until a promotion or a stop: 0, or a negative errno (logged). */
 int watch_run(const Config *c);
-/* watch.c: arming the watch; the watched directory, opened for one look at the trigger. */
-int watch_arm(Watch *w);
-int watch_open_dir(Watch *w, int *ret_fd);
-
-/* act.c: deciding and promoting. */
-void watch_status(Watch *w);
-void watch_set_state(Watch *w, char *text);
-int watch_check(Watch *w);
-int watch_promote(Watch *w);
-int watch_promote_io(Watch *w);
-int watch_not_a_standby(Watch *w);
-int watch_finish(Watch *w);
-void watch_schedule_retry(Watch *w);
-
-/* local.c: the held connection and the status query. */
-int local_ensure(Watch *w);
-void local_drop(Watch *w);
-int watch_conn_io(Watch *w);
-int watch_probe(Watch *w);
-void watch_check_overdue(Watch *w);

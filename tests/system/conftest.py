@@ -37,6 +37,17 @@ def pytest_report_header(config):
             f"pgrepl build dir: {_builddir(config)}"]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """PGREPL_NO_SKIP=1 (tests/run-all sets it) turns a skip into a failure:
+    where every test can run, a skip hides a suite that did not."""
+    report = (yield).get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("PGREPL_NO_SKIP") == "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, a failure with PGREPL_NO_SKIP=1: {reason}"
+
+
 def _builddir(config) -> Path:
     chosen = (config.getoption("--pgrepl-builddir", default=None)
               or os.environ.get("PGREPL_BUILDDIR") or "build")

@@ -1,85 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The clone's pure parts: pg_basebackup's progress lines (as -P writes them
- * when stderr is not a terminal, with and without --verbose), its phase
- * lines, the extension policy, the STATUS= text and the side path.
+ * The clone's side directory: where it goes, whatever the spelling of the
+ * data directory, and which leftovers are removed (pgrepl's own interrupted
+ * copy) or left alone (a file, a directory a server ran in).
  */
-#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "assert.h"
 #include "clone.h"
+#include "fs.h"
 #include "macro.h"
+#include "util.h"
 
-static void test_progress(void) {
-        static const struct {
-                const char *line;
-                int r;
-                uint64_t done, total;
-                unsigned pct;
-        } cases[] = {
-                { "23169/23169 kB (100%), 1/1 tablespace", 0, 23169, 23169, 100 },
-                { "     0/1119311 kB (0%), 0/1 tablespace", 0, 0, 1119311, 0 },
-                { "  421888/1119311 kB (37%), 0/1 tablespace (/var/lib/x.pgrepl-clone/base/5/16398)", 0, 421888,
-                  1119311, 37 },
-                { "1234/1000 kB (100%), 0/2 tablespaces", 0, 1234, 1000, 100 },
-                { "12/34 kB (5%), 0/1 Tablespace", 0, 12, 34, 5 }, /* a translation: only numbers count */
-                { "pg_basebackup: checkpoint completed", -1 },
-                { "pg_basebackup: error: could not connect to server", -1 },
-                { "", -1 },
-                { "12/ kB (5%)", -1 },
-                { "12/34 kB", -1 },
-                { "12/34 kB (x%)", -1 },
-                { "12/34 kB (101%)", -1 },
-                { "/34 kB (5%)", -1 },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                uint64_t done = 77, total = 77;
-                unsigned pct = 77;
-                int r = clone_parse_progress(cases[i].line, &done, &total, &pct);
-
-                if (cases[i].r < 0) {
-                        ASSERT_TRUE(r < 0);
-                        ASSERT_EQ(done, 77); /* outputs untouched on failure */
-                        continue;
-                }
-                ASSERT_EQ(r, 0);
-                ASSERT_EQ(done, cases[i].done);
-                ASSERT_EQ(total, cases[i].total);
-                ASSERT_EQ(pct, cases[i].pct);
-        }
-}
-
-static void test_phases(void) {
-        ASSERT_EQ(clone_phase_of("pg_basebackup: initiating base backup, waiting for checkpoint to complete"),
-                  CLONE_STARTING);
-        ASSERT_EQ(clone_phase_of("pg_basebackup: checkpoint completed"), CLONE_COPYING);
-        ASSERT_EQ(clone_phase_of("pg_basebackup: write-ahead log end point: 0/2000100"), CLONE_FINISHING);
-        ASSERT_EQ(clone_phase_of("pg_basebackup: syncing data to disk ..."), CLONE_FINISHING);
-        ASSERT_EQ(clone_phase_of("pg_basebackup: starting background WAL receiver"), -1);
-        ASSERT_EQ(clone_phase_of("100/200 kB (50%), 0/1 tablespace"), -1);
-}
-
-static void test_extend_policy(void) {
-        const uint64_t s = 1000000ULL, t0 = 1000 * s;
-
-        /* Copying: a minute without new bytes ends the extensions. */
-        ASSERT_TRUE(clone_extend_allowed(CLONE_COPYING, t0, t0 + 59 * s));
-        ASSERT_TRUE(!clone_extend_allowed(CLONE_COPYING, t0, t0 + 61 * s));
-        /* A checkpoint or the final sync may be silent much longer, but not for ever. */
-        ASSERT_TRUE(clone_extend_allowed(CLONE_STARTING, t0, t0 + 600 * s));
-        ASSERT_TRUE(clone_extend_allowed(CLONE_FINISHING, t0, t0 + 600 * s));
-        ASSERT_TRUE(!clone_extend_allowed(CLONE_STARTING, t0, t0 + 3600 * s));
-        ASSERT_TRUE(!clone_extend_allowed(CLONE_FINISHING, t0, t0 + 3600 * s));
-}
-
-static void test_status_and_side_path(void) {
-        char buf[256];
+static void test_side_path(void) {
         char *p;
 
-        clone_format_status(buf, sizeof(buf), "10.0.0.1:5432", 412 * 1024 + 5, 1093 * 1024, 38);
-        ASSERT_STREQ(buf, "cloning from '10.0.0.1:5432': 412/1093 MB, 38%");
         p = clone_side_path("/var/lib/pgrepl/main/data");
         ASSERT_STREQ(p, "/var/lib/pgrepl/main/data.pgrepl-clone");
         free(p);
@@ -89,10 +27,38 @@ static void test_status_and_side_path(void) {
         free(p);
 }
 
+static void test_leftovers(void) {
+        char dir[] = "/tmp/pgrepl-test-clone-XXXXXX";
+        _cleanup_free_ char *side = NULL, *base = NULL, *pid = NULL, *version = NULL;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        side = path_join(dir, "data.pgrepl-clone");
+        base = path_join(side, "base");
+        pid = path_join(side, "postmaster.pid");
+        version = path_join(side, "PG_VERSION");
+
+        /* Nothing there: nothing to do. */
+        ASSERT_EQ(clone_remove_leftover(side), 0);
+        /* An interrupted copy of ours goes. */
+        ASSERT_EQ(fs_mkdir_p(base, 0700), 0);
+        ASSERT_EQ(fs_write_atomic(version, "15\n", 0600), 0);
+        ASSERT_EQ(clone_remove_leftover(side), 0);
+        ASSERT_TRUE(!fs_exists(side));
+        /* A directory a server ran in, or a file, stays. */
+        ASSERT_EQ(fs_mkdir_p(side, 0700), 0);
+        ASSERT_EQ(fs_write_atomic(pid, "12345\n", 0600), 0);
+        ASSERT_EQ(clone_remove_leftover(side), -EEXIST);
+        ASSERT_TRUE(fs_exists(pid));
+        ASSERT_EQ(fs_remove_tree(side), 0);
+        ASSERT_EQ(fs_write_atomic(side, "not a directory\n", 0600), 0);
+        ASSERT_EQ(clone_remove_leftover(side), -EEXIST);
+        ASSERT_TRUE(fs_exists(side));
+        ASSERT_EQ(unlink(side), 0);
+        ASSERT_EQ(rmdir(dir), 0);
+}
+
 int main(void) {
-        test_progress();
-        test_phases();
-        test_extend_policy();
-        test_status_and_side_path();
+        test_side_path();
+        test_leftovers();
         return 0;
 }

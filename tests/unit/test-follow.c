@@ -11,19 +11,6 @@
 #include "follow.h"
 #include "macro.h"
 
-static void test_lsn(void) {
-        uint64_t v = 0;
-
-        ASSERT_EQ(follow_parse_lsn("16/B374D848", &v), 0);
-        ASSERT_TRUE(v == 0x16B374D848ULL);
-        ASSERT_EQ(follow_parse_lsn("0/0", &v), 0);
-        ASSERT_TRUE(v == 0);
-        ASSERT_TRUE(follow_parse_lsn("16B374D848", &v) < 0);
-        ASSERT_TRUE(follow_parse_lsn("0/3000000 ", &v) < 0);
-        ASSERT_TRUE(follow_parse_lsn("", &v) < 0);
-        ASSERT_TRUE(follow_parse_lsn(NULL, &v) < 0);
-}
-
 static void test_decide(void) {
         /* Timeline 3's history: 1 ended at 0/3000000, 2 at 0/5000000. */
         const char *h3 = "1\t0/3000000\tno recovery target specified\n"
@@ -59,7 +46,6 @@ static void test_decide(void) {
 }
 
 int main(void) {
-        test_lsn();
         test_decide();
         return 0;
 }

@@ -23,9 +23,6 @@ static void test_history(void) {
         ASSERT_TRUE(lsn == 0x5000148);
         ASSERT_EQ(peer_history_switchpoint(h, 3, &lsn), 0);
         ASSERT_EQ(peer_history_switchpoint(NULL, 1, &lsn), 0);
-        ASSERT_EQ(peer_parse_lsn("16/B374D848", &lsn), 0);
-        ASSERT_TRUE(lsn == 0x16B374D848ULL);
-        ASSERT_TRUE(peer_parse_lsn("16B374D848", &lsn) < 0);
 }
 
 static PeerState st(bool answered, uint64_t sysid, unsigned tli, int in_recovery, const char *history) {

@@ -82,18 +82,18 @@ static void test_parse_state(void) {
         d = promote_describe(&s);
         ASSERT_STREQ(d, "standby of '10.0.0.1:5432', streaming, replay lag 1024 bytes");
         free(d);
-        standby_state_done(&s);
+        promote_state_done(&s);
 
         ASSERT_EQ(promote_parse_state(v6, 6, &s), 0);
         ASSERT_STREQ(s.upstream, "[fd00::1]:5433");
         ASSERT_TRUE(s.trigger_setting == NULL);
-        standby_state_done(&s);
+        promote_state_done(&s);
 
         ASSERT_EQ(promote_parse_state(no_receiver, 6, &s), 0);
         d = promote_describe(&s);
         ASSERT_STREQ(d, "standby, not streaming (no WAL receiver), replay lag 0 bytes");
         free(d);
-        standby_state_done(&s);
+        promote_state_done(&s);
 
         /* Replay ahead of receipt (WAL from an archive) is no lag. */
         ASSERT_EQ(promote_parse_state(waiting, 6, &s), 0);
@@ -101,7 +101,7 @@ static void test_parse_state(void) {
         d = promote_describe(&s);
         ASSERT_STREQ(d, "standby of 'db1:5432', not streaming (WAL receiver waiting), replay lag 0 bytes");
         free(d);
-        standby_state_done(&s);
+        promote_state_done(&s);
 
         ASSERT_EQ(promote_parse_state(primary, 6, &s), 0);
         ASSERT_TRUE(!s.in_recovery);
@@ -109,7 +109,7 @@ static void test_parse_state(void) {
         d = promote_describe(&s);
         ASSERT_CONTAINS(d, "not in recovery");
         free(d);
-        standby_state_done(&s);
+        promote_state_done(&s);
 
         ASSERT_EQ(promote_parse_state(bad, 6, &s), -EBADMSG);
         ASSERT_EQ(promote_parse_state(bad_lag, 6, &s), -EBADMSG);

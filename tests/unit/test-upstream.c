@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The standby's view of its primary: backoff, default slot names (unique
+ * The standby's view of its primary: default slot names (unique
  * per host and instance, valid, at most 63 bytes), the conninfo (passfile=,
  * never a password; parsed back by libpq) and the passfile (0600, fields
  * escaped, any password).
@@ -17,16 +17,6 @@
 #include "fs.h"
 #include "macro.h"
 #include "upstream.h"
-
-static void test_backoff(void) {
-        static const unsigned expect[] = { 1, 2, 4, 8, 16, 30, 30, 30 };
-        unsigned d = 0;
-
-        for (size_t i = 0; i < ELEMENTSOF(expect); i++) {
-                d = upstream_backoff_next(d);
-                ASSERT_EQ(d, expect[i]);
-        }
-}
 
 static bool valid_slot(const char *s) {
         if (strlen(s) == 0 || strlen(s) > 63)
@@ -134,7 +124,6 @@ static void test_conninfo_and_passfile(void) {
 }
 
 int main(void) {
-        test_backoff();
         test_slot_names();
         test_conninfo_and_passfile();
         return 0;

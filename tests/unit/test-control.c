@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pg_controldata's output (LC_ALL=C) into the primary's hot-standby
- * parameters, identifier and timeline; a missing field is an error.
+ * parameters, identifier, timeline and positions; a missing field is an
+ * error. LSNs as PostgreSQL prints them.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "assert.h"
 #include "macro.h"
-#include "params.h"
+#include "control.h"
 
 static const char sample[] =
         "pg_control version number:            1300\n"
@@ -30,21 +32,34 @@ static const char sample[] =
 static void test_parse(void) {
         ControlData cd;
 
-        ASSERT_EQ(params_parse_controldata(sample, &cd), 0);
+        ASSERT_EQ(control_parse(sample, &cd), 0);
         ASSERT_TRUE(cd.sysid == 7712069219431683293ULL);
         ASSERT_EQ(cd.timeline, 3);
         ASSERT_TRUE(cd.checkpoint_lsn == 0x5000060ULL);
         ASSERT_TRUE(cd.min_recovery_lsn == 0x50001A0ULL);
         ASSERT_EQ(cd.min_recovery_tli, 3);
-        ASSERT_STREQ(params_guc(0), "max_connections");
+        ASSERT_STREQ(control_param_name(0), "max_connections");
         ASSERT_EQ(cd.values[0], 200);
         ASSERT_EQ(cd.values[1], 8);
         ASSERT_EQ(cd.values[2], 16);
-        ASSERT_STREQ(params_guc(3), "max_prepared_transactions");
+        ASSERT_STREQ(control_param_name(3), "max_prepared_transactions");
         ASSERT_EQ(cd.values[3], 0);
-        ASSERT_STREQ(params_guc(4), "max_locks_per_transaction");
+        ASSERT_STREQ(control_param_name(4), "max_locks_per_transaction");
         ASSERT_EQ(cd.values[4], 64);
-        ASSERT_TRUE(params_guc(PARAMS_N) == NULL);
+        ASSERT_TRUE(control_param_name(CONTROL_N_PARAMS) == NULL);
+}
+
+static void test_lsn(void) {
+        uint64_t v = 0;
+
+        ASSERT_EQ(control_parse_lsn("16/B374D848", &v), 0);
+        ASSERT_TRUE(v == 0x16B374D848ULL);
+        ASSERT_EQ(control_parse_lsn("0/0", &v), 0);
+        ASSERT_TRUE(v == 0);
+        ASSERT_TRUE(control_parse_lsn("16B374D848", &v) < 0);
+        ASSERT_TRUE(control_parse_lsn("0/3000000 ", &v) < 0);
+        ASSERT_TRUE(control_parse_lsn("", &v) < 0);
+        ASSERT_TRUE(control_parse_lsn(NULL, &v) < 0);
 }
 
 static void test_missing_or_bad_field(void) {
@@ -57,21 +72,22 @@ static void test_missing_or_bad_field(void) {
 
                 ASSERT_TRUE(p);
                 p[0] = 'X'; /* the label no longer matches */
-                ASSERT_TRUE(params_parse_controldata(s, &cd) < 0);
+                ASSERT_TRUE(control_parse(s, &cd) < 0);
                 free(s);
         }
         {
                 char *s = strdup(sample), *p = strstr(s, "200");
 
                 p[0] = 'x';
-                ASSERT_TRUE(params_parse_controldata(s, &cd) < 0);
+                ASSERT_TRUE(control_parse(s, &cd) < 0);
                 free(s);
         }
-        ASSERT_TRUE(params_parse_controldata("", &cd) < 0);
+        ASSERT_TRUE(control_parse("", &cd) < 0);
 }
 
 int main(void) {
         test_parse();
         test_missing_or_bad_field();
+        test_lsn();
         return 0;
 }

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: MIT
+"""--check and a real start agree (SPEC section 5): every configuration a
+start refuses with 78 is refused by --check with the same one-line reason,
+the start refuses it before touching anything, and --check touches nothing
+either. One table of refused configurations, each run against the binaries
+it concerns."""
+
+import hashlib
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pgrepl_testlib import PGUSER, binary
+
+EX_CONFIG = 78
+EX_NOPERM = 77
+
+
+def cluster_files(datadir, major="15", standby=False):
+    """A data directory that looks like a cluster to pgrepl (it is never started)."""
+    (datadir / "global").mkdir(parents=True)
+    (datadir / "PG_VERSION").write_text(f"{major}\n")
+    (datadir / "global" / "pg_control").write_bytes(b"\0" * 64)
+    if standby:
+        (datadir / "standby.signal").touch()
+
+
+def own(path):
+    """chown -R postgres, without following links."""
+    for p in [path, *path.rglob("*")]:
+        os.lchown(p, PGUSER.pw_uid, PGUSER.pw_gid)
+
+
+def set_env(**env):
+    return lambda node: env
+
+
+def root_dir(node):
+    return {"POSTGRESQL_DATA_DIR": "/"}
+
+
+def other_major(node):
+    cluster_files(node.datadir, "14")
+    own(node.datadir)
+
+
+def standby_dir(node):
+    cluster_files(node.datadir, standby=True)
+    own(node.datadir)
+
+
+def interrupted_promotion(node):
+    standby_dir(node)
+    (node.state / "promotion").write_text("promoted\n")
+    own(node.state)
+
+
+def foreign_dir(node):
+    node.datadir.mkdir()
+    (node.datadir / "precious.txt").write_text("mine\n")
+    own(node.datadir)
+
+
+def partial_cluster(node):
+    node.datadir.mkdir()
+    (node.datadir / "PG_VERSION").write_text("15\n")
+    own(node.datadir)
+
+
+def dangling_link(node):
+    node.datadir.symlink_to(node.root / "gone" / "data")
+
+
+def link_to_root(node):
+    node.datadir.symlink_to("/")
+
+
+def not_a_directory(node):
+    node.datadir.write_text("a file\n")
+    own(node.datadir)
+
+
+def below_a_file(node):
+    (node.root / "file").write_text("a file\n")
+    return {"POSTGRESQL_DATA_DIR": str(node.root / "file" / "data")}
+
+
+def mount_point(node):
+    node.datadir.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"mode=0700,uid={PGUSER.pw_uid},gid={PGUSER.pw_gid}",
+                        "pgrepl-test", str(node.datadir)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    node.mounted = node.datadir
+
+
+BOTH = ("pgrepl-primary-setup", "pgrepl-standby-bootstrap")
+PRIMARY = ("pgrepl-primary-setup",)
+STANDBY = ("pgrepl-standby-bootstrap",)
+
+# (name, binaries, setup(node) -> extra env or None, what the one error line must say)
+REFUSED = [
+    ("data dir is /", BOTH, root_dir, "POSTGRESQL_DATA_DIR='/' (from environment): not a data directory"),
+    ("data dir is relative", BOTH, set_env(POSTGRESQL_DATA_DIR="data"), "must be an absolute path"),
+    ("data dir of another major", BOTH, other_major, "is a PostgreSQL 14 cluster but the server"),
+    ("data dir is a dangling link", BOTH, dangling_link, "is a symbolic link that leads nowhere"),
+    ("data dir links to /", BOTH, link_to_root, "leads to '/': not a data directory"),
+    ("data dir is a file", BOTH, not_a_directory, "is not a directory"),
+    ("data dir below a file", BOTH, below_a_file, "is not a directory"),
+    ("data dir is not empty, no cluster", BOTH, foreign_dir, "holds no PostgreSQL cluster"),
+    ("data dir holds a partial cluster", BOTH, partial_cluster, "holds an incomplete cluster"),
+    ("bin dir without a server", BOTH, set_env(POSTGRESQL_BIN_DIR="/nonexistent/bin"),
+     "POSTGRESQL_BIN_DIR='/nonexistent/bin' (from environment): no executable 'postgres' there"),
+    ("too many initdb arguments", BOTH, set_env(POSTGRESQL_INITDB_ARGS=" ".join(["--no-sync"] * 41)),
+     "at most 40 arguments"),
+    ("bad port", BOTH, set_env(POSTGRESQL_PORT_NUMBER="0"), "POSTGRESQL_PORT_NUMBER='0'"),
+    ("bad boolean", BOTH, set_env(POSTGRESQL_FSYNC="perhaps"), "POSTGRESQL_FSYNC='perhaps'"),
+    ("standby dir given to the primary", PRIMARY, standby_dir, "is a standby (standby.signal exists)"),
+    ("interrupted promotion given to the primary", PRIMARY, interrupted_promotion,
+     "is a standby (standby.signal exists)"),
+    ("primary without a password", PRIMARY, set_env(POSTGRESQL_PASSWORD=None), "POSTGRESQL_PASSWORD is not set"),
+    ("standby mode for the primary unit", PRIMARY, set_env(POSTGRESQL_REPLICATION_MODE="slave"),
+     "contradicts the primary unit"),
+    ("unreadable password file", PRIMARY, set_env(POSTGRESQL_PASSWORD_FILE="/nonexistent/pw"),
+     "POSTGRESQL_PASSWORD_FILE='/nonexistent/pw'"),
+    ("replication password with a line break", STANDBY, set_env(POSTGRESQL_REPLICATION_PASSWORD="two\nlines"),
+     "must not contain a line break"),
+    ("empty mount point as a standby's data dir", STANDBY, mount_point, "is a mount point"),
+    ("standby without a primary", STANDBY, set_env(POSTGRESQL_MASTER_HOST=None), "POSTGRESQL_MASTER_HOST is not set"),
+    ("primary mode for the standby unit", STANDBY, set_env(POSTGRESQL_REPLICATION_MODE="master"),
+     "contradicts the standby unit"),
+    ("bad slot name", STANDBY, set_env(POSTGRESQL_REPLICATION_SLOT="Bad-Slot"), "POSTGRESQL_REPLICATION_SLOT='Bad-Slot'"),
+]
+
+CASES = [(name, b, setup, expect) for name, binaries, setup, expect in REFUSED for b in binaries]
+
+
+def snapshot(root):
+    """Everything below root: type, mode, owner, size, mtime, content or link target."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if p.name == "notify.sock" or p.name == "log.txt":
+                continue
+            st = p.lstat()
+            if p.is_symlink():
+                what = "link:" + os.readlink(p)
+            elif p.is_file():
+                what = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                what = "dir"
+            out[str(p.relative_to(root))] = (what, st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def errors(r):
+    return [line for line in r.stderr.splitlines() if line.startswith("<3>")]
+
+
+def make_node(cluster, binary_name):
+    # No primary ever answers: a start that got past its checks would wait, not clone.
+    if binary_name == "pgrepl-primary-setup":
+        return cluster.primary("node")
+    return cluster.standby("node", env={"POSTGRESQL_MASTER_PORT_NUMBER": "1", "POSTGRESQL_INIT_MAX_TIMEOUT": "1"})
+
+
+@pytest.mark.parametrize("name,binary_name,setup,expect", CASES,
+                         ids=[f"{b.split('-')[1]}: {n}" for n, b, _, _ in CASES])
+def test_check_and_start_refuse_alike(cluster, name, binary_name, setup, expect):
+    node = make_node(cluster, binary_name)
+    node.mounted = None
+    try:
+        node.env.update(setup(node) or {})
+        before = snapshot(node.root)
+        check = node.run_once(["--check"], timeout=30)
+        start = node.run_once([], timeout=60)
+        after = snapshot(node.root)
+    finally:
+        if node.mounted:
+            subprocess.run(["umount", str(node.mounted)], check=True)
+    assert check.returncode == EX_CONFIG, check.stderr
+    assert start.returncode == EX_CONFIG, start.stderr
+    assert len(errors(check)) == 1 and expect in errors(check)[0], check.stderr
+    assert errors(start) == errors(check), (start.stderr, check.stderr)
+    assert check.stdout == ""
+    assert after == before
+
+
+def test_check_describes_what_a_start_finds(cluster):
+    p = cluster.primary()
+    r = p.run_once(["--check"])
+    assert r.returncode == 0, r.stderr
+    assert f"data directory {p.datadir}: empty\n" in r.stdout
+    assert "server /usr/lib/postgresql/15/bin: PostgreSQL 15\n" in r.stdout
+    p.start()
+    p.wait_ready()
+    r = p.run_once(["--check"])
+    assert r.returncode == 0, r.stderr
+    assert f"data directory {p.datadir}: primary, PostgreSQL 15\n" in r.stdout
+
+
+def test_check_as_another_user_says_it_could_not_inspect(cluster):
+    """Neither fine nor refused: the values are shown, the directory is said not to be inspected, and
+    the exit status is the one a start by that user would get."""
+    p = cluster.primary()
+    p.datadir.mkdir(mode=0o700)
+    cluster_files(p.datadir / "sub")
+    own(p.datadir)
+    nobody = pwd.getpwnam("nobody")
+    r = subprocess.run([binary("pgrepl-primary-setup"), "--check"], env=p.command_env(notify=False),
+                       user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], capture_output=True, text=True,
+                       timeout=30, cwd="/")
+    assert r.returncode == EX_NOPERM, r.stderr
+    assert f"data directory {p.datadir}: not inspected\n" in r.stdout
+    assert "POSTGRESQL_PASSWORD=(set)" in r.stdout
+    assert "could not be inspected as uid" in r.stderr
