@@ -44,6 +44,13 @@ static void put(const char *name, const char *content, mode_t mode) {
         close(fd);
 }
 
+static int unlink_in_tmp(const char *name) {
+        char p[512];
+
+        snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+        return unlink(p);
+}
+
 static void test_pg_bin(void) {
         static const struct { const char *dir, *name, *out; } cases[] = {
                 { "/usr/lib/postgresql/15/bin", "postgres", "/usr/lib/postgresql/15/bin/postgres" },
@@ -119,9 +126,9 @@ static void test_bin_version(void) {
                 { "/usr/lib/postgresql/9/bin", 0, 9 },
                 { "/usr/pgsql-16/bin", 0, 16 },
                 { "/opt/x/usr/lib/postgresql/17/bin", 0, 17 },
-                { "/usr/bin", 0, 0 },
-                { "/usr/lib/postgresql/bin", 0, 0 },
-                { "/usr/lib/postgresql/1000/bin", -EINVAL, 0 },
+                /* The path does not tell and there is no server to ask. */
+                { "/nonexistent/bin", -ENOENT, 0 },
+                { "/usr/lib/postgresql/1000/bin", -ENOENT, 0 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -131,6 +138,20 @@ static void test_bin_version(void) {
                 ASSERT_EQ(r, cases[i].r);
                 if (r == 0)
                         ASSERT_EQ(v, cases[i].v);
+        }
+
+        /* Where the path does not tell (Fedora's /usr/bin), the server itself is asked. */
+        {
+                unsigned v = 0;
+
+                put("postgres", "#!/bin/sh\necho 'postgres (PostgreSQL) 16.2'\n", 0755);
+                ASSERT_EQ(pg_bin_version(tmpdir, &v), 0);
+                ASSERT_EQ(v, 16);
+                put("postgres", "#!/bin/sh\necho 'no version here'\n", 0755);
+                ASSERT_EQ(pg_bin_version(tmpdir, &v), -EBADMSG);
+                put("postgres", "#!/bin/sh\nexit 1\n", 0755);
+                ASSERT_TRUE(pg_bin_version(tmpdir, &v) < 0);
+                (void) unlink_in_tmp("postgres");
         }
 }
 
@@ -354,9 +375,10 @@ static void test_find_bindir(void) {
         snprintf(env_bin, sizeof(env_bin), "POSTGRESQL_BIN_DIR=%s", bin);
         ASSERT_EQ(config_load(ROLE_PRIMARY, "main", "/dev/null", env, &c), 0);
 
-        /* No executable postgres there: the configuration is wrong. */
+        /* No executable postgres there: -ENOENT, which node_inspect_datadir() reports as the
+         * configuration's fault (test_check_agrees.py). */
         put("bin/postgres", "#!/bin/sh\n", 0644);
-        ASSERT_EQ(pg_find_bindir(c, &dir), -PGREPL_E_CONFIG);
+        ASSERT_EQ(pg_find_bindir(c, &dir), -ENOENT);
         ASSERT_TRUE(dir == NULL);
 
         {
