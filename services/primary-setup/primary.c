@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fence.h"
 #include "fs.h"
 #include "log.h"
 #include "node.h"
@@ -72,8 +73,10 @@ static int make_datadir(const char *datadir) {
         return 0;
 }
 
-/* Roles through a short-lived server on a private socket, before the real start. */
-static int roles_via_private_server(const Config *c, const char *bindir, const char *datadir) {
+/* Roles (when need_roles) and the partners' slots through a short-lived server on a private socket,
+ * before the real start. */
+static int setup_via_private_server(const Config *c, const char *bindir, const char *datadir, bool need_roles,
+                                    char *const *slots) {
         _cleanup_free_ char *rundir = config_runtime_dir(c);
         _cleanup_pq_ PGconn *conn = NULL;
         PgServer s = {};
@@ -90,8 +93,11 @@ static int roles_via_private_server(const Config *c, const char *bindir, const c
         conn = pg_connect_local(s.socket_dir, s.port, "postgres");
         if (PQstatus(conn) != CONNECTION_OK)
                 r = log_error_errno(-EPROTO, "Failed to connect to the setup server: %s", PQerrorMessage(conn));
-        else
-                r = roles_apply(c, conn);
+        else {
+                r = need_roles ? roles_apply(c, conn) : 0;
+                if (r >= 0)
+                        r = fence_create_slots(conn, slots);
+        }
         PQfinish(TAKE_PTR(conn));
         k = pg_server_stop(&s);
         if (k < 0 && r >= 0)
@@ -111,19 +117,24 @@ static int first_start(const Config *c, const DataDir *d) {
         return run_initdb(c, d->bindir, d->path);
 }
 
-/* Roles and the database in line with the configuration, unless nothing they depend on changed. */
+/* Roles and the database in line with the configuration, unless nothing they depend on changed;
+ * with partners, a slot for each of the others. Both need a server: one private start for both. */
 static int ensure_roles(const Config *c, const DataDir *d) {
-        int r;
+        _cleanup_strv_free_ char **slots = NULL;
+        int r, need_roles;
 
-        r = roles_need_work(c, d->path);
+        need_roles = roles_need_work(c, d->path);
+        if (need_roles < 0)
+                return need_roles;
+        r = fence_missing_slots(c, d->path, &slots);
         if (r < 0)
-                return r;
-        if (r == 0) {
+                return log_oom();
+        if (!need_roles && !slots[0]) {
                 log_debug("Roles and database unchanged since the last start; skipping role work");
                 return 0;
         }
-        r = roles_via_private_server(c, d->bindir, d->path);
-        if (r < 0)
+        r = setup_via_private_server(c, d->bindir, d->path, need_roles, slots);
+        if (r < 0 || !need_roles)
                 return r;
         return roles_save_fingerprint(c, d->path);
 }
@@ -136,6 +147,12 @@ static int prepare(const Config *c, bool reload, DataDir *d) {
         r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
+        /* Before anything is written: a superseded node is left exactly as it is. */
+        if (!reload) {
+                r = fence_check(c, d);
+                if (r < 0)
+                        return r;
+        }
         if (d->kind == DATADIR_EMPTY) {
                 r = first_start(c, d);
                 if (r < 0)
@@ -166,17 +183,25 @@ int primary_run(const Config *c) {
         return log_error_errno(r, "Failed to execute the postmaster in '%s': %m", d.bindir);
 }
 
-/* Roles changed in the configuration are applied to the running server. */
+/* Roles changed in the configuration, and slots of partners added to it, are applied to the running
+ * server. */
 static void reload_roles(const Config *c, const char *datadir) {
+        _cleanup_strv_free_ char **slots = NULL;
         _cleanup_pq_ PGconn *conn = NULL;
+        int need_roles = roles_need_work(c, datadir);
 
-        if (roles_need_work(c, datadir) <= 0)
+        if (fence_missing_slots(c, datadir, &slots) < 0) {
+                log_oom();
+                return;
+        }
+        if (need_roles <= 0 && !slots[0])
                 return;
         conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
         if (PQstatus(conn) != CONNECTION_OK)
-                log_warning("Roles changed but the server cannot be reached over '%s' (%s); they will "
+                log_warning("Roles or slots changed but the server cannot be reached over '%s' (%s); they will "
                             "be applied at the next start", config_get(c, VAR_SOCKET_DIR), pg_error_reason(conn));
-        else if (roles_apply(c, conn) >= 0)
+        else if ((need_roles <= 0 || roles_apply(c, conn) >= 0) && fence_create_slots(conn, slots) >= 0 &&
+                 need_roles > 0)
                 (void) roles_save_fingerprint(c, datadir);
 }
 

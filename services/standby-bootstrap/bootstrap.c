@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,9 @@
 #include "node.h"
 #include "notify.h"
 #include "params.h"
+#include "peer.h"
 #include "pg.h"
+#include "rewind.h"
 #include "signals.h"
 #include "upstream.h"
 #include "util.h"
@@ -165,6 +168,43 @@ static int prepare_interrupted(const Config *c, const DataDir *d, bool reload, c
 }
 
 /*
+ * Rejoin by rewind (SPEC section 8, partners only): find the primary among the partners and rewind
+ * this data directory from it, then render it a standby of whichever is primary. -EAGAIN (the unit
+ * tries again) while no partner is a primary; nothing is ever deleted.
+ */
+static int rejoin(const Config *c, const DataDir *d, const Upstream *u, uint64_t sysid, char *what, size_t n) {
+        PeerState states[PARTNERS_MAX] = {};
+        ControlData cd;
+        int p, r;
+
+        notify_status("looking for the primary among the partners to rewind from");
+        r = peer_ask_all(c, u->passfile, c->fence_timeout, 0, 0, states);
+        p = r < 0 ? -1 : peer_find_primary(states, c->partners.n);
+        if (r < 0)
+                r = log_oom();
+        else if (p < 0) {
+                log_notice("No partner is a primary now: '%s' is rewound once one is", d->path);
+                notify_status("waiting for a primary among the partners to rewind from");
+                r = -EAGAIN;
+        } else if (states[p].sysid != sysid) {
+                log_error("Partner '%s' is another cluster (system identifier %" PRIu64 "): it cannot be "
+                          "followed; list only the nodes of this cluster in POSTGRESQL_PARTNER_NODES",
+                          c->partners.items[p].display, states[p].sysid);
+                r = -PGREPL_E_CONFIG;
+        } else
+                r = rewind_run(c, d->bindir, d->path, &c->partners.items[p], u->passfile);
+        for (size_t i = 0; i < c->partners.n; i++)
+                peer_state_done(&states[i]);
+        if (r < 0)
+                return r;
+        r = read_control(d->bindir, d->path, &cd);
+        if (r < 0)
+                return r;
+        snprintf(what, n, "standby of '%s' (rewound)", u->display);
+        return write_standby_config(c, d->bindir, d->path, u, &cd);
+}
+
+/*
  * A standby: the primary may be a new one. A start follows it even when it cannot (and says so in
  * what); a reload never re-points a running standby at a primary it cannot follow (another
  * cluster, a timeline forked before its position): it would retry for ever, while the primary it
@@ -188,7 +228,12 @@ static int prepare_standby(const Config *c, const DataDir *d, const Upstream *u,
         if (r < 0)
                 return r;
         snprintf(what, n, "standby of '%s'", u->display);
-        if (check_upstream(u, d->path, &cd, why, sizeof(why)) > 0) {
+        r = check_upstream(u, d->path, &cd, why, sizeof(why));
+        if (r == 1 && !reload && config_has_partners(c)) {
+                log_notice("'%s' cannot stream from the primary (%s): rejoining by pg_rewind", d->path, why);
+                return rejoin(c, d, u, cd.sysid, what, n);
+        }
+        if (r > 0) {
                 if (reload) {
                         if (old)
                                 (void) fs_write_atomic(u->passfile, old, 0600);
@@ -250,11 +295,52 @@ static int start_first(const Config *c, const DataDir *d, const Upstream *u) {
         return start_postmaster(c, d, what);
 }
 
+/*
+ * A promoted data directory with partners: ask them first. Superseded (a partner moved past it):
+ * it rejoins as a standby, which is this unit's job; otherwise it is the newest primary and starts
+ * as one. A rewind that began and did not finish is finished first, whatever the partners say.
+ */
+static int prepare_promoted_with_partners(const Config *c, const DataDir *d, const Upstream *u, char *what,
+                                          size_t n) {
+        PeerState states[PARTNERS_MAX] = {};
+        ControlData cd;
+        uint64_t fork = 0;
+        size_t by = 0;
+        int r;
+
+        r = read_control(d->bindir, d->path, &cd);
+        if (r >= 0)
+                r = upstream_write_passfile(u);
+        if (r < 0)
+                return r;
+        if (rewind_pending(c)) {
+                log_notice("A rewind of '%s' began and did not finish: rewinding it again", d->path);
+                return rejoin(c, d, u, cd.sysid, what, n);
+        }
+        notify_status("asking the partners before starting as a primary");
+        r = peer_fence(c, u->passfile, cd.sysid, cd.timeline, states, &by, &fork);
+        if (r == PEER_SUPERSEDED)
+                log_notice("'%s' (timeline %u) was superseded: partner '%s' is on timeline %u. Rejoining it as a "
+                           "standby with pg_rewind", d->path, cd.timeline, c->partners.items[by].display,
+                           states[by].timeline);
+        for (size_t i = 0; i < c->partners.n; i++)
+                peer_state_done(&states[i]);
+        if (r < 0)
+                return log_oom();
+        if (r == PEER_FOREIGN)
+                return -PGREPL_E_CONFIG;
+        if (r == PEER_SUPERSEDED)
+                return rejoin(c, d, u, cd.sysid, what, n);
+        return prepare_promoted(c, d->path, what, n);
+}
+
 /* A later start or a reload: render what this kind of data directory needs; what gets its STATUS=. */
 static int prepare_later(const Config *c, const DataDir *d, const Upstream *u, bool reload, char *what,
                          size_t n) {
         switch (d->kind) {
         case DATADIR_PRIMARY:
+                if (config_has_partners(c) && !reload)
+                        return prepare_promoted_with_partners(c, d, u, what, n);
                 return prepare_promoted(c, d->path, what, n);
         case DATADIR_INTERRUPTED:
                 return prepare_interrupted(c, d, reload, what, n);
@@ -273,7 +359,7 @@ static int prepare(const Config *c, bool reload, DataDir *d, Upstream *u) {
         r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
-        return upstream_init(c, u);
+        return upstream_init(c, d->kind == DATADIR_EMPTY, u);
 }
 
 int bootstrap_run(const Config *c) {

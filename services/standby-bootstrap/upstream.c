@@ -9,6 +9,7 @@
 #include "fs.h"
 #include "log.h"
 #include "notify.h"
+#include "peer.h"
 #include "pg.h"
 #include "render.h"
 #include "signals.h"
@@ -57,8 +58,9 @@ static int partner_hosts(const Config *c, char **ret_host, char **ret_port, char
         return *ret_display ? 0 : -ENOMEM;
 }
 
-static int upstream_hosts(const Config *c, Upstream *u) {
-        const char *master = config_get(c, VAR_MASTER_HOST);
+static int upstream_hosts(const Config *c, bool first, Upstream *u) {
+        /* With partners the master host only says where the first clone comes from. */
+        const char *master = !first && config_has_partners(c) ? NULL : config_get(c, VAR_MASTER_HOST);
         _cleanup_free_ char *display = NULL;
         int r;
 
@@ -95,13 +97,11 @@ static int upstream_hosts(const Config *c, Upstream *u) {
         return 0;
 }
 
-int upstream_init(const Config *c, Upstream *u) {
-        const char *pf = config_get(c, VAR_REPLICATION_PASSFILE_PATH);
-        _cleanup_free_ char *state = NULL;
+int upstream_init(const Config *c, bool first, Upstream *u) {
         int r;
 
         *u = (Upstream) { .c = c };
-        r = upstream_hosts(c, u);
+        r = upstream_hosts(c, first, u);
         if (r == -ENOENT) {
                 upstream_done(u);
                 log_error("POSTGRESQL_PARTNER_NODES (from %s) names no node but this one, and "
@@ -111,13 +111,7 @@ int upstream_init(const Config *c, Upstream *u) {
         }
         if (r < 0)
                 goto oom;
-        if (pf)
-                u->passfile = strdup(pf);
-        else {
-                state = config_state_dir(c);
-                if (!state || asprintf(&u->passfile, "%s/passfile", state) < 0)
-                        u->passfile = NULL;
-        }
+        u->passfile = peer_passfile_path(c);
         if (!u->passfile)
                 goto oom;
         if (c->use_slot && config_has_partners(c)) {
@@ -152,19 +146,7 @@ void upstream_done(Upstream *u) {
 }
 
 int upstream_write_passfile(const Upstream *u) {
-        /* Any host and port: the file is this standby's alone and holds one password, so it also
-         * matches when libpq spells the host otherwise (a socket directory is "localhost" there). */
-        _cleanup_erase_ char *line = render_pgpass_line("*", "*", "*",
-                                                        config_get(u->c, VAR_REPLICATION_USER),
-                                                        config_get(u->c, VAR_REPLICATION_PASSWORD));
-        int r;
-
-        if (!line)
-                return log_oom();
-        r = fs_write_atomic(u->passfile, line, 0600);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write the replication passfile '%s': %m", u->passfile);
-        return 0;
+        return peer_write_passfile(u->c, u->passfile);
 }
 
 char *upstream_conninfo(const Upstream *u, const char *application_name) {

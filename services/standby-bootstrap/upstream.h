@@ -30,8 +30,9 @@ typedef struct Upstream {
         char *slot;      /* NULL when POSTGRESQL_REPLICATION_SLOT=off */
 } Upstream;
 
-/* Fill u from the configuration; touches nothing. */
-int upstream_init(const Config *c, Upstream *u);
+/* Fill u from the configuration; touches nothing. first: for a first start, whose clone comes from
+ * POSTGRESQL_MASTER_HOST when set; later starts with partners always look among the partners. */
+int upstream_init(const Config *c, bool first, Upstream *u);
 void upstream_done(Upstream *u);
 
 /* Default slot name: pgrepl_<host>_<instance>, [a-z0-9_], at most 63 bytes. */

@@ -81,7 +81,7 @@ static void test_conninfo_and_passfile(void) {
 
         ASSERT_TRUE(mkdtemp(dir));
         c = load(dir);
-        ASSERT_EQ(upstream_init(c, &u), 0);
+        ASSERT_EQ(upstream_init(c, true, &u), 0);
         ASSERT_STREQ(u.display, "db.example:6543");
         ASSERT_TRUE(u.slot && strncmp(u.slot, "pgrepl_", 7) == 0 && strstr(u.slot, "_sb1"));
 
