@@ -173,6 +173,7 @@ static int ensure_database(PGconn *conn, const char *db, const char *owner) {
  * source one day: the grants replicate with the catalog.
  */
 static int grant_rewind(PGconn *conn, const char *repl) {
+        _cleanup_free_ char *grant = NULL;
         static const char *const functions[] = {
                 "pg_catalog.pg_ls_dir(text, boolean, boolean)",
                 "pg_catalog.pg_stat_file(text, boolean)",
@@ -193,7 +194,13 @@ static int grant_rewind(PGconn *conn, const char *repl) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        /* A promoted server's control file names its new timeline only after a checkpoint; pg_rewind
+         * reads it, so the node that rewinds asks for one first (pg_checkpoint exists from 15 on). */
+        if (PQserverVersion(conn) < 150000)
+                return 0;
+        if (asprintf(&grant, "GRANT pg_checkpoint TO %s", ident) < 0)
+                return log_oom();
+        return run(conn, "grant pg_checkpoint", grant);
 }
 
 int roles_apply(const Config *c, PGconn *conn) {

@@ -192,7 +192,7 @@ static int rejoin(const Config *c, const DataDir *d, const Upstream *u, uint64_t
                           c->partners.items[p].display, states[p].sysid);
                 r = -PGREPL_E_CONFIG;
         } else
-                r = rewind_run(c, d->bindir, d->path, &c->partners.items[p], u->passfile);
+                r = rewind_run(c, d->bindir, d->path, &c->partners.items[p], states[p].timeline, u->passfile);
         for (size_t i = 0; i < c->partners.n; i++)
                 peer_state_done(&states[i]);
         if (r < 0)

@@ -83,22 +83,39 @@ static int on_tick(void *userdata) {
         return 0;
 }
 
-static int run_pg_rewind(const Config *c, const char *bindir, const char *datadir, const Partner *source,
-                         const char *passfile, Follow *f) {
-        _cleanup_free_ char *bin = pg_bin(bindir, "pg_rewind"), *conninfo = NULL, *src = NULL;
-        char port[8], *envp[] = { SPAWN_PATH, "LC_ALL=C", NULL };
+/* The source's conninfo for pg_rewind and for the checkpoint before it: a plain connection as the
+ * replication user (granted what pg_rewind reads, roles.c). */
+static char *source_conninfo(const Config *c, const Partner *source, const char *passfile) {
+        char port[8];
         const char *keys[] = { "host", "port", "user", "passfile", "dbname", "application_name", NULL };
         const char *values[] = { source->host, port, config_get(c, VAR_REPLICATION_USER), passfile, "postgres",
                                  "pgrepl-rewind", NULL };
-        _cleanup_close_ int rfd = -1, wfd = -1;
         PgConnParams p;
-        pid_t pid;
-        int fds[2], r, st;
 
         snprintf(port, sizeof(port), "%u", source->port);
         pg_conn_params(keys, values, &p);
-        conninfo = render_conninfo(p.keys, p.values);
-        if (!bin || !conninfo || asprintf(&src, "--source-server=%s", conninfo) < 0)
+        return render_conninfo(p.keys, p.values);
+}
+
+/* Right after a promotion the source's pg_control still names its old timeline until a checkpoint,
+ * and pg_rewind would find "no rewind required". Best effort: without the right (before 15) the
+ * check after pg_rewind catches it. */
+static void checkpoint_source(const char *conninfo, const char *display) {
+        _cleanup_pq_ PGconn *conn = PQconnectdb(conninfo);
+
+        if (PQstatus(conn) != CONNECTION_OK || pg_exec(conn, "CHECKPOINT") < 0)
+                log_debug("No checkpoint on '%s' before the rewind: %s", display,
+                          conn ? PQerrorMessage(conn) : "out of memory");
+}
+
+static int run_pg_rewind(const char *bindir, const char *datadir, const char *conninfo, Follow *f) {
+        _cleanup_free_ char *bin = pg_bin(bindir, "pg_rewind"), *src = NULL;
+        char *envp[] = { SPAWN_PATH, "LC_ALL=C", NULL };
+        _cleanup_close_ int rfd = -1, wfd = -1;
+        pid_t pid;
+        int fds[2], r, st;
+
+        if (!bin || asprintf(&src, "--source-server=%s", conninfo) < 0)
                 return log_oom();
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create a pipe: %m");
@@ -134,14 +151,15 @@ static void log_discarded(const char *datadir, const char *source, const RewindR
 }
 
 int rewind_run(const Config *c, const char *bindir, const char *datadir, const Partner *source,
-               const char *passfile) {
+               unsigned source_tli, const char *passfile) {
         _cleanup_free_ char *marker = marker_path(c), *sig = path_join(datadir, "standby.signal"), *note = NULL;
+        _cleanup_free_ char *conninfo = source_conninfo(c, source, passfile);
         Follow f = { .source = source->display };
         ControlData cd = {};
         uint64_t old_end;
         int r;
 
-        if (!marker || !sig || asprintf(&note, "source=%s\n", source->display) < 0)
+        if (!marker || !sig || !conninfo || asprintf(&note, "source=%s\n", source->display) < 0)
                 return log_oom();
         r = control_read(bindir, datadir, &cd);
         if (r < 0)
@@ -156,9 +174,19 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
                 return log_error_errno(errno, "Failed to remove '%s': %m", sig);
         log_notice("Rewinding '%s' from the primary '%s' with pg_rewind", datadir, source->display);
         notify_status("rewinding from '%s'", source->display);
-        r = run_pg_rewind(c, bindir, datadir, source, passfile, &f);
+        checkpoint_source(conninfo, source->display);
+        r = run_pg_rewind(bindir, datadir, conninfo, &f);
         if (r < 0)
                 return r;
+        if (r == 0 && f.report.not_needed && source_tli != cd.timeline) {
+                /* pg_rewind read a control file older than the promotion: its verdict is not to be
+                 * trusted, and nothing was changed. The marker stays; the unit tries again. */
+                log_notice("'%s' is on timeline %u, but pg_rewind read timeline %u's predecessor from '%s' (no "
+                           "checkpoint there since its promotion): trying again shortly", source->display,
+                           source_tli, source_tli, datadir);
+                notify_status("waiting for a checkpoint on '%s' after its promotion", source->display);
+                return -EAGAIN;
+        }
         if (r != 0) {
                 log_error("pg_rewind from '%s' failed (status %d): %s. Nothing was deleted; '%s' stays as it "
                           "was and is not started. To clone it afresh instead: pgreplctl rejoin %s --reclone",

@@ -31,10 +31,10 @@ int rewind_parse_line(const char *line, RewindReport *r);
 bool rewind_pending(const Config *c);
 
 /*
- * Rewind datadir from source (a primary among the partners) with pg_rewind, progress in STATUS=,
+ * Rewind datadir from source (a primary among the partners, on timeline source_tli) with pg_rewind, progress in STATUS=,
  * the discarded WAL range in the log, then standby.signal. The caller renders pgrepl's files
  * again (pg_rewind copies the source's). -PGREPL_E_REJOIN when pg_rewind failed (logged, why
  * included): nothing was deleted.
  */
 int rewind_run(const Config *c, const char *bindir, const char *datadir, const Partner *source,
-               const char *passfile);
+               unsigned source_tli, const char *passfile);

@@ -99,6 +99,12 @@ int conn_send_position(Conn *c, uint64_t now) {
         return r < 0 ? r : sent(c, promote_send_position(c->pg), CONN_POSITION, now);
 }
 
+int conn_send_slots(Conn *c, const char *sql, uint64_t now) {
+        int r = can_send(c);
+
+        return r < 0 ? r : sent(c, PQsendQuery(c->pg, sql) ? 0 : -EIO, CONN_SLOTS, now);
+}
+
 /* An answer is complete: the connection is idle again, and the server's earlier notice is spent. */
 static void answered(Conn *c) {
         c->query = CONN_IDLE;
@@ -143,6 +149,14 @@ int conn_receive_position(Conn *c, unsigned *ret_timeline, char *lsn, size_t lsn
         return r;
 }
 
+int conn_receive_slots(Conn *c, char *lsn, size_t lsn_size, char **ret_error) {
+        int r = promote_receive_slots(c->pg, &c->result, lsn, lsn_size, ret_error);
+
+        if (r != 0)
+                answered(c);
+        return r;
+}
+
 int conn_receive_idle(Conn *c) {
         return PQconsumeInput(c->pg) && PQstatus(c->pg) == CONNECTION_OK ? 0 : -ECONNRESET;
 }
@@ -165,5 +179,5 @@ char *conn_lost_reason(const Conn *c) {
 
 bool conn_status_overdue(const Conn *c, uint64_t interval, uint64_t now) {
         /* Sent just after the last beat's tick: a little short of an interval is a whole beat. */
-        return c->query == CONN_STATUS && now - c->sent + interval / 4 >= interval;
+        return (c->query == CONN_STATUS || c->query == CONN_SLOTS) && now - c->sent + interval / 4 >= interval;
 }

@@ -20,6 +20,7 @@ typedef enum ConnQuery {
         CONN_STATUS,   /* the periodic status query */
         CONN_PROMOTE,  /* pg_promote(true, N) */
         CONN_POSITION, /* after the promotion: the new timeline and WAL position */
+        CONN_SLOTS,    /* a round of the partners' slots (slots.c), after a status answer */
 } ConnQuery;
 
 typedef struct Conn {
@@ -55,6 +56,7 @@ int conn_open(Conn *c, const char **ret_reason);
 int conn_send_status(Conn *c, uint64_t now);
 int conn_send_promote(Conn *c, uint64_t now);
 int conn_send_position(Conn *c, uint64_t now);
+int conn_send_slots(Conn *c, const char *sql, uint64_t now);
 
 /*
  * Call when the socket is readable. Each returns 0 while the answer is not
@@ -68,6 +70,8 @@ int conn_send_position(Conn *c, uint64_t now);
 int conn_receive_status(Conn *c, StandbyState *ret, char **ret_error);
 int conn_receive_promote(Conn *c, PromoteOutcome *ret, char **ret_error);
 int conn_receive_position(Conn *c, unsigned *ret_timeline, char *lsn, size_t lsn_size);
+/* slots: 1 with the replay position in lsn; -EIO with a one-line *ret_error, -EBADMSG, -ENOMEM. */
+int conn_receive_slots(Conn *c, char *lsn, size_t lsn_size, char **ret_error);
 /* Readable while idle: a notice (kept), or the server closing: 0 still good, -ECONNRESET lost. */
 int conn_receive_idle(Conn *c);
 
@@ -78,5 +82,6 @@ bool conn_ok(const Conn *c);
 char *conn_error_line(const Conn *c);
 /* Why the connection was lost: the server's last message if it gave one, else libpq's (newly allocated). */
 char *conn_lost_reason(const Conn *c);
-/* The status query has run for about a beat (interval) or more: a server or backend that hangs. */
+/* The status query (or the slots round after it) has run for about a beat (interval) or more: a
+ * server or backend that hangs. */
 bool conn_status_overdue(const Conn *c, uint64_t interval, uint64_t now);

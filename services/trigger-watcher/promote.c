@@ -282,6 +282,26 @@ int promote_parse_timeline(const char *walfile, unsigned *ret) {
         return 0;
 }
 
+int promote_receive_slots(PGconn *conn, PGresult **kept, char *lsn, size_t lsn_size, char **ret_error) {
+        _cleanup_pqres_ PGresult *res = NULL;
+        int r;
+
+        r = collect(conn, kept, &res);
+        if (r == 0)
+                return 0;
+        if (r < 0 || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                *ret_error = promote_error_line(res && PQresultStatus(res) != PGRES_COMMAND_OK
+                                                        ? PQresultErrorMessage(res)
+                                                        : PQerrorMessage(conn));
+                return *ret_error ? -EIO : -ENOMEM;
+        }
+        if (PQntuples(res) != 1 || PQnfields(res) != 1)
+                return -EBADMSG;
+        /* NULL once not in recovery: nothing to advance to. */
+        snprintf(lsn, lsn_size, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+        return 1;
+}
+
 int promote_send_position(PGconn *conn) {
         /* pg_walfile_name() names the file on the timeline the server now writes. */
         return PQsendQuery(conn, "SELECT pg_current_wal_lsn(), pg_walfile_name(pg_current_wal_lsn())") ? 0 : -EIO;

@@ -81,6 +81,12 @@ int promote_send(PGconn *conn, unsigned wait_seconds);
  */
 int promote_receive(PGconn *conn, PGresult **kept, PromoteOutcome *ret, char **ret_error);
 
+/*
+ * A round of slots.c's query, kept as for promote_receive_state(): 0 while not complete, 1 with the
+ * replay position in lsn ("" when not in recovery); -EIO with a one-line *ret_error, -EBADMSG, -ENOMEM.
+ */
+int promote_receive_slots(PGconn *conn, PGresult **kept, char *lsn, size_t lsn_size, char **ret_error);
+
 /* After the promotion, the new timeline and the current WAL position: send the query without waiting,
  * then call promote_receive_position() when the socket is readable, kept as for promote_receive_state():
  * 0 while the answer is not complete, 1 with both, -EIO when the query failed, -EBADMSG. */

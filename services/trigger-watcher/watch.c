@@ -27,6 +27,7 @@
 #include "promote.h"
 #include "record.h"
 #include "trigger.h"
+#include "slots.h"
 #include "util.h"
 #include "watch.h"
 
@@ -52,6 +53,12 @@ typedef struct Watch {
         struct stat warned;      /* last ignored file warned about: warn once per file */
         bool have_warned;
         char *state_text, *ignored_text;
+
+        /* With partners: the slots this standby keeps for the others (slots.c), the replay position
+         * the last round learned, and the last failure reported (the log says changes only). */
+        bool keep_slots;
+        char slots_lsn[32];
+        char *slots_error;
 
         /* The trigger in hand. */
         bool pending;
@@ -84,7 +91,7 @@ static WatchAction step_at(WatchStep s, uint64_t at) {
 /* Promote now, unless a status query runs: its answer, due at once, comes first and promotes then. One
  * that keeps us waiting is left to its backend, and pg_promote() goes on a new connection. */
 static WatchAction decide_promote(const WatchState *s, uint64_t now) {
-        if (s->query != CONN_STATUS)
+        if (s->query != CONN_STATUS && s->query != CONN_SLOTS)
                 return step(WATCH_STEP_PROMOTE);
         if (now - s->query_sent < WATCH_DEFER_MAX_USEC)
                 return step_at(WATCH_STEP_WAIT, s->query_sent + WATCH_DEFER_MAX_USEC);
@@ -107,8 +114,13 @@ static WatchAction decide_answer(const WatchState *s, WatchEvent e, uint64_t now
 
         switch (e) {
         case WATCH_EVENT_STATUS_STANDBY:
+                /* A trigger that came while the status query ran waited for it; else, with partners,
+                 * the round of their slots follows the status on the same connection. */
+                if (s->pending)
+                        return decide_promote(s, now);
+                return step(s->keep_slots ? WATCH_STEP_SLOTS : WATCH_STEP_NONE);
         case WATCH_EVENT_STATUS_FAILED:
-                /* A trigger that came while the status query ran waited for it. */
+        case WATCH_EVENT_SLOTS_DONE:
                 return s->pending ? decide_promote(s, now) : step(WATCH_STEP_NONE);
         case WATCH_EVENT_STATUS_PRIMARY:
                 /* Promoted by other means while a trigger waited: that trigger is done with too. */
@@ -337,6 +349,7 @@ static WatchState watch_state(const Watch *w) {
                 .retry_delay = w->retry_delay,
                 .sends = w->sends,
                 .seen_recovery = w->seen_recovery,
+                .keep_slots = w->keep_slots,
         };
 }
 
@@ -577,6 +590,24 @@ static int watch_not_a_standby(Watch *w) {
         return 1;
 }
 
+/* A round of the partners' slots, after a status answer "in recovery". */
+static int watch_keep_slots(Watch *w) {
+        _cleanup_free_ char *sql = NULL;
+        int r;
+
+        r = slots_round_query(&w->config->partners, w->slots_lsn, &sql);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_oom();
+        r = conn_send_slots(&w->conn, sql, now_usec());
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                log_debug("Cannot send the slots' round now (%d)", r);
+        return 0;
+}
+
 static int watch_do(Watch *w, WatchAction a) {
         switch (a.step) {
         case WATCH_STEP_NONE:
@@ -619,6 +650,8 @@ static int watch_do(Watch *w, WatchAction a) {
                 return watch_record(w);
         case WATCH_STEP_NOT_A_STANDBY:
                 return watch_not_a_standby(w);
+        case WATCH_STEP_SLOTS:
+                return watch_keep_slots(w);
         }
         return 0;
 }
@@ -763,9 +796,34 @@ static int on_position(Watch *w) {
         return watch_on(w, WATCH_EVENT_POSITION);
 }
 
+/* The slots' round answered: the replay position for the next one; a failure said once. */
+static int on_slots(Watch *w) {
+        _cleanup_free_ char *error = NULL;
+        char lsn[32];
+        int r;
+
+        r = conn_receive_slots(&w->conn, lsn, sizeof(lsn), &error);
+        if (r == 0)
+                return 0;
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r > 0) {
+                snprintf(w->slots_lsn, sizeof(w->slots_lsn), "%s", lsn);
+                if (w->slots_error)
+                        log_info("The partners' replication slots are kept again");
+                set_text(&w->slots_error, NULL);
+        } else if (!w->slots_error || !error || !streq(w->slots_error, error)) {
+                log_warning("Cannot keep the partners' replication slots: %s", error ? error : "malformed answer");
+                set_text(&w->slots_error, error ? TAKE_PTR(error) : strdup("malformed answer"));
+        }
+        return watch_on(w, WATCH_EVENT_SLOTS_DONE);
+}
+
 /* The held connection's socket is readable. */
 static int on_conn(Watch *w) {
         switch (w->conn.query) {
+        case CONN_SLOTS:
+                return on_slots(w);
         case CONN_STATUS:
                 return on_status(w);
         case CONN_PROMOTE:
@@ -959,6 +1017,7 @@ static int watch_setup(Watch *w, const Config *c) {
 
         w->config = c;
         w->self = geteuid();
+        w->keep_slots = config_has_partners(c) && c->use_slot;
         w->path = strdup(config_get(c, VAR_PROMOTE_TRIGGER_FILE));
         w->state_dir = config_state_dir(c);
         if (!w->path || !w->state_dir)
@@ -1002,6 +1061,7 @@ static int watch_setup(Watch *w, const Config *c) {
 
 static void watch_free(Watch *w) {
         conn_drop(&w->conn);
+        free(w->slots_error);
         closep(&w->lock_fd);
         dirwatch_done(&w->dw);
         closep(&w->signal_fd);

@@ -53,6 +53,7 @@ typedef enum WatchEvent {
         WATCH_EVENT_PROMOTE_NOT_IN_RECOVERY, /* refused: not (or no longer) a standby */
         WATCH_EVENT_PROMOTE_FAILED,          /* any other error */
         WATCH_EVENT_POSITION,                /* the new timeline and position came, or cannot */
+        WATCH_EVENT_SLOTS_DONE,              /* the partners' slots round answered (or failed) */
 } WatchEvent;
 
 /* What the loop does next. */
@@ -73,6 +74,7 @@ typedef enum WatchStep {
         WATCH_STEP_RECORD,         /* record the promotion, remove the trigger, report: done (exit 0) */
         WATCH_STEP_NOT_A_STANDBY,  /* the server is a primary: leave the trigger alone, done (exit 0) */
         WATCH_STEP_STOP,           /* stop as asked */
+        WATCH_STEP_SLOTS,          /* send the partners' slots round (slots.c) */
 } WatchStep;
 
 typedef struct WatchAction {
@@ -90,6 +92,7 @@ typedef struct WatchState {
         uint64_t retry_delay;   /* the last backoff delay, 0: none yet */
         unsigned sends;         /* pg_promote() calls sent for the trigger in hand */
         bool seen_recovery;     /* a status answer said "in recovery" */
+        bool keep_slots;        /* partners are set: a slots round follows each status answer */
 } WatchState;
 
 /* The next step after event e at time now (CLOCK_MONOTONIC usec). Pure: no I/O, no logging. */

@@ -259,8 +259,34 @@ static void test_deferred_trigger_sequence(void) {
         ASSERT_EQ(watch_decide(&s, WATCH_EVENT_PROMOTE_DONE, T + 2 * SEC).step, WATCH_STEP_ASK_POSITION);
 }
 
+/* With partners a slots round follows each status answer "in recovery" on the same connection; a
+ * trigger behind it waits as behind the status query (1 s at most), and is promoted once it answers. */
+static void test_slots(void) {
+        const WatchState partners = { .keep_slots = true };
+        const WatchState partners_pending = { .keep_slots = true, .pending = true };
+        const Case cases[] = {
+                { "standby, partners", partners, WATCH_EVENT_STATUS_STANDBY, T, WATCH_STEP_SLOTS },
+                { "standby, no partners", idle, WATCH_EVENT_STATUS_STANDBY, T, WATCH_STEP_NONE },
+                { "standby, partners, a trigger waits", partners_pending, WATCH_EVENT_STATUS_STANDBY, T,
+                  WATCH_STEP_PROMOTE },
+                { "primary, partners", partners, WATCH_EVENT_STATUS_PRIMARY, T, WATCH_STEP_NOT_A_STANDBY },
+                { "status failed, partners", partners, WATCH_EVENT_STATUS_FAILED, T, WATCH_STEP_NONE },
+                { "round done", with_query(partners, CONN_IDLE, 0), WATCH_EVENT_SLOTS_DONE, T, WATCH_STEP_NONE },
+                { "round done, a trigger waited", partners_pending, WATCH_EVENT_SLOTS_DONE, T, WATCH_STEP_PROMOTE },
+                { "trigger behind a round 300 ms old", with_query(partners, CONN_SLOTS, T - 300 * MS),
+                  WATCH_EVENT_TRIGGER, T, WATCH_STEP_WAIT, T + 700 * MS },
+                { "trigger behind a round 1 s old", with_query(partners, CONN_SLOTS, T - 1 * SEC),
+                  WATCH_EVENT_TRIGGER, T, WATCH_STEP_PROMOTE_AFRESH },
+                { "gone behind a round", with_query(partners_pending, CONN_SLOTS, T), WATCH_EVENT_TRIGGER_GONE, T,
+                  WATCH_STEP_FORGET },
+        };
+
+        run(cases, ELEMENTSOF(cases));
+}
+
 int main(void) {
         test_constants();
+        test_slots();
         test_trigger();
         test_backoff();
         test_connection();
