@@ -166,8 +166,17 @@ int fs_mkdir_p(const char *path, mode_t mode) {
                         return -errno;
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
+        if (mkdir(p, mode) < 0) {
+                struct stat st;
+
+                if (errno != EEXIST)
+                        return -errno;
+                /* EEXIST says a name is there, not that it is a directory (a file, a dangling link). */
+                if (stat(p, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
         return 0;
 }
 

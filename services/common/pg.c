@@ -167,7 +167,14 @@ void pg_conn_params(const char *const *keys, const char *const *values, PgConnPa
                         ret->keys[n] = keys[i];
                         ret->values[n++] = values[i];
                 }
-        for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+        /* libpq takes the last of a repeated keyword: a default the caller gave is left out, not appended. */
+        for (size_t i = 0, given = n; i < ELEMENTSOF(defaults); i++) {
+                bool dup = false;
+
+                for (size_t j = 0; j < given && !dup; j++)
+                        dup = streq(ret->keys[j], defaults[i][0]);
+                if (dup)
+                        continue;
                 ret->keys[n] = defaults[i][0];
                 ret->values[n++] = defaults[i][1];
         }

@@ -37,7 +37,8 @@ int pg_data_version(const char *datadir, unsigned *ret);
  * what `postgres --version` says (Fedora's and RHEL's /usr/bin). */
 int pg_bin_version(const char *bindir, unsigned *ret);
 
-/* Connection keywords: the caller's (NULL values skipped), then connect_timeout and TCP keepalives. */
+/* Connection keywords: the caller's (NULL values skipped), then connect_timeout and TCP keepalives
+ * where the caller gave none of its own. */
 typedef struct PgConnParams {
         const char *keys[32], *values[32];
 } PgConnParams;

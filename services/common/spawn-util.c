@@ -142,14 +142,19 @@ int spawn_capture_finish(pid_t pid, int fd, char **ret) {
         size_t n = 0;
         int r, st;
 
-        while (out && n < 65535) {
-                ssize_t k = read(rfd, out + n, 65535 - n);
+        for (;;) {
+                char sink[4096];
+                /* Past 64 KiB (or without memory) the rest is read and dropped: a child blocked on a
+                 * full pipe would never exit, and we would wait for it for ever. */
+                bool keep = out && n < 65535;
+                ssize_t k = keep ? read(rfd, out + n, 65535 - n) : read(rfd, sink, sizeof(sink));
 
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0)
                         break;
-                n += (size_t) k;
+                if (keep)
+                        n += (size_t) k;
         }
         r = spawn_wait(pid, &st);
         if (r < 0)

@@ -26,7 +26,8 @@ int spawn_capture_start(char *const *argv, char *const *envp, pid_t *ret_pid, in
 /* Start argv in a process group of its own (kill(-pid, ...) reaches whatever it forks), its stderr on a
  * pipe whose read end goes to *ret_fd. */
 int spawn_group_stderr(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_fd);
-/* Read the child's stdout (at most 64 KiB), reap it; -EPROTO when it did not exit 0. */
+/* Read the child's stdout (the first 64 KiB kept, the rest drained), reap it; -EPROTO when it did not
+ * exit 0. */
 int spawn_capture_finish(pid_t pid, int fd, char **ret);
 /*
  * Read a child's output from fd until EOF, one line at a time ('\n' or '\r' ends one; a line

@@ -319,6 +319,14 @@ static void test_mkdir_p(void) {
 
         write_str(file, "x");
         ASSERT_EQ(fs_mkdir_p(under, 0700), -ENOTDIR);
+        /* The path itself a file, or a link to nowhere: not a directory, whatever EEXIST said. */
+        ASSERT_EQ(fs_mkdir_p(file, 0700), -ENOTDIR);
+        {
+                _cleanup_free_ char *dangling = tpath("dangling-dir");
+
+                ASSERT_EQ(symlink("/nonexistent/pgrepl", dangling), 0);
+                ASSERT_EQ(fs_mkdir_p(dangling, 0700), -ENOENT);
+        }
 }
 
 static void test_remove_tree(void) {

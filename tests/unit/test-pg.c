@@ -240,6 +240,21 @@ static void test_conn_params(void) {
                 check_defaults_at(&p, 0);
         }
         {
+                /* A default the caller gives is the caller's (libpq would take the last one). */
+                const char *keys[] = { "host", "connect_timeout", NULL };
+                const char *values[] = { "h", "2", NULL };
+                size_t timeouts = 0;
+
+                pg_conn_params(keys, values, &p);
+                ASSERT_EQ(nparams(&p), 2 + 4);
+                for (size_t i = 0; p.keys[i]; i++)
+                        if (streq(p.keys[i], "connect_timeout")) {
+                                timeouts++;
+                                ASSERT_STREQ(p.values[i], "2");
+                        }
+                ASSERT_EQ(timeouts, 1);
+        }
+        {
                 /* More keys than fit: the arrays stay terminated and the defaults are all there. */
                 static char names[40][16];
                 const char *keys[41], *values[41];

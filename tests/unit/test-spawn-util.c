@@ -239,6 +239,16 @@ static void test_capture(void) {
                 ASSERT_TRUE(strncmp(out, "123456789.123456789.", 20) == 0);
                 free(out);
         }
+        /* Far more than the pipe holds (300 kB): the rest is drained, so the child exits and the call
+         * returns (it used to wait for ever on a child blocked writing). */
+        {
+                char *argv[] = { "/bin/sh", "-c", "i=0; while [ $i -lt 30000 ]; do printf 123456789.; i=$((i+1)); done",
+                                 NULL };
+
+                ASSERT_EQ(spawn_capture(argv, no_env, &out), 0);
+                ASSERT_EQ(strlen(out), 65535);
+                free(out);
+        }
 }
 
 static void test_capture_parallel(void) {
