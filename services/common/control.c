@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +94,30 @@ int control_read(const char *bindir, const char *datadir, ControlData *ret) {
         if (r < 0)
                 return r;
         return control_parse(out, ret);
+}
+
+unsigned control_wal_timeline(const char *datadir) {
+        _cleanup_free_ char *wal = path_join(datadir, "pg_wal");
+        struct dirent *de;
+        unsigned best = 0;
+        DIR *d;
+
+        if (!wal || !(d = opendir(wal)))
+                return 0;
+        while ((de = readdir(d))) {
+                unsigned t;
+
+                if (strlen(de->d_name) == 24 && strspn(de->d_name, "0123456789ABCDEF") == 24 &&
+                    sscanf(de->d_name, "%8X", &t) == 1 && t > best)
+                        best = t;
+        }
+        closedir(d);
+        return best;
+}
+
+unsigned control_timeline(const ControlData *cd, const char *datadir) {
+        unsigned t = cd->timeline > cd->min_recovery_tli ? cd->timeline : cd->min_recovery_tli;
+        unsigned w = control_wal_timeline(datadir);
+
+        return w > t ? w : t;
 }

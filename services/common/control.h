@@ -31,5 +31,16 @@ const char *control_param_name(size_t i);
 int control_parse_lsn(const char *s, uint64_t *ret);
 /* Parse pg_controldata's output. -EBADMSG when a field is missing or odd. */
 int control_parse(const char *text, ControlData *ret);
+/*
+ * The highest timeline pg_wal holds a WAL segment of ("000000020000000000000005" is timeline 2), 0
+ * when none. The control file names a new timeline only at the next checkpoint; the segments show
+ * it at once (a promotion starts one). History files alone do not count: a standby fetches its
+ * primary's before it asks for WAL, and keeps it when the primary refuses it.
+ */
+unsigned control_wal_timeline(const char *datadir);
+/* The timeline a data directory is on as far as can be told without starting it: the control
+ * file's, its minimum recovery point's, or its WAL's, whichever is highest. */
+unsigned control_timeline(const ControlData *cd, const char *datadir);
+
 /* Run pg_controldata on datadir; -EBADMSG when its output cannot be parsed. Does not log. */
 int control_read(const char *bindir, const char *datadir, ControlData *ret);

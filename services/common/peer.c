@@ -11,6 +11,7 @@
 #include "notify.h"
 #include "peer.h"
 #include "pg.h"
+#include "signals.h"
 #include "render.h"
 #include "util.h"
 
@@ -216,7 +217,8 @@ int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint
                 }
                 if (round_done(c, sysid, tli, states) || now_usec() >= deadline)
                         return 0;
-                (void) usleep(500 * 1000);
+                if (signals_sleep(500 * 1000) == -EINTR)
+                        return -EINTR;
         }
 }
 

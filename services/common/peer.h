@@ -67,7 +67,8 @@ PeerVerdict peer_decide(uint64_t sysid, unsigned tli, const PeerState *states, s
  * Ask every partner but this node, again every half second those that did not answer, until all
  * answered, one supersedes a node of (sysid, tli) (sysid 0: nothing to supersede, a node with no
  * data yet), or timeout_s passed; STATUS= says who is awaited. states: c->partners.n entries, in
- * the partners' order (this node's stays unanswered). Bounded by timeout_s; -ENOMEM.
+ * the partners' order (this node's stays unanswered). Bounded by timeout_s; -ENOMEM, -EINTR on a stop
+ * request (signals.h).
  */
 int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint64_t sysid, unsigned tli,
                  PeerState *states);

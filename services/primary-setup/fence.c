@@ -27,7 +27,7 @@ static int check_first(const Config *c, const char *passfile, PeerState *states)
 
         r = peer_ask_all(c, passfile, 0, 0, 0, states);
         if (r < 0)
-                return log_oom();
+                return r == -ENOMEM ? log_oom() : r;
         p = peer_find_primary(states, c->partners.n);
         if (p < 0)
                 return 0;
@@ -63,10 +63,12 @@ static int check_later(const Config *c, const DataDir *d, const char *passfile, 
         if (r < 0)
                 return log_error_errno(r, "Failed to read the control file of '%s' with pg_controldata: %m",
                                        d->path);
+        /* Promoted and stopped before a checkpoint: the control file still names the old timeline. */
+        cd.timeline = control_timeline(&cd, d->path);
         notify_status("asking the partners before starting as a primary");
         r = peer_fence(c, passfile, cd.sysid, cd.timeline, states, &by, &fork);
         if (r < 0)
-                return log_oom();
+                return r == -ENOMEM ? log_oom() : r;
         if (r == PEER_FOREIGN)
                 return -PGREPL_E_CONFIG;
         if (r == PEER_SUPERSEDED) {

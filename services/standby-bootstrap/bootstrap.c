@@ -167,10 +167,32 @@ static int prepare_interrupted(const Config *c, const DataDir *d, bool reload, c
         return write_standby_config(c, d->bindir, d->path, NULL, &cd);
 }
 
+/* The primary among the partners to rewind from: its index in states; -EAGAIN while no partner is a
+ * primary (the unit tries again), -PGREPL_E_CONFIG when it is another cluster, both logged. */
+static int find_source(const Config *c, const Upstream *u, uint64_t sysid, PeerState *states) {
+        int p, r;
+
+        r = peer_ask_all(c, u->passfile, c->fence_timeout, 0, 0, states);
+        if (r < 0)
+                return r == -ENOMEM ? log_oom() : r;
+        p = peer_find_primary(states, c->partners.n);
+        if (p < 0) {
+                log_notice("No partner is a primary now: this node is rewound once one is");
+                notify_status("waiting for a primary among the partners to rewind from");
+                return -EAGAIN;
+        }
+        if (states[p].sysid != sysid) {
+                log_error("Partner '%s' is another cluster (system identifier %" PRIu64 "): it cannot be "
+                          "followed; list only the nodes of this cluster in POSTGRESQL_PARTNER_NODES",
+                          c->partners.items[p].display, states[p].sysid);
+                return -PGREPL_E_CONFIG;
+        }
+        return p;
+}
+
 /*
- * Rejoin by rewind (SPEC section 8, partners only): find the primary among the partners and rewind
- * this data directory from it, then render it a standby of whichever is primary. -EAGAIN (the unit
- * tries again) while no partner is a primary; nothing is ever deleted.
+ * Rejoin by rewind (SPEC section 8, partners only): rewind this data directory from the primary
+ * among the partners, then render it a standby of whichever is primary. Nothing is ever deleted.
  */
 static int rejoin(const Config *c, const DataDir *d, const Upstream *u, uint64_t sysid, char *what, size_t n) {
         PeerState states[PARTNERS_MAX] = {};
@@ -178,21 +200,8 @@ static int rejoin(const Config *c, const DataDir *d, const Upstream *u, uint64_t
         int p, r;
 
         notify_status("looking for the primary among the partners to rewind from");
-        r = peer_ask_all(c, u->passfile, c->fence_timeout, 0, 0, states);
-        p = r < 0 ? -1 : peer_find_primary(states, c->partners.n);
-        if (r < 0)
-                r = log_oom();
-        else if (p < 0) {
-                log_notice("No partner is a primary now: '%s' is rewound once one is", d->path);
-                notify_status("waiting for a primary among the partners to rewind from");
-                r = -EAGAIN;
-        } else if (states[p].sysid != sysid) {
-                log_error("Partner '%s' is another cluster (system identifier %" PRIu64 "): it cannot be "
-                          "followed; list only the nodes of this cluster in POSTGRESQL_PARTNER_NODES",
-                          c->partners.items[p].display, states[p].sysid);
-                r = -PGREPL_E_CONFIG;
-        } else
-                r = rewind_run(c, d->bindir, d->path, &c->partners.items[p], states[p].timeline, u->passfile);
+        p = find_source(c, u, sysid, states);
+        r = p < 0 ? p : rewind_run(c, d->bindir, d->path, &c->partners.items[p], states[p].timeline, u->passfile);
         for (size_t i = 0; i < c->partners.n; i++)
                 peer_state_done(&states[i]);
         if (r < 0)
@@ -317,6 +326,8 @@ static int prepare_promoted_with_partners(const Config *c, const DataDir *d, con
                 log_notice("A rewind of '%s' began and did not finish: rewinding it again", d->path);
                 return rejoin(c, d, u, cd.sysid, what, n);
         }
+        /* Promoted and stopped before a checkpoint: the control file still names the old timeline. */
+        cd.timeline = control_timeline(&cd, d->path);
         notify_status("asking the partners before starting as a primary");
         r = peer_fence(c, u->passfile, cd.sysid, cd.timeline, states, &by, &fork);
         if (r == PEER_SUPERSEDED)
@@ -326,7 +337,7 @@ static int prepare_promoted_with_partners(const Config *c, const DataDir *d, con
         for (size_t i = 0; i < c->partners.n; i++)
                 peer_state_done(&states[i]);
         if (r < 0)
-                return log_oom();
+                return r == -ENOMEM ? log_oom() : r;
         if (r == PEER_FOREIGN)
                 return -PGREPL_E_CONFIG;
         if (r == PEER_SUPERSEDED)

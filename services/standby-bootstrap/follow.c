@@ -35,27 +35,6 @@ int follow_decide(unsigned tli, uint64_t lsn, unsigned primary_tli, const char *
         return 1;
 }
 
-/* Highest timeline with a history file in pg_wal (0 when none): one the standby has learned of. */
-static unsigned newest_history(const char *datadir) {
-        _cleanup_free_ char *wal = NULL;
-        struct dirent *de;
-        unsigned best = 0;
-        DIR *d;
-
-        if (asprintf(&wal, "%s/pg_wal", datadir) < 0 || !(d = opendir(wal)))
-                return 0;
-        while ((de = readdir(d))) {
-                unsigned t;
-                int n = 0;
-
-                if (strlen(de->d_name) == 16 && sscanf(de->d_name, "%8X.history%n", &t, &n) == 1 && n == 16 &&
-                    t > best)
-                        best = t;
-        }
-        closedir(d);
-        return best;
-}
-
 int follow_position(const Config *c, const char *datadir, const ControlData *cd, unsigned *ret_tli,
                     uint64_t *ret_lsn) {
         _cleanup_pq_ PGconn *conn = NULL;
@@ -64,9 +43,9 @@ int follow_position(const Config *c, const char *datadir, const ControlData *cd,
         _cleanup_free_ char *v = NULL;
         uint64_t replayed;
 
-        /* The control file lags behind a timeline switch; a history file it holds may be newer. When
-         * the two disagree the timeline is not known for sure, and nothing is claimed. */
-        if (newest_history(datadir) > low)
+        /* The control file lags behind a timeline switch: WAL received on a later timeline means the
+         * standby may be on it already. Then the timeline is not known for sure, and nothing is claimed. */
+        if (control_wal_timeline(datadir) > low)
                 return -EAGAIN;
         conn = pg_connect_local(config_get(c, VAR_SOCKET_DIR), c->port, "postgres");
         if (PQstatus(conn) == CONNECTION_OK &&

@@ -178,7 +178,7 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
         r = run_pg_rewind(bindir, datadir, conninfo, &f);
         if (r < 0)
                 return r;
-        if (r == 0 && f.report.not_needed && source_tli != cd.timeline) {
+        if (r == 0 && f.report.not_needed && source_tli != control_timeline(&cd, datadir)) {
                 /* pg_rewind read a control file older than the promotion: its verdict is not to be
                  * trusted, and nothing was changed. The marker stays; the unit tries again. */
                 log_notice("'%s' is on timeline %u, but pg_rewind read timeline %u's predecessor from '%s' (no "

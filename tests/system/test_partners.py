@@ -94,6 +94,27 @@ def test_sibling_follows_a_promotion_with_no_edit_and_no_gap(hosts):
     assert ha2.psql(f"select active from pg_replication_slots where slot_name = '{slot_for(ha3)}'") == "t"
 
 
+def test_sibling_ahead_of_the_promoted_node_rejoins_by_rewind(hosts):
+    ha1, ha2, ha3 = start_trio(hosts)
+    eventually(streams_from(ha3, ha1), 30)
+    # ha2 stops receiving; ha3 gets a row ha2 never sees: ha3 is ahead of the node that is promoted.
+    ha2.cut_link()
+    ha1.psql("insert into ha values (3, 'only ha3 saw this')", db=DB)
+    eventually(lambda: ensure(ha3.psql("select count(*) from ha", db=DB) == "2", "row 3 not on ha3"), 30)
+    ha1.systemctl("stop", PRIMARY, timeout=120)
+    ha2.restore_link()
+    promote_by_touch(ha2, "insert into ha values (2, 'after')")
+
+    # ha3 asks ha2 for WAL ha2 never had: it cannot stream. Its next start rewinds it.
+    cursor = journal_cursor(ha3)
+    ha3.systemctl("restart", STANDBY, timeout=180)
+    log = ha3.run(["journalctl", "--no-pager", "-o", "cat", "-u", STANDBY, f"--after-cursor={cursor}"]).stdout
+    assert "cannot stream from the primary" in log and "Rewound" in log, log
+    assert CLONE_MESSAGE not in log
+    eventually(streams_from(ha3, ha2), 60)
+    assert ha3.psql("select string_agg(note, ',' order by id) from ha", db=DB) == "before,after"
+
+
 def kill_postmaster(host):
     pid = host.unit_property(PRIMARY, "MainPID")
     host.run(["kill", "-9", pid])
