@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "signals.h"
 #include "spawn-util.h"
 #include "util.h"
 
@@ -202,15 +203,21 @@ int spawn_follow_lines(int fd, int (*on_line)(void *userdata, char *line), int (
         int r;
 
         for (;;) {
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                /* A stop request (signals.h; fd -1 when not blocked, which poll skips) cuts it short. */
+                struct pollfd pfd[] = {
+                        { .fd = fd, .events = POLLIN },
+                        { .fd = signals_stop_fd(), .events = POLLIN },
+                };
                 ssize_t k;
 
-                if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+                if (poll(pfd, ELEMENTSOF(pfd), 1000) < 0 && errno != EINTR)
                         return -errno;
+                if (signals_stop_requested())
+                        return -EINTR;
                 r = on_tick ? on_tick(userdata) : 0;
                 if (r < 0)
                         return r;
-                if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+                if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
                         continue;
                 k = read(fd, buf + n, sizeof(buf) - 1 - n);
                 if (k < 0 && (errno == EINTR || errno == EAGAIN))

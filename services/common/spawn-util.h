@@ -32,7 +32,8 @@ int spawn_capture_finish(pid_t pid, int fd, char **ret);
 /*
  * Read a child's output from fd until EOF, one line at a time ('\n' or '\r' ends one; a line
  * longer than 8 KiB is cut, not lost): on_line for each, on_tick at least once a second (for
- * STATUS= and timeouts). Either callback may return < 0 to stop reading with that value.
+ * STATUS= and timeouts). Either callback may return < 0 to stop reading with that value; a stop
+ * request (signals.h) ends it with -EINTR.
  */
 int spawn_follow_lines(int fd, int (*on_line)(void *userdata, char *line), int (*on_tick)(void *userdata),
                        void *userdata);

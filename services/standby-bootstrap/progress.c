@@ -9,6 +9,7 @@
 #include "log.h"
 #include "notify.h"
 #include "progress.h"
+#include "spawn-util.h"
 #include "signals.h"
 #include "util.h"
 #include "wait.h"
@@ -142,55 +143,16 @@ static void progress_line(Progress *p, char *line) {
         (void) log_full_errno(problem ? LOG_WARNING : LOG_INFO, 0, "%s", line);
 }
 
-/* Hand every complete line in buf (n bytes) to the tracker; returns what is left. */
-static size_t progress_lines(Progress *p, char *buf, size_t n, size_t size) {
-        char *nl;
+static int on_line(void *userdata, char *line) {
+        progress_line(userdata, line);
+        return 0;
+}
 
-        buf[n] = 0;
-        while ((nl = strchr(buf, '\n')) || (nl = strchr(buf, '\r'))) {
-                *nl = 0;
-                progress_line(p, strstrip(buf));
-                n -= (size_t) (nl + 1 - buf);
-                memmove(buf, nl + 1, n + 1);
-        }
-        /* A line longer than the buffer is cut, not lost. */
-        if (n >= size - 1) {
-                progress_line(p, strstrip(buf));
-                n = 0;
-        }
-        return n;
+static int on_tick(void *userdata) {
+        progress_status(userdata, false);
+        return 0;
 }
 
 int progress_follow(Progress *p, int fd) {
-        char buf[8192];
-        size_t n = 0;
-
-        for (;;) {
-                struct pollfd pfd[] = {
-                        { .fd = fd, .events = POLLIN },
-                        { .fd = signals_stop_fd(), .events = POLLIN },
-                };
-                ssize_t k;
-
-                if (poll(pfd, ELEMENTSOF(pfd), 1000) < 0 && errno != EINTR)
-                        return -errno;
-                if (signals_stop_requested())
-                        return -EINTR;
-                progress_status(p, false);
-                if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-                        continue;
-                k = read(fd, buf + n, sizeof(buf) - 1 - n);
-                if (k < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n = progress_lines(p, buf, n + (size_t) k, sizeof(buf));
-        }
-        if (n > 0) {
-                buf[n] = 0;
-                progress_line(p, strstrip(buf));
-        }
-        return 0;
+        return spawn_follow_lines(fd, on_line, on_tick, p);
 }

@@ -133,9 +133,13 @@ static int run_pg_rewind(const char *bindir, const char *datadir, const char *co
         if (r < 0)
                 (void) kill(pid, SIGTERM);
         st = 0;
-        if (spawn_wait(pid, &st) < 0 || r < 0)
-                return log_error_errno(r < 0 ? r : -ECHILD, "Failed to follow pg_rewind: %m");
-        return st;
+        if (spawn_wait(pid, &st) < 0 && r >= 0)
+                r = -ECHILD;
+        if (r == -EINTR)
+                log_notice("pg_rewind stopped by a stop request; the rewind is done again at the next start");
+        else if (r < 0)
+                log_error_errno(r, "Failed to follow pg_rewind: %m");
+        return r < 0 ? r : st;
 }
 
 static void log_discarded(const char *datadir, const char *source, const RewindReport *rep, uint64_t old_end) {

@@ -164,9 +164,13 @@ int promote_send_state(PGconn *conn, bool with_setup) {
         return PQsendQuery(conn, sql) ? 0 : -EIO;
 }
 
-int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error) {
+/*
+ * collect() for a query whose answer is one row of nfields: 0 while not complete; 1 with *ret that
+ * row's result; -EIO with a one-line *ret_error when the query or the connection failed; -EBADMSG
+ * for another shape; -ENOMEM.
+ */
+static int collect_row(PGconn *conn, PGresult **kept, int nfields, PGresult **ret, char **ret_error) {
         _cleanup_pqres_ PGresult *res = NULL;
-        const char *values[6];
         int r;
 
         r = collect(conn, kept, &res);
@@ -178,8 +182,20 @@ int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char
                                                         : PQerrorMessage(conn));
                 return *ret_error ? -EIO : -ENOMEM;
         }
-        if (PQntuples(res) != 1 || PQnfields(res) != 6)
+        if (PQntuples(res) != 1 || PQnfields(res) != nfields)
                 return -EBADMSG;
+        *ret = TAKE_PTR(res);
+        return 1;
+}
+
+int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error) {
+        _cleanup_pqres_ PGresult *res = NULL;
+        const char *values[6];
+        int r;
+
+        r = collect_row(conn, kept, 6, &res, ret_error);
+        if (r <= 0)
+                return r;
         for (int i = 0; i < 6; i++)
                 values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
         r = promote_parse_state(values, 6, ret);
@@ -286,17 +302,9 @@ int promote_receive_slots(PGconn *conn, PGresult **kept, char *lsn, size_t lsn_s
         _cleanup_pqres_ PGresult *res = NULL;
         int r;
 
-        r = collect(conn, kept, &res);
-        if (r == 0)
-                return 0;
-        if (r < 0 || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                *ret_error = promote_error_line(res && PQresultStatus(res) != PGRES_COMMAND_OK
-                                                        ? PQresultErrorMessage(res)
-                                                        : PQerrorMessage(conn));
-                return *ret_error ? -EIO : -ENOMEM;
-        }
-        if (PQntuples(res) != 1 || PQnfields(res) != 1)
-                return -EBADMSG;
+        r = collect_row(conn, kept, 1, &res, ret_error);
+        if (r <= 0)
+                return r;
         /* NULL once not in recovery: nothing to advance to. */
         snprintf(lsn, lsn_size, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
         return 1;

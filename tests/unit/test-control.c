@@ -4,9 +4,13 @@
  * parameters, identifier, timeline and positions; a missing field is an
  * error. LSNs as PostgreSQL prints them.
  */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "assert.h"
 #include "macro.h"
@@ -85,8 +89,53 @@ static void test_missing_or_bad_field(void) {
         ASSERT_TRUE(control_parse("", &cd) < 0);
 }
 
+static void touch_in(const char *dir, const char *name) {
+        char p[512];
+        int fd;
+
+        snprintf(p, sizeof(p), "%s/pg_wal/%s", dir, name);
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        close(fd);
+}
+
+/* The timeline a directory's WAL shows: segments count, history files and other names do not. */
+static void test_wal_timeline(void) {
+        char dir[] = "/tmp/pgrepl-test-control.XXXXXX", wal[600];
+        ControlData cd = { .timeline = 1, .min_recovery_tli = 0 };
+
+        ASSERT_TRUE(mkdtemp(dir));
+        ASSERT_EQ(control_wal_timeline(dir), 0); /* no pg_wal */
+        snprintf(wal, sizeof(wal), "%s/pg_wal", dir);
+        ASSERT_EQ(mkdir(wal, 0700), 0);
+        ASSERT_EQ(control_wal_timeline(dir), 0);
+        touch_in(dir, "000000010000000000000003");
+        ASSERT_EQ(control_wal_timeline(dir), 1);
+        /* A fetched history of a timeline with no WAL received on it: still timeline 1. */
+        touch_in(dir, "00000002.history");
+        touch_in(dir, "000000020000000000000003.partial");
+        touch_in(dir, "00000003000000000000000X");
+        ASSERT_EQ(control_wal_timeline(dir), 1);
+        ASSERT_EQ(control_timeline(&cd, dir), 1);
+        /* Promoted: the first segment of the new timeline is there before any checkpoint. */
+        touch_in(dir, "000000020000000000000003");
+        ASSERT_EQ(control_wal_timeline(dir), 2);
+        ASSERT_EQ(control_timeline(&cd, dir), 2);
+        cd.timeline = 4;
+        ASSERT_EQ(control_timeline(&cd, dir), 4);
+        cd = (ControlData) { .timeline = 1, .min_recovery_tli = 5 };
+        ASSERT_EQ(control_timeline(&cd, dir), 5);
+        {
+                char cmd[700];
+
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+                ASSERT_EQ(system(cmd), 0);
+        }
+}
+
 int main(void) {
         test_parse();
+        test_wal_timeline();
         test_missing_or_bad_field();
         test_lsn();
         return 0;
