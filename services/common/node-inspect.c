@@ -181,9 +181,49 @@ static int is_mount_point(const char *path) {
         return a.st_dev != b.st_dev;
 }
 
+/* SPEC section 8's settings need what PostgreSQL 14 brought (target_session_attrs=primary, in_hot_standby),
+ * and a standby needs some other node to follow. */
+static int check_partners(const Config *c, const DataDir *d) {
+        bool others = false;
+
+        if (!config_has_partners(c))
+                return 0;
+        if (d->server_major > 0 && d->server_major < 14) {
+                config_report(c, VAR_PARTNER_NODES, "needs PostgreSQL 14 or later (this server is %u)",
+                              d->server_major);
+                return -PGREPL_E_CONFIG;
+        }
+        for (size_t i = 0; i < c->partners.n; i++)
+                others = others || !c->partners.items[i].self;
+        if (c->role == ROLE_STANDBY && !others && !config_get(c, VAR_MASTER_HOST)) {
+                config_report(c, VAR_PARTNER_NODES, "names no node but this one, and POSTGRESQL_MASTER_HOST is not "
+                              "set: a standby needs a primary to follow");
+                return -PGREPL_E_CONFIG;
+        }
+        return 0;
+}
+
+/* A rewind that began and did not finish left a directory that looks like a primary: only the standby
+ * unit with partners may touch it (it rewinds it again). */
+static int check_rewind(const Config *c, const DataDir *d) {
+        if (d->kind != DATADIR_PRIMARY || !node_rewind_pending(c) ||
+            (c->role == ROLE_STANDBY && config_has_partners(c)))
+                return 0;
+        log_error("A rewind of '%s' began and did not finish ('%s' in the state directory): it is never started "
+                  "as a primary. With POSTGRESQL_PARTNER_NODES the standby unit finishes it; otherwise clone it "
+                  "afresh: pgreplctl rejoin %s --reclone", d->path, NODE_REWIND_MARKER, c->instance);
+        return -PGREPL_E_REJOIN;
+}
+
 /* What this unit may do with what the directory is. */
 static int check_role(const Config *c, const DataDir *d) {
         int r;
+
+        r = check_partners(c, d);
+        if (r >= 0)
+                r = check_rewind(c, d);
+        if (r < 0)
+                return r;
 
         if (c->role == ROLE_PRIMARY && (d->kind == DATADIR_STANDBY || d->kind == DATADIR_INTERRUPTED)) {
                 config_report(c, VAR_DATA_DIR, "is a standby (standby.signal exists): the primary unit never "
@@ -224,7 +264,7 @@ int node_inspect_datadir(const Config *c, DataDir *ret) {
         r = inspect(c, &d);
         if (r < 0) {
                 node_datadir_done(&d);
-                if (r == -PGREPL_E_CONFIG)
+                if (pgrepl_is_verdict(r))
                         return r;
                 return log_error_errno(r, "Cannot inspect the data directory '%s': %m", config_get(c, VAR_DATA_DIR));
         }

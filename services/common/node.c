@@ -127,3 +127,10 @@ int node_exec_postmaster(const Config *c, const char *bindir, const char *datadi
         free(argv);
         return r;
 }
+
+bool node_rewind_pending(const Config *c) {
+        _cleanup_free_ char *state = config_state_dir(c), *marker = NULL;
+
+        marker = state ? path_join(state, NODE_REWIND_MARKER) : NULL;
+        return marker && fs_exists(marker);
+}

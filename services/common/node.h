@@ -24,6 +24,11 @@ int node_reload_server(const char *datadir);
 /* Replace this process with the postmaster (the stop signals unblocked first, signals.h); returns
  * only on failure. */
 int node_exec_postmaster(const Config *c, const char *bindir, const char *datadir);
+/* In the state directory while a rewind (standby-bootstrap's rewind.c) is under way. */
+#define NODE_REWIND_MARKER "rewind"
+/* Whether a rewind of this instance began and did not finish. */
+bool node_rewind_pending(const Config *c);
+
 typedef enum DataDirKind {
         DATADIR_EMPTY,       /* absent or empty: a first start */
         DATADIR_PRIMARY,     /* a cluster without standby.signal: a primary, or a standby since promoted */

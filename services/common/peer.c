@@ -200,6 +200,10 @@ int peer_ask_all(const Config *c, const char *passfile, unsigned timeout_s, uint
         uint64_t deadline = now_usec() + (uint64_t) timeout_s * 1000000ULL;
 
         for (;;) {
+                /* POSTGRESQL_FENCE_TIMEOUT may be longer than the unit's start timeout: ask for the rest. */
+                uint64_t start = now_usec();
+
+                notify_extend_timeout((start < deadline ? deadline - start : 0) + 30ULL * 1000000ULL);
                 for (size_t i = 0; i < p->n; i++) {
                         uint64_t now = now_usec();
                         unsigned left = now < deadline ? (unsigned) ((deadline - now + 999999ULL) / 1000000ULL) : 1;

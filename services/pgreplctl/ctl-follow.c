@@ -60,8 +60,9 @@ static void explain_target(const Instance *i, const char *passfile, const char *
                            m.member, m.peer.sysid, s->sysid);
         else if (s->reachable && follow_decide(s->timeline, s->replay_lsn, m.peer.timeline, m.peer.history, why,
                                                sizeof(why)) > 0)
-                log_notice("'%s' cannot be followed: %s; rejoin this node (restart pgrepl-standby@%s to rewind it)",
-                           m.member, why, i->name);
+                log_notice("'%s' cannot be followed: %s; clone this node afresh (pgreplctl rejoin %s --reclone "
+                           "--master=%s), or set POSTGRESQL_PARTNER_NODES, with which a restart rewinds it",
+                           m.member, why, i->name, m.member);
         else if (m.peer.in_recovery == 1)
                 log_notice("'%s' answers, as a standby itself (this one would cascade from it)", m.member);
         else

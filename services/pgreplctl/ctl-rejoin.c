@@ -72,6 +72,14 @@ static int ask_others(Rejoin *j) {
         unsigned port = 0;
 
         if (j->a->master) {
+                /* The standby unit rewinds only with partners: without, it would start the old primary's
+                 * directory as the primary it still looks like. */
+                if (!config_has_partners(c) && !j->a->reclone) {
+                        log_error("'%s' has no POSTGRESQL_PARTNER_NODES, so its standby unit cannot rewind it: "
+                                  "add --reclone (the data directory is moved aside and cloned afresh), or set "
+                                  "POSTGRESQL_PARTNER_NODES on every node", j->i->name);
+                        return -PGREPL_E_USAGE;
+                }
                 if (args_parse_target(j->a->master, &host, &port) < 0)
                         return log_oom();
                 j->members = calloc(1, sizeof(MemberState));

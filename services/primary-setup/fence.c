@@ -50,7 +50,7 @@ static void report_superseded(const Config *c, const ControlData *cd, const Peer
                   "--reclone to copy afresh)", cd->timeline, by->display,
                   s->in_recovery == 0 ? "primary" : "standby", s->timeline, where, c->instance);
         notify_status("superseded by '%s' (timeline %u%s): not started; pgreplctl rejoin %s", by->display,
-                      s->timeline, fork ? ", forked off this node's" : "", c->instance);
+                      s->timeline, where, c->instance);
 }
 
 static int check_later(const Config *c, const DataDir *d, const char *passfile, PeerState *states) {

@@ -132,34 +132,44 @@ static int start_postmaster(const Config *c, const DataDir *d, const char *what)
                                "Failed to execute the postmaster in '%s': %m", d->bindir);
 }
 
-static void log_promoted(const Config *c, const char *datadir) {
-        log_notice("'%s' was promoted: starting it as the primary it now is; it will not follow '%s' again. "
-                   "To make it a standby again: stop pgrepl-standby@%s, move '%s' away, and start the unit: it "
-                   "clones afresh (pg_rewind is not supported yet)", datadir, config_get(c, VAR_MASTER_HOST),
-                   c->instance, datadir);
+/* Who a promoted node no longer follows, for messages: the master host, or with partners the others. */
+static const char *old_upstream(const Config *c, const Upstream *u) {
+        return config_get(c, VAR_MASTER_HOST) ? config_get(c, VAR_MASTER_HOST) : u->display;
 }
 
-static void log_interrupted(const Config *c, const char *datadir) {
+static void log_promoted(const Config *c, const Upstream *u, const char *datadir) {
+        if (config_has_partners(c))
+                log_notice("'%s' was promoted and no partner has moved past it: starting it as the primary it "
+                           "now is", datadir);
+        else
+                log_notice("'%s' was promoted: starting it as the primary it now is; it will not follow '%s' "
+                           "again. To make it a standby again: pgreplctl rejoin %s --reclone (or set "
+                           "POSTGRESQL_PARTNER_NODES, with which a superseded node is rewound)", datadir,
+                           old_upstream(c, u), c->instance);
+}
+
+static void log_interrupted(const Config *c, const Upstream *u, const char *datadir) {
         log_notice("'%s' still has standby.signal, but a promotion was recorded after it was cloned: the "
                    "promotion was interrupted. Starting it without primary_conninfo, so it never follows '%s' "
                    "again; finish the promotion with SELECT pg_promote() or the trigger file",
-                   datadir, config_get(c, VAR_MASTER_HOST));
+                   datadir, old_upstream(c, u));
 }
 
 /* A promoted data directory starts as the primary it now is: no primary_conninfo, no standby.signal. */
-static int prepare_promoted(const Config *c, const char *datadir, char *what, size_t n) {
-        log_promoted(c, datadir);
+static int prepare_promoted(const Config *c, const Upstream *u, const char *datadir, char *what, size_t n) {
+        log_promoted(c, u, datadir);
         snprintf(what, n, "primary: promoted, no longer a standby");
         return write_config(c, datadir, NULL);
 }
 
 /* A promotion that began but did not finish: a standby again, but one that follows nobody. */
-static int prepare_interrupted(const Config *c, const DataDir *d, bool reload, char *what, size_t n) {
+static int prepare_interrupted(const Config *c, const DataDir *d, const Upstream *u, bool reload, char *what,
+                               size_t n) {
         ControlData cd;
         int r;
 
         if (!reload)
-                log_interrupted(c, d->path);
+                log_interrupted(c, u, d->path);
         snprintf(what, n, "standby without upstream: promotion interrupted");
         r = read_control(d->bindir, d->path, &cd);
         if (r < 0)
@@ -322,7 +332,7 @@ static int prepare_promoted_with_partners(const Config *c, const DataDir *d, con
                 r = upstream_write_passfile(u);
         if (r < 0)
                 return r;
-        if (rewind_pending(c)) {
+        if (node_rewind_pending(c)) {
                 log_notice("A rewind of '%s' began and did not finish: rewinding it again", d->path);
                 return rejoin(c, d, u, cd.sysid, what, n);
         }
@@ -342,7 +352,7 @@ static int prepare_promoted_with_partners(const Config *c, const DataDir *d, con
                 return -PGREPL_E_CONFIG;
         if (r == PEER_SUPERSEDED)
                 return rejoin(c, d, u, cd.sysid, what, n);
-        return prepare_promoted(c, d->path, what, n);
+        return prepare_promoted(c, u, d->path, what, n);
 }
 
 /* A later start or a reload: render what this kind of data directory needs; what gets its STATUS=. */
@@ -352,9 +362,9 @@ static int prepare_later(const Config *c, const DataDir *d, const Upstream *u, b
         case DATADIR_PRIMARY:
                 if (config_has_partners(c) && !reload)
                         return prepare_promoted_with_partners(c, d, u, what, n);
-                return prepare_promoted(c, d->path, what, n);
+                return prepare_promoted(c, u, d->path, what, n);
         case DATADIR_INTERRUPTED:
-                return prepare_interrupted(c, d, reload, what, n);
+                return prepare_interrupted(c, d, u, reload, what, n);
         case DATADIR_STANDBY:
                 return prepare_standby(c, d, u, reload, what, n);
         case DATADIR_EMPTY:

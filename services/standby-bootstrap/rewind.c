@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "fs.h"
 #include "log.h"
+#include "node.h"
 #include "notify.h"
 #include "control.h"
 #include "peer.h"
@@ -42,13 +43,7 @@ int rewind_parse_line(const char *line, RewindReport *r) {
 static char *marker_path(const Config *c) {
         _cleanup_free_ char *state = config_state_dir(c);
 
-        return state ? path_join(state, REWIND_MARKER) : NULL;
-}
-
-bool rewind_pending(const Config *c) {
-        _cleanup_free_ char *m = marker_path(c);
-
-        return m && fs_exists(m);
+        return state ? path_join(state, NODE_REWIND_MARKER) : NULL;
 }
 
 typedef struct Follow {
@@ -185,9 +180,9 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
         if (r == 0 && f.report.not_needed && source_tli != control_timeline(&cd, datadir)) {
                 /* pg_rewind read a control file older than the promotion: its verdict is not to be
                  * trusted, and nothing was changed. The marker stays; the unit tries again. */
-                log_notice("'%s' is on timeline %u, but pg_rewind read timeline %u's predecessor from '%s' (no "
-                           "checkpoint there since its promotion): trying again shortly", source->display,
-                           source_tli, source_tli, datadir);
+                log_notice("'%s' is on timeline %u, but its control file does not say so yet (no checkpoint "
+                           "there since its promotion), so pg_rewind's 'no rewind required' is not to be trusted: "
+                           "trying again shortly", source->display, source_tli);
                 notify_status("waiting for a checkpoint on '%s' after its promotion", source->display);
                 return -EAGAIN;
         }

@@ -15,8 +15,6 @@
 #include "config.h"
 #include "partners.h"
 
-#define REWIND_MARKER "rewind"
-
 /* What pg_rewind said: where the two histories forked, or that nothing needed rewinding. */
 typedef struct RewindReport {
         uint64_t fork;     /* 0: not said */
@@ -26,9 +24,6 @@ typedef struct RewindReport {
 
 /* Take one line of pg_rewind's output (LC_ALL=C) into *r; returns 1 when it told something. */
 int rewind_parse_line(const char *line, RewindReport *r);
-
-/* Whether a rewind of this instance began and did not finish (the marker exists). */
-bool rewind_pending(const Config *c);
 
 /*
  * Rewind datadir from source (a primary among the partners, on timeline source_tli) with pg_rewind, progress in STATUS=,

@@ -103,11 +103,9 @@ int upstream_init(const Config *c, bool first, Upstream *u) {
         *u = (Upstream) { .c = c };
         r = upstream_hosts(c, first, u);
         if (r == -ENOENT) {
+                /* node_inspect_datadir() refuses this configuration before anyone gets here. */
                 upstream_done(u);
-                log_error("POSTGRESQL_PARTNER_NODES (from %s) names no node but this one, and "
-                          "POSTGRESQL_MASTER_HOST is not set: a standby needs a primary to follow",
-                          c->sources[VAR_PARTNER_NODES]);
-                return -PGREPL_E_CONFIG;
+                return log_error_errno(-EINVAL, "No primary to follow: no partner but this node, no master host");
         }
         if (r < 0)
                 goto oom;

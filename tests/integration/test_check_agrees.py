@@ -38,6 +38,10 @@ def set_env(**env):
     return lambda node: env
 
 
+def only_self_partner(node):
+    return {"POSTGRESQL_PARTNER_NODES": f"127.0.0.1:{node.port}", "POSTGRESQL_MASTER_HOST": None}
+
+
 def root_dir(node):
     return {"POSTGRESQL_DATA_DIR": "/"}
 
@@ -133,6 +137,10 @@ REFUSED = [
     ("primary mode for the standby unit", STANDBY, set_env(POSTGRESQL_REPLICATION_MODE="master"),
      "contradicts the standby unit"),
     ("bad slot name", STANDBY, set_env(POSTGRESQL_REPLICATION_SLOT="Bad-Slot"), "POSTGRESQL_REPLICATION_SLOT='Bad-Slot'"),
+    ("partners naming only this standby, no master host", STANDBY, only_self_partner, "names no node but this one"),
+    ("partners with a slot name", STANDBY, set_env(POSTGRESQL_PARTNER_NODES="127.0.0.1:1,127.0.0.1:2",
+                                                   POSTGRESQL_REPLICATION_SLOT="myslot"),
+     "must be on or off with POSTGRESQL_PARTNER_NODES"),
 ]
 
 CASES = [(name, b, setup, expect) for name, binaries, setup, expect in REFUSED for b in binaries]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pgrepl_testlib import free_port
+from pgrepl_testlib import PGUSER, free_port
 from test_standby import kill_tree, wait_until
 
 
@@ -150,3 +150,16 @@ def test_superseded_primary_refuses_to_start_and_rejoins_by_rewind(trio, cluster
     assert "Cloning primary" not in out
     wait_until(lambda: sender_port(old) == str(ports[1]), 30, "old primary streaming from s1")
     assert old.psql("select string_agg(note, ',' order by id) from t") == "before,after"
+
+
+def test_unfinished_rewind_is_never_started_as_a_primary(trio):
+    p, _, _, ports = trio
+    start(p)
+    p.stop()
+    marker = p.state / "rewind"
+    marker.write_text("source=127.0.0.1:1\n")
+    os.chown(marker, PGUSER.pw_uid, PGUSER.pw_gid)
+    for args in ([], ["--check"]):
+        r = p.run_once(args, timeout=60)
+        assert r.returncode == 80, (args, r.returncode, r.stderr)
+        assert "began and did not finish" in r.stderr and "--reclone" in r.stderr, r.stderr

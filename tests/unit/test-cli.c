@@ -316,6 +316,8 @@ static void test_exit_status(void) {
                 { 42, EX_OK },
                 { -PGREPL_E_CONFIG, EX_CONFIG },
                 { -PGREPL_E_USAGE, EX_USAGE },
+                { -PGREPL_E_SUPERSEDED, 79 },
+                { -PGREPL_E_REJOIN, 80 },
                 { -EACCES, EX_NOPERM },
                 { -EPERM, EX_NOPERM },
                 { -EHOSTUNREACH, EX_UNAVAILABLE },
