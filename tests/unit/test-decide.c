@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The trigger watcher's decisions (watch_decide() in watch.c) without a
+ * The trigger watcher's decisions (decide_next() in decide.c) without a
  * server: for each state and event, the step the loop must take next and
  * when. Table-driven, then a few sequences as the loop would run them.
  */
@@ -9,7 +9,7 @@
 
 #include "assert.h"
 #include "macro.h"
-#include "watch.h"
+#include "decide.h"
 
 #define MS 1000ULL
 #define SEC 1000000ULL
@@ -50,7 +50,7 @@ typedef struct Case {
 static void run(const Case *cases, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 const Case *c = &cases[i];
-                WatchAction a = watch_decide(&c->state, c->event, c->now);
+                WatchAction a = decide_next(&c->state, c->event, c->now);
 
                 if (a.step != c->want || (c->want_at && a.at != c->want_at) ||
                     (c->want_delay && a.delay != c->want_delay)) {
@@ -130,7 +130,7 @@ static void test_backoff(void) {
                 uint64_t now = T;
 
                 for (size_t i = 0; i < ELEMENTSOF(want); i++) {
-                        WatchAction a = watch_decide(&s, failures[f], now);
+                        WatchAction a = decide_next(&s, failures[f], now);
 
                         ASSERT_EQ(a.step, WATCH_STEP_RETRY);
                         ASSERT_EQ(a.delay, want[i]);
@@ -240,23 +240,23 @@ static void test_deferred_trigger_sequence(void) {
         WatchAction a;
 
         /* Touched 300 ms after the query went out: wait until 1 s after it. */
-        a = watch_decide(&s, WATCH_EVENT_TRIGGER, T + 300 * MS);
+        a = decide_next(&s, WATCH_EVENT_TRIGGER, T + 300 * MS);
         ASSERT_EQ(a.step, WATCH_STEP_WAIT);
         ASSERT_EQ(a.at, T + WATCH_DEFER_MAX_USEC);
         s.pending = true;
         s.next_retry = a.at;
         /* Touch's further events change nothing. */
-        ASSERT_EQ(watch_decide(&s, WATCH_EVENT_TRIGGER_AGAIN, T + 301 * MS).step, WATCH_STEP_NONE);
+        ASSERT_EQ(decide_next(&s, WATCH_EVENT_TRIGGER_AGAIN, T + 301 * MS).step, WATCH_STEP_NONE);
         /* The time comes (the loop clears next_retry): look again, and promote on a new connection. */
         s.next_retry = 0;
-        ASSERT_EQ(watch_decide(&s, WATCH_EVENT_RETRY_DUE, T + 1 * SEC).step, WATCH_STEP_CHECK);
-        ASSERT_EQ(watch_decide(&s, WATCH_EVENT_TRIGGER_AGAIN, T + 1 * SEC).step, WATCH_STEP_PROMOTE_AFRESH);
+        ASSERT_EQ(decide_next(&s, WATCH_EVENT_RETRY_DUE, T + 1 * SEC).step, WATCH_STEP_CHECK);
+        ASSERT_EQ(decide_next(&s, WATCH_EVENT_TRIGGER_AGAIN, T + 1 * SEC).step, WATCH_STEP_PROMOTE_AFRESH);
         /* The old connection dropped, pg_promote() sent on the new one. */
         s.query = CONN_PROMOTE;
         s.sends = 1;
-        ASSERT_EQ(watch_decide(&s, WATCH_EVENT_PROMOTE_SENT, T + 1 * SEC).step, WATCH_STEP_CANCEL_RETRY);
+        ASSERT_EQ(decide_next(&s, WATCH_EVENT_PROMOTE_SENT, T + 1 * SEC).step, WATCH_STEP_CANCEL_RETRY);
         s.query = CONN_IDLE;
-        ASSERT_EQ(watch_decide(&s, WATCH_EVENT_PROMOTE_DONE, T + 2 * SEC).step, WATCH_STEP_ASK_POSITION);
+        ASSERT_EQ(decide_next(&s, WATCH_EVENT_PROMOTE_DONE, T + 2 * SEC).step, WATCH_STEP_ASK_POSITION);
 }
 
 /* With partners a slots round follows each status answer "in recovery" on the same connection; a
