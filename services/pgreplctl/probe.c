@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,19 +38,23 @@
 
 PGconn *probe_connect(const Config *c) {
         const char *dir = config_get(c, VAR_SOCKET_DIR);
+        gid_t egid = getegid(), groups[64];
         struct passwd *pw;
-        gid_t egid = getegid();
         PGconn *conn;
+        int n;
 
         if (geteuid() != 0 || !(pw = getpwnam(PROBE_SERVICE_USER)))
                 return pg_connect_local(dir, c->port, "postgres");
-        /* Peer authentication asks the kernel for the uid that connected: only the connect needs it. */
-        if (setegid(pw->pw_gid) < 0 || seteuid(pw->pw_uid) < 0) {
-                (void) setegid(egid);
+        n = getgroups(ELEMENTSOF(groups), groups);
+        /* Peer authentication asks the kernel for the uid that connected: only the connect needs it, as
+         * the service user wholly (its group alone, none of root's supplementary groups). */
+        if (n < 0 || setgroups(1, &pw->pw_gid) < 0 || setegid(pw->pw_gid) < 0 || seteuid(pw->pw_uid) < 0) {
+                if (seteuid(0) < 0 || setegid(egid) < 0 || (n >= 0 && setgroups((size_t) n, groups) < 0))
+                        abort(); /* never carry on with the wrong ids */
                 return pg_connect_local(dir, c->port, "postgres");
         }
         conn = pg_connect_local(dir, c->port, "postgres");
-        if (seteuid(0) < 0 || setegid(egid) < 0)
+        if (seteuid(0) < 0 || setegid(egid) < 0 || setgroups((size_t) n, groups) < 0)
                 abort(); /* never carry on with the wrong ids */
         return conn;
 }

@@ -17,6 +17,8 @@ systemctl, touch, kill, reboot.
 - every host booted at once after a failover: one primary.
 """
 
+import json
+
 import pytest
 
 from cluster import *  # noqa: F401,F403 - the shared cluster vocabulary
@@ -113,6 +115,33 @@ def test_sibling_ahead_of_the_promoted_node_rejoins_by_rewind(hosts):
     assert CLONE_MESSAGE not in log
     eventually(streams_from(ha3, ha2), 60)
     assert ha3.psql("select string_agg(note, ',' order by id) from ha", db=DB) == "before,after"
+
+
+def test_pgreplctl_shows_the_cluster_and_promotes(hosts):
+    ha1, ha2, ha3 = start_trio(hosts)
+    eventually(streams_from(ha3, ha1), 30)
+    # The whole cluster from any host, one row per partner, healthy.
+    r = ha2.run(["pgreplctl", "status"], check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for h in (ha1, ha2, ha3):
+        assert f"{h.name}:5432" in r.stdout, r.stdout
+    doc = json.loads(ha2.run(["pgreplctl", "status", "--json"], check=False).stdout)
+    assert "ha3:5432" in json.dumps(doc)
+
+    # A stopped standby: degraded, and named.
+    ha3.systemctl("stop", STANDBY, timeout=120)
+    r = ha1.run(["pgreplctl", "status"], check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert any("warning" in l and "ha3" in l for l in r.stdout.splitlines()), r.stdout
+
+    # promote refuses beside a writable primary, then promotes once it is stopped.
+    r = ha2.run(["pgreplctl", "promote", "main", "--wait=30"], check=False, timeout=60)
+    assert r.returncode == 1 and "ha1" in r.stdout + r.stderr, r.stdout + r.stderr
+    ha1.systemctl("stop", PRIMARY, timeout=120)
+    r = ha2.run(["pgreplctl", "promote", "main", "--wait=30"], check=False, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "timeline 2" in r.stdout, r.stdout
+    assert ha2.psql("select pg_is_in_recovery()") == "f"
 
 
 def kill_postmaster(host):
