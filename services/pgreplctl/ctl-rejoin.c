@@ -72,14 +72,6 @@ static int ask_others(Rejoin *j) {
         unsigned port = 0;
 
         if (j->a->master) {
-                /* The standby unit rewinds only with partners: without, it would start the old primary's
-                 * directory as the primary it still looks like. */
-                if (!config_has_partners(c) && !j->a->reclone) {
-                        log_error("'%s' has no POSTGRESQL_PARTNER_NODES, so its standby unit cannot rewind it: "
-                                  "add --reclone (the data directory is moved aside and cloned afresh), or set "
-                                  "POSTGRESQL_PARTNER_NODES on every node", j->i->name);
-                        return -PGREPL_E_USAGE;
-                }
                 if (args_parse_target(j->a->master, &host, &port) < 0)
                         return log_oom();
                 j->members = calloc(1, sizeof(MemberState));
@@ -246,6 +238,14 @@ static int rejoin(Rejoin *j) {
         r = decide(j);
         if (r != 0)
                 return r;
+        /* The standby unit rewinds only with partners: without, it would start the old primary's directory
+         * as the primary it still looks like. */
+        if (!config_has_partners(j->i->config) && !j->a->reclone) {
+                log_error("'%s' has no POSTGRESQL_PARTNER_NODES, so its standby unit cannot rewind it: add "
+                          "--reclone (the data directory is moved aside and cloned afresh), or set "
+                          "POSTGRESQL_PARTNER_NODES on every node", j->i->name);
+                return CTL_EXIT_USAGE;
+        }
         p = &j->members[j->primary];
         values[1] = p->host;
         snprintf(port, sizeof(port), "%u", p->port);

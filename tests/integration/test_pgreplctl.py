@@ -515,6 +515,10 @@ def test_rejoin_reclone_turns_the_old_primary_into_a_standby(cluster):
                 ["spawn", [binary("pgrepl-standby-bootstrap")], start_env, str(conf.path(p)), str(p.log)])
     env = {"PGREPL_SYSTEMCTL": str(fake.path)}
     try:
+        # Without partners the standby unit cannot rewind: only --reclone may go on, and nothing is touched.
+        r = conf.run("rejoin", "primary", f"--master=127.0.0.1:{s.port}", env=env)
+        assert r.returncode == 64 and "add --reclone" in r.stderr, r.stdout + r.stderr
+        assert conf.path(p).read_text() == text
         r = conf.run("rejoin", "primary", f"--master=127.0.0.1:{s.port}", "--reclone", env=env)
         assert r.returncode == 0, r.stdout + r.stderr + p.output()
         assert (f"Rejoining 'primary' (timeline 1) as a standby of '127.0.0.1:{s.port}' (timeline 2), by a new clone"
