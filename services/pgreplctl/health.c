@@ -77,7 +77,9 @@ static int check_slots(Report *r, const InstanceReport *i) {
                 if (s->wal_status && (streq(s->wal_status, "lost") || streq(s->wal_status, "unreserved")))
                         q = report_warn(r, i->name, "'%s': slot '%s' %s WAL its standby needs (wal_status %s)", i->name,
                                         s->name, streq(s->wal_status, "lost") ? "has lost" : "may lose", s->wal_status);
-                else if (!s->active && s->retained > HEALTH_SLOT_WARN_BYTES)
+                /* A standby's slots are the ones its watcher keeps for the partners: inactive until a promotion,
+                 * by design, and advanced at every beat. */
+                else if (!s->active && !i->server.in_recovery && s->retained > HEALTH_SLOT_WARN_BYTES)
                         q = report_warn(r, i->name, "'%s': inactive slot '%s' holds %s of WAL", i->name, s->name, size);
                 if (q < 0)
                         return q;

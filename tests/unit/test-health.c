@@ -148,6 +148,14 @@ static void test_slots_and_sync(void) {
                "'main': slot 'gone' has lost WAL its standby needs (wal_status lost)|"
                "'main': slot 'risky' may lose WAL its standby needs (wal_status unreserved)");
 
+        /* A standby's partner slots (its watcher keeps them) are inactive by design; a lost one still tells. */
+        i = add(&r, "sb", false, true);
+        add_slot(i, "pgrepl_ha1_5432", false, "reserved", 48 * 1024 * 1024);
+        expect(&r, HEALTH_OK, "");
+        i = add(&r, "sb", false, true);
+        add_slot(i, "pgrepl_ha1_5432", false, "lost", -1);
+        expect(&r, HEALTH_DEGRADED, "'sb': slot 'pgrepl_ha1_5432' has lost WAL its standby needs (wal_status lost)");
+
         /* Two synchronous standbys wanted, one connected (a potential one does not count). */
         i = add(&r, "main", true, false);
         i->num_sync = 2;
