@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "control.h"
 #include "decide.h"
 #include "dirwatch.h"
 #include "errors.h"
@@ -706,7 +707,10 @@ static int on_slots(Watch *w) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r > 0) {
-                snprintf(w->slots_lsn, sizeof(w->slots_lsn), "%s", lsn);
+                uint64_t v;
+
+                /* It goes into the next round's SQL: only what parses as a position. */
+                snprintf(w->slots_lsn, sizeof(w->slots_lsn), "%s", control_parse_lsn(lsn, &v) >= 0 ? lsn : "");
                 if (w->slots_error)
                         log_info("The partners' replication slots are kept again");
                 set_text(&w->slots_error, NULL);
