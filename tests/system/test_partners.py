@@ -144,6 +144,24 @@ def test_pgreplctl_shows_the_cluster_and_promotes(hosts):
     assert ha2.psql("select pg_is_in_recovery()") == "f"
 
 
+def test_pgreplctl_follow_repoints_a_standby_without_partners(hosts):
+    """Without partners the operator re-points by hand: pgreplctl follow edits the env file and reloads."""
+    ha1, ha2, ha3 = hosts[:3]
+    start_primary(ha1)
+    parallel(lambda: start_standby(ha2, ha1), lambda: start_standby(ha3, ha1))
+    env_before = ha3.read_file(ENV_FILE)
+    ha1.systemctl("stop", PRIMARY, timeout=120)
+    promote_by_touch(ha2, "create table followed(x int)")
+    r = ha3.run(["pgreplctl", "follow", "main", "ha2"], check=False, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    eventually(streams_from(ha3, ha2), 30)
+    env = ha3.read_file(ENV_FILE)
+    assert "POSTGRESQL_MASTER_HOST=ha2" in env
+    # Every other line stays as it was.
+    assert [l for l in env.splitlines() if not l.startswith("POSTGRESQL_MASTER_HOST=")] == \
+        [l for l in env_before.splitlines() if not l.startswith("POSTGRESQL_MASTER_HOST=")]
+
+
 def kill_postmaster(host):
     pid = host.unit_property(PRIMARY, "MainPID")
     host.run(["kill", "-9", pid])
