@@ -5,7 +5,9 @@
  * whether in recovery, and the history of its timeline. On that rests the
  * fence: a node whose timeline a partner has moved past was superseded and
  * must not run writable. peer_decide() and the history helpers are pure;
- * peer_ask() talks to one partner and never logs.
+ * peer_ask() and peer_ask_all() talk to partners and never log (the latter
+ * says whom it awaits in STATUS=); peer_write_passfile() and peer_fence()
+ * log what they find, as their comments say.
  */
 #pragma once
 
