@@ -60,7 +60,7 @@ int peer_write_passfile(const Config *c, const char *path) {
         return 0;
 }
 
-static int identify(PGconn *conn, PeerState *s) {
+int peer_identify(PGconn *conn, PeerState *s) {
         _cleanup_pqres_ PGresult *res = PQexec(conn, "IDENTIFY_SYSTEM");
 
         if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3)
@@ -112,7 +112,7 @@ int peer_ask(const Config *c, const Partner *p, const char *passfile, unsigned c
                 ret->answered = false;
                 return 0;
         }
-        r = identify(conn, &s);
+        r = peer_identify(conn, &s);
         if (r >= 0)
                 r = recovery_and_history(conn, &s);
         if (r == -ENOMEM) {

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
 #include "control.h"
 #include "partners.h"
@@ -36,6 +38,9 @@ void peer_state_done(PeerState *s);
  * 1 with *ret_lsn, 0 when tli is not in it (or history is NULL).
  */
 int peer_history_switchpoint(const char *history, unsigned tli, uint64_t *ret_lsn);
+
+/* IDENTIFY_SYSTEM on a replication connection: s's sysid, timeline and lsn. -EIO, -EBADMSG. */
+int peer_identify(PGconn *conn, PeerState *s);
 
 /* The replication password's passfile for this node ($STATE_DIRECTORY/passfile unless the
  * configuration names one), newly allocated. */

@@ -86,6 +86,7 @@ static int write_standby_config(const Config *c, const char *bindir, const char 
 static int check_upstream(const Upstream *u, const char *datadir, const ControlData *cd, char *why, size_t n) {
         _cleanup_pq_ PGconn *conn = upstream_connect(u);
         const char *reason = NULL;
+        PeerState id = {};
         uint64_t sysid, lsn;
         unsigned ptli, tli;
         int r;
@@ -95,8 +96,10 @@ static int check_upstream(const Upstream *u, const char *datadir, const ControlD
                            u->display, pg_error_reason(conn));
                 return 0;
         }
-        if (upstream_identify(conn, &sysid, &ptli) < 0)
+        if (peer_identify(conn, &id) < 0)
                 return 0;
+        sysid = id.sysid;
+        ptli = id.timeline;
         if (sysid != cd->sysid) {
                 snprintf(why, n, "it is another cluster (system identifier %llu, this standby's is %llu)",
                          (unsigned long long) sysid, (unsigned long long) cd->sysid);

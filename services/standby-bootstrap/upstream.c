@@ -212,22 +212,6 @@ int upstream_ensure_slot(const Upstream *u, PGconn *conn, const char **ret_reaso
         return -EIO;
 }
 
-int upstream_identify(PGconn *conn, uint64_t *ret_sysid, unsigned *ret_timeline) {
-        _cleanup_pqres_ PGresult *res = PQexec(conn, "IDENTIFY_SYSTEM");
-        uint64_t sysid;
-        unsigned tli;
-
-        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 2) {
-                log_debug("IDENTIFY_SYSTEM failed: %s", PQerrorMessage(conn));
-                return -EIO;
-        }
-        if (parse_u64(PQgetvalue(res, 0, 0), &sysid) < 0 || parse_uint(PQgetvalue(res, 0, 1), 1, UINT32_MAX, &tli) < 0)
-                return -EBADMSG;
-        *ret_sysid = sysid;
-        *ret_timeline = tli;
-        return 0;
-}
-
 /* First line of libpq's message, for the log: the reason with the server's own words. */
 static void first_line(const char *m, char *buf, size_t n) {
         snprintf(buf, n, "%s", m ? m : "");

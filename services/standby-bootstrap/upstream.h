@@ -51,8 +51,6 @@ PGconn *upstream_connect(const Upstream *u);
  * reused, -EIO with a reason for STATUS= in *ret_reason (static string).
  */
 int upstream_ensure_slot(const Upstream *u, PGconn *conn, const char **ret_reason);
-/* Identify the primary: system identifier and timeline (IDENTIFY_SYSTEM). */
-int upstream_identify(PGconn *conn, uint64_t *ret_sysid, unsigned *ret_timeline);
 
 /*
  * Wait until a replication connection succeeds and the slot is in place.

@@ -151,6 +151,18 @@ class Node:
             stdout=self.logf, stderr=subprocess.STDOUT, cwd="/")
         return self.proc
 
+    def start_with_fowner(self, args=(), extra_env=None):
+        """Start the binary as the trigger unit runs it: postgres, CAP_FOWNER ambient and nothing else
+        in the bounding set."""
+        self.logf = open(self.log, "ab")
+        self.started_at = self.notify.mark()
+        self.proc = subprocess.Popen(
+            ["setpriv", f"--reuid={PGUSER.pw_uid}", f"--regid={PGUSER.pw_gid}", "--clear-groups",
+             "--inh-caps=-all,+fowner", "--ambient-caps=+fowner", "--bounding-set=-all,+fowner",
+             binary(self.binary_name), *args],
+            env=self.command_env(extra_env), stdout=self.logf, stderr=subprocess.STDOUT, cwd="/")
+        return self.proc
+
     def run_once(self, args=(), extra_env=None, timeout=60, notify=False):
         """Run the binary to completion (e.g. --check, --reload)."""
         return subprocess.run(

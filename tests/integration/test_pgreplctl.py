@@ -242,14 +242,7 @@ class Watcher(Node):
         self.env["RUNTIME_DIRECTORY"] = str(make_dir(self.root / "locks", 0o755))
 
     def start(self, args=(), extra_env=None):
-        self.logf = open(self.log, "ab")
-        self.started_at = self.notify.mark()
-        self.proc = subprocess.Popen(
-            ["setpriv", f"--reuid={PGUSER.pw_uid}", f"--regid={PGUSER.pw_gid}", "--clear-groups",
-             "--inh-caps=-all,+fowner", "--ambient-caps=+fowner", "--bounding-set=-all,+fowner",
-             binary(self.binary_name), *args],
-            env=self.command_env(extra_env), stdout=self.logf, stderr=subprocess.STDOUT, cwd="/")
-        return self.proc
+        return self.start_with_fowner(args, extra_env)
 
 
 def promotable(cluster):

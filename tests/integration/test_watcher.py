@@ -33,15 +33,7 @@ class Watcher(Node):
     def start(self, args=(), extra_env=None):
         if not self.fowner:
             return super().start(args, extra_env)
-        # As the unit runs it: postgres, CAP_FOWNER ambient and nothing else in the bounding set.
-        self.logf = open(self.log, "ab")
-        self.started_at = self.notify.mark()
-        self.proc = subprocess.Popen(
-            ["setpriv", f"--reuid={PGUSER.pw_uid}", f"--regid={PGUSER.pw_gid}", "--clear-groups",
-             "--inh-caps=-all,+fowner", "--ambient-caps=+fowner", "--bounding-set=-all,+fowner",
-             binary(self.binary_name), *args],
-            env=self.command_env(extra_env), stdout=self.logf, stderr=subprocess.STDOUT, cwd="/")
-        return self.proc
+        return self.start_with_fowner(args, extra_env)
 
     def wait_exit(self, timeout=30):
         try:
