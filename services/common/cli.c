@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "config.h"
 #include "errors.h"
+#include "lastexit.h"
 #include "log.h"
 #include "node.h"
 #include "secrets.h"
@@ -49,6 +50,7 @@ static const struct option options[] = {
         { "check", no_argument, NULL, 'k' },
         { "reload", no_argument, NULL, 'r' },
         { "stage-secrets", no_argument, NULL, 's' },
+        { "record-exit", no_argument, NULL, 'x' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {}
@@ -81,6 +83,12 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                         if (!allow_reload)
                                 goto usage;
                         a.stage_secrets = true;
+                        break;
+                case 'x':
+                        /* The server units' ExecStopPost=+: what the failed run died of (lastexit.h). */
+                        if (!allow_reload)
+                                goto usage;
+                        a.record_exit = true;
                         break;
                 case 'h':
                         help(prog, summary, allow_reload);
@@ -148,6 +156,8 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
                 return r == 0 ? EX_OK : cli_exit(r);
         if (ret_args->stage_secrets)
                 return cli_exit(secrets_stage(environ));
+        if (ret_args->record_exit)
+                return cli_exit(lastexit_record(environ));
         r = config_load(role, ret_args->instance, ret_args->config, environ, &c);
         if (r < 0)
                 return cli_exit(r);

@@ -22,6 +22,7 @@ typedef struct CliArgs {
         bool check;
         bool reload;
         bool stage_secrets; /* hidden: the units' ExecStartPre=+ */
+        bool record_exit;   /* hidden: the server units' ExecStopPost=+ */
 } CliArgs;
 
 /* Returns 1 to go on, 0 when --help/--version was handled, -PGREPL_E_USAGE on a usage error (logged;

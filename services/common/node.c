@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "fs.h"
+#include "lastexit.h"
 #include "log.h"
 #include "node.h"
+#include "notify.h"
 #include "pg.h"
 #include "signals.h"
 #include "spawn-util.h"
@@ -82,6 +85,33 @@ int node_reload_server(const char *datadir) {
                                  datadir), r;
         if (r < 0)
                 return log_error_errno(r, "Failed to signal the server on '%s': %m", datadir);
+        return 0;
+}
+
+int node_before_exec(const Config *c, const char *datadir, const char *what) {
+        _cleanup_free_ char *state = config_state_dir(c), *last = NULL;
+        struct statvfs vfs;
+
+        if (statvfs(datadir, &vfs) >= 0) {
+                unsigned long long avail = (unsigned long long) vfs.f_bavail * vfs.f_frsize;
+
+                if (avail < NODE_MIN_FREE_BYTES) {
+                        if (state)
+                                (void) lastexit_read(state, false, &last);
+                        notify_status("not started: only %llu kB free on the file system of '%s'", avail >> 10,
+                                      datadir);
+                        log_error("Not starting PostgreSQL: the file system of '%s' has only %llu kB free, less "
+                                  "than the %llu MB it needs to write WAL. Free some space; the unit tries again%s%s",
+                                  datadir, avail >> 10, NODE_MIN_FREE_BYTES >> 20,
+                                  last ? ". The server's last run ended with: " : "", last ? last : "");
+                        return -ENOSPC;
+                }
+        }
+        if (state && lastexit_read(state, true, &last) > 0) {
+                log_warning("The server's last run ended with: %s", last);
+                notify_status("%s; restarted after: %s", what, last);
+        } else
+                notify_status("%s", what);
         return 0;
 }
 

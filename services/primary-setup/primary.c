@@ -168,6 +168,7 @@ static int prepare(const Config *c, bool reload, DataDir *d) {
 
 int primary_run(const Config *c) {
         _cleanup_(node_datadir_done) DataDir d = {};
+        char what[64];
         int r;
 
         r = prepare(c, false, &d);
@@ -177,7 +178,10 @@ int primary_run(const Config *c) {
         if (r < 0)
                 return r;
         /* The last STATUS= before the exec: it stays while the server runs. */
-        notify_status("primary on port %u", c->port);
+        snprintf(what, sizeof(what), "primary on port %u", c->port);
+        r = node_before_exec(c, d.path, what);
+        if (r < 0)
+                return r;
         log_info("Starting PostgreSQL primary on port %u, data directory '%s'", c->port, d.path);
         r = node_exec_postmaster(c, d.bindir, d.path);
         return log_error_errno(r, "Failed to execute the postmaster in '%s': %m", d.bindir);

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bootstrap.h"
-#include "errors.h"
 #include "clone.h"
 #include "control.h"
+#include "diverge.h"
+#include "errors.h"
 #include "follow.h"
 #include "fs.h"
 #include "log.h"
@@ -124,11 +126,15 @@ static int check_upstream(const Upstream *u, const char *datadir, const ControlD
 }
 
 static int start_postmaster(const Config *c, const DataDir *d, const char *what) {
+        int r;
+
         /* A stop request that came during the last steps is honoured, not lost in the exec. */
         if (signals_stop_requested())
                 return -EINTR;
         /* The last STATUS= before the exec stays until PostgreSQL stops: it is what systemctl shows. */
-        notify_status("%s", what);
+        r = node_before_exec(c, d->path, what);
+        if (r < 0)
+                return r;
         notify_extend_timeout(POSTMASTER_EXTEND_USEC);
         log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, d->path);
         return log_error_errno(node_exec_postmaster(c, d->bindir, d->path),
@@ -203,6 +209,15 @@ static int find_source(const Config *c, const Upstream *u, uint64_t sysid, PeerS
         return p;
 }
 
+/* Rewound: what the watcher saw of the old timeline (diverge.h) is history. */
+static void forget_divergence(const Config *c) {
+        _cleanup_free_ char *state = config_state_dir(c);
+        _cleanup_free_ char *seen = state ? path_join(state, DIVERGE_SEEN) : NULL;
+
+        if (seen && unlink(seen) < 0 && errno != ENOENT)
+                log_debug_errno(-errno, "Cannot remove '%s': %m", seen);
+}
+
 /*
  * Rejoin by rewind (SPEC section 8, partners only): rewind this data directory from the primary
  * among the partners, then render it a standby of whichever is primary. Nothing is ever deleted.
@@ -222,6 +237,7 @@ static int rejoin(const Config *c, const DataDir *d, const Upstream *u, uint64_t
         r = read_control(d->bindir, d->path, &cd);
         if (r < 0)
                 return r;
+        forget_divergence(c);
         snprintf(what, n, "standby of '%s' (rewound)", u->display);
         return write_standby_config(c, d->bindir, d->path, u, &cd);
 }
@@ -422,6 +438,9 @@ int bootstrap_reload(const Config *c) {
         r = node_reload_server(d.path);
         if (r < 0)
                 return r;
+        /* What the start said stays until something else says otherwise: a re-pointed standby would
+         * still name its old primary (the unit's NotifyAccess=exec lets this control process say it). */
+        notify_status("%s", what);
         log_info("Settings re-rendered for primary '%s' and the server on '%s' reloaded", u.display, d.path);
         return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diverge.h"
 #include "follow.h"
 #include "log.h"
 #include "peer.h"
@@ -40,8 +41,10 @@ int follow_position(const Config *c, const char *datadir, const ControlData *cd,
         _cleanup_pq_ PGconn *conn = NULL;
         unsigned low = cd->timeline > cd->min_recovery_tli ? cd->timeline : cd->min_recovery_tli;
         uint64_t lsn = cd->min_recovery_lsn > cd->checkpoint_lsn ? cd->min_recovery_lsn : cd->checkpoint_lsn;
-        _cleanup_free_ char *v = NULL;
+        _cleanup_free_ char *v = NULL, *state = config_state_dir(c);
+        _cleanup_free_ char *seen = state ? path_join(state, DIVERGE_SEEN) : NULL;
         uint64_t replayed;
+        Divergence d;
 
         /* The control file lags behind a timeline switch: WAL received on a later timeline means the
          * standby may be on it already. Then the timeline is not known for sure, and nothing is claimed. */
@@ -52,6 +55,10 @@ int follow_position(const Config *c, const char *datadir, const ControlData *cd,
             pg_query_value(conn, "SELECT pg_last_wal_replay_lsn()", 0, NULL, &v) >= 0 &&
             control_parse_lsn(v, &replayed) >= 0 && replayed > lsn)
                 lsn = replayed;
+        /* What the watcher saw the running server replay, when it found it could not follow
+         * (diverge.h): a stopped standby's control file may not show that far. */
+        if (state && seen && diverge_read(seen, &d) > 0 && d.tli == low && d.replayed > lsn)
+                lsn = d.replayed;
         *ret_tli = low;
         *ret_lsn = lsn;
         return 0;

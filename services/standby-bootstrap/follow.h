@@ -24,8 +24,9 @@
 int follow_decide(unsigned tli, uint64_t lsn, unsigned primary_tli, const char *history, char *buf, size_t n);
 /*
  * This standby's timeline and a lower bound of its replay position: from
- * the control file, the timeline history files it holds, and the running
- * server when there is one.
+ * the control file, the timeline history files it holds, the running
+ * server when there is one, and what the trigger watcher saw it replay
+ * when it found it could not follow (diverge.h).
  */
 int follow_position(const Config *c, const char *datadir, const ControlData *cd, unsigned *ret_tli,
                     uint64_t *ret_lsn);

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "control.h"
 #include "decide.h"
+#include "diverge.h"
 #include "dirwatch.h"
 #include "errors.h"
 #include "fs.h"
@@ -61,6 +62,8 @@ typedef struct Watch {
         bool keep_slots;
         char slots_lsn[32];
         char *slots_error;
+        bool streaming;          /* the last status answer: the WAL receiver streams */
+        bool fork_logged;        /* a divergence already asked about was said once */
 
         /* The trigger in hand. */
         bool pending;
@@ -624,6 +627,7 @@ static int watch_check(Watch *w) {
 /* A status answer "in recovery": what STATUS= says while idle. */
 static void watch_standby_seen(Watch *w, const StandbyState *s) {
         w->seen_recovery = true;
+        w->streaming = s->wal_status && streq(s->wal_status, "streaming");
         if (!strempty(s->trigger_setting) && !w->warned_setting) {
                 log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race "
                             "this watcher; pgrepl never sets it, remove it", s->trigger_setting);
@@ -695,6 +699,49 @@ static int on_position(Watch *w) {
         return watch_on(w, WATCH_EVENT_POSITION);
 }
 
+/*
+ * With partners, after a slots' round: a standby that does not stream and replayed past where a newer
+ * timeline forks off its own can never follow the new primary (diverge.h). Ask once for the restart
+ * that rewinds it (pgrepl-rejoin@.path): the standby's start decides, with the position seen here.
+ */
+static void watch_check_fork(Watch *w, const char *replayed) {
+        _cleanup_free_ char *request = NULL, *seen = NULL;
+        const char *name = w->config->instance;
+        Divergence d, before;
+        uint64_t lsn;
+        char line[96];
+        int r;
+
+        if (w->streaming || control_parse_lsn(replayed, &lsn) < 0 ||
+            diverge_check(config_get(w->config, VAR_DATA_DIR), lsn, &d) <= 0)
+                return;
+        request = path_join(w->state_dir, DIVERGE_REQUEST);
+        seen = path_join(w->state_dir, DIVERGE_SEEN);
+        if (!request || !seen) {
+                log_oom();
+                return;
+        }
+        if (diverge_read(request, &before) > 0 || (diverge_read(seen, &before) > 0 && before.newer >= d.newer)) {
+                if (!w->fork_logged)
+                        log_warning("This standby still cannot follow timeline %u, which forks off its timeline %u at "
+                                    LSN_FMT ", before its position " LSN_FMT "; a restart to rewind it was asked "
+                                    "for already: see the journal of pgrepl-standby@%s, or run pgreplctl rejoin %s",
+                                    d.newer, d.tli, LSN_ARGS(d.fork), LSN_ARGS(d.replayed), name, name);
+                w->fork_logged = true;
+                return;
+        }
+        if (diverge_format(&d, line, sizeof(line)) < 0)
+                return;
+        r = fs_write_atomic(request, line, 0600);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask for the restart that rewinds this standby ('%s'): %m", request);
+                return;
+        }
+        log_notice("This standby replayed up to " LSN_FMT " on timeline %u, past where the new primary's timeline %u "
+                   "forks off it (" LSN_FMT "): it cannot follow. Asked for a restart of pgrepl-standby@%s, which "
+                   "rewinds it", LSN_ARGS(d.replayed), d.tli, d.newer, LSN_ARGS(d.fork), name);
+}
+
 /* The slots' round answered: the replay position for the next one; a failure said once. */
 static int on_slots(Watch *w) {
         _cleanup_free_ char *error = NULL;
@@ -711,6 +758,7 @@ static int on_slots(Watch *w) {
 
                 /* It goes into the next round's SQL: only what parses as a position. */
                 snprintf(w->slots_lsn, sizeof(w->slots_lsn), "%s", control_parse_lsn(lsn, &v) >= 0 ? lsn : "");
+                watch_check_fork(w, w->slots_lsn);
                 if (w->slots_error)
                         log_info("The partners' replication slots are kept again");
                 set_text(&w->slots_error, NULL);

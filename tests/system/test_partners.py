@@ -107,14 +107,22 @@ def test_sibling_ahead_of_the_promoted_node_rejoins_by_rewind(hosts):
     ha2.restore_link()
     promote_by_touch(ha2, "insert into ha values (2, 'after')")
 
-    # ha3 asks ha2 for WAL ha2 never had: it cannot stream. Its next start rewinds it.
+    # ha3 asks ha2 for WAL ha2 never had: it cannot stream. Its watcher sees it at a beat and asks
+    # for the restart that rewinds it: nobody touches ha3.
     cursor = journal_cursor(ha3)
-    ha3.systemctl("restart", STANDBY, timeout=180)
-    log = ha3.run(["journalctl", "--no-pager", "-o", "cat", "-u", STANDBY, f"--after-cursor={cursor}"]).stdout
+    env_before = ha3.read_file(ENV_FILE)
+    eventually(streams_from(ha3, ha2), 90)
+    log = ha3.run(["journalctl", "--no-pager", "-o", "cat", "-u", TRIGGER, "-u", STANDBY,
+                   f"--after-cursor={cursor}"]).stdout
+    assert "it cannot follow. Asked for a restart" in log, log
     assert "cannot stream from the primary" in log and "Rewound" in log, log
     assert CLONE_MESSAGE not in log
-    eventually(streams_from(ha3, ha2), 60)
+    assert ha3.read_file(ENV_FILE) == env_before
     assert ha3.psql("select string_agg(note, ',' order by id) from ha", db=DB) == "before,after"
+    # The request was taken once: no second restart.
+    assert ha3.run(["test", "-e", "/var/lib/pgrepl/main/rejoin-request"], check=False).returncode != 0
+    log = ha3.run(["journalctl", "--no-pager", "-o", "cat", "-u", STANDBY, f"--after-cursor={cursor}"]).stdout
+    assert log.count("rejoining by pg_rewind") == 1, log
 
 
 def test_pgreplctl_shows_the_cluster_and_promotes(hosts):

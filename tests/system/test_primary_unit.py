@@ -111,3 +111,47 @@ def test_root_only_secret_files_override_plain_values(host):
         host.systemctl("stop", "pgrepl-primary@sec", timeout=120)
     assert host.run(["test", "-e", "/run/pgrepl/sec"], check=False).returncode != 0
     assert "from-file" not in host.journal("pgrepl-primary@sec")
+
+
+def test_full_disk_is_said_and_the_server_death_named(host):
+    """A server that died of a full disk: the unit says what it died of, refuses to start while there is
+    no room (STATUS= says so, not "primary on port ..."), and starts when there is, data intact."""
+    unit, mnt = "pgrepl-primary@full", "/srv/pgfull"
+    host.run(["mkdir", "-p", mnt])
+    host.run(["mount", "-t", "tmpfs", "-o", "size=160M,mode=0700,uid=postgres,gid=postgres", "tmpfs", mnt])
+    # restart_after_crash=off: the PANIC of a backend that cannot write WAL ends the postmaster, as a
+    # crash loop would in the end.
+    host.write_file("/etc/pgrepl/full.env", ENV + f"POSTGRESQL_DATA_DIR={mnt}/data\nPOSTGRESQL_PORT_NUMBER=5441\n"
+                    "POSTGRESQL_EXTRA_FLAGS=-c restart_after_crash=off\n", mode=0o600)
+    try:
+        host.systemctl("start", unit, timeout=120)
+        host.psql("create table keep(x int); insert into keep values (7)", port=5441)
+        host.run(["dd", "if=/dev/zero", f"of={mnt}/fill", "bs=1M"], check=False, timeout=120)
+        # WAL, and only WAL, past the segment in hand: the server cannot create the next one.
+        host.psql("select pg_logical_emit_message(false, 'fill', repeat('x', 1000000)) "
+                  "from generate_series(1, 40)", port=5441, check=False, timeout=120)
+
+        def refused():
+            status = host.unit_property(unit, "StatusText")
+            return "kB free" in status and "not started" in status
+        try:
+            host.wait_for(refused, timeout=90, what="STATUS= naming the lack of space")
+        except Exception as e:
+            raise AssertionError(f"{e}\n{host.unit_property(unit, 'StatusText')}\n{host.journal(unit, lines=60)}")
+        journal = host.journal(unit)
+        assert "Not starting PostgreSQL: the file system of" in journal, journal[-3000:]
+        assert "The server's last run ended with: PANIC:" in journal, journal[-3000:]
+        assert "No space left on device" in journal
+
+        host.run(["rm", "-f", f"{mnt}/fill"])
+        host.wait_unit(unit, "active", timeout=90)
+        status = host.unit_property(unit, "StatusText")
+        assert status.startswith("primary on port 5441; restarted after: PANIC:"), status
+        assert "No space left on device" in status
+        assert host.psql("select x from keep", port=5441) == "7"
+        # Said once: a clean restart starts with the plain STATUS= again.
+        host.systemctl("restart", unit, timeout=120)
+        assert host.unit_property(unit, "StatusText") == "primary on port 5441"
+    finally:
+        host.systemctl("stop", unit, check=False, timeout=120)
+        host.run(["umount", mnt], check=False)

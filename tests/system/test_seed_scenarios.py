@@ -340,8 +340,12 @@ def _promote_and_repoint(old, new, other):
 
     # Re-point the other standby: env file, reload; it follows the new timeline.
     other_pid = other.unit_property(STANDBY, "MainPID")
+    assert f"standby of '{old.name}" in other.unit_property(STANDBY, "StatusText")
     write_env(other, standby_env(new))
     other.systemctl("reload", STANDBY)
+    # Its STATUS= says so, not the primary it was started with.
+    eventually(lambda: ensure(f"standby of '{new.name}" in other.unit_property(STANDBY, "StatusText"),
+                              other.unit_property(STANDBY, "StatusText")), timeout=5)
 
     def follows():
         r = receiver(other)
