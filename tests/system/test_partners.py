@@ -14,10 +14,14 @@ systemctl, touch, kill, reboot.
   with the unit enabled;
 - the old primary rejoins by pg_rewind: its divergent row is gone, the
   discarded range is logged, nothing is cloned;
-- every host booted at once after a failover: one primary.
+- every host booted at once after a failover: one primary;
+- kill and promote, in a loop, with synchronous commit: no acknowledged
+  commit is ever missing on the promoted node (PGREPL_KILL_LOOPS, default 3).
 """
 
 import json
+import os
+import time
 
 import pytest
 
@@ -54,13 +58,13 @@ def slot_for(host):
     return f"pgrepl_{host.name}_5432"
 
 
-def start_trio(hosts):
+def start_trio(hosts, **extra):
     """ha1 primary, ha2 and ha3 standbys finding it among the partners; a table with one row."""
     ha1, ha2, ha3 = hosts[:3]
-    write_env(ha1, partner_env("master"))
+    write_env(ha1, partner_env("master", **extra))
     ha1.systemctl("enable", "--now", PRIMARY, timeout=180)
     for s in (ha2, ha3):
-        write_env(s, partner_env("slave"))
+        write_env(s, partner_env("slave", **extra))
     parallel(*(lambda s=s: s.systemctl("enable", "--now", STANDBY, timeout=180) for s in (ha2, ha3)))
     ha1.psql("create table ha(id int primary key, note text); insert into ha values (1, 'before')", db=DB)
     wait_caught_up(ha1, [ha2, ha3])
@@ -234,3 +238,75 @@ def test_whole_cluster_booted_at_once_comes_up_with_one_primary(hosts):
     assert ha2.psql("select pg_is_in_recovery()") == "f"
     assert ha3.psql("select pg_is_in_recovery()") == "t"
     eventually(streams_from(ha3, ha2), 60)
+
+
+WRITER = "pgrepl-test-writer"
+
+
+def start_writer(client, primary):
+    """On a host of its own: one INSERT per commit, autocommit, into the primary; the id of every
+    commit the server acknowledged goes to /tmp/acked, and nothing else does."""
+    client.run(["rm", "-f", "/tmp/acked"])
+    client.systemctl("reset-failed", WRITER, check=False)
+    script = (f"i=0; while :; do i=$((i+1)); "
+              f"psql -XAtq 'host={primary.ip} port=5432 user=my_user dbname=my_database connect_timeout=2' "
+              f"-c \"insert into acked values ($i)\" >/dev/null 2>&1 && echo $i >>/tmp/acked; done")
+    client.run(["systemd-run", f"--unit={WRITER}", "--setenv=PGPASSWORD=password123", "bash", "-c", script])
+
+
+def acked(client):
+    client.systemctl("stop", WRITER, check=False)
+    out = client.run("cat /tmp/acked 2>/dev/null || true").stdout.split()
+    return [int(x) for x in out]
+
+
+def sync_standby(primary, standbys):
+    """The standby the primary waits for now (sync_state 'sync')."""
+    addr = primary.psql("select client_addr from pg_stat_replication where sync_state = 'sync'")
+    for s in standbys:
+        if s.ip == addr:
+            return s
+    raise AssertionError(f"no synchronous standby on {primary.name}: {addr!r}")
+
+
+def test_kill_and_promote_loop_loses_no_acknowledged_commit(hosts):
+    """Synchronous commit; a writer on a fourth host records each commit the primary acknowledged;
+    the primary's host is killed (no shutdown), its synchronous standby promoted by touch: every
+    acknowledged commit is there. The killed host comes back as a standby (the primary unit refuses,
+    pgreplctl rejoin; a promoted standby's unit rejoins by itself), and the loop goes on from the
+    new primary."""
+    loops = int(os.environ.get("PGREPL_KILL_LOOPS", "3"))
+    nodes, client = list(hosts[:3]), hosts[3]
+    primary = start_trio(hosts, SYNCHRONOUS_COMMIT_MODE="on", NUM_SYNCHRONOUS_REPLICAS="1")[0]
+    primary.psql("create table acked(id int primary key); grant insert on acked to my_user", db=DB)
+    total = 0
+    for loop in range(loops):
+        standbys = [n for n in nodes if n is not primary]
+        wait_caught_up(primary, standbys, timeout=120)
+        sync = eventually(lambda: sync_standby(primary, standbys), 60)
+        start_writer(client, primary)
+        eventually(lambda: ensure(len(client.run("cat /tmp/acked 2>/dev/null || true").stdout.split()) >= 50,
+                                  "the writer has not committed 50 rows"), 60)
+        primary.crash()
+        ids = acked(client)
+        promote_by_touch(sync, f"insert into acked values (-{loop + 1})")
+        present = sync.psql(f"select count(*) from acked where id = any('{{{','.join(map(str, ids))}}}')",
+                            db=DB)
+        print(f"\nloop {loop + 1}: {len(ids)} acknowledged commits on {primary.name}, "
+              f"{present} of them on {sync.name} after its promotion")
+        assert int(present) == len(ids), f"loop {loop + 1}: acknowledged commits lost on {sync.name}"
+        total += len(ids)
+
+        # The killed node comes back, never writable, and rejoins as a standby of the new primary.
+        old, primary = primary, sync
+        old.start()
+        if old.unit_property(PRIMARY, "UnitFileState") == "enabled":
+            assert_superseded(old, primary)
+            r = old.run(["pgreplctl", "rejoin", "main"], check=False, timeout=300)
+            assert r.returncode == 0, r.stdout + r.stderr
+        old.wait_unit(STANDBY, "active", timeout=180)
+        eventually(streams_from(old, primary), 60)
+        for other in nodes:
+            if other is not primary:
+                eventually(streams_from(other, primary), 60)
+    print(f"{loops} loops, {total} acknowledged commits, none missing")
