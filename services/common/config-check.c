@@ -295,6 +295,9 @@ int config_check(Config *c) {
         bad += check_role(c);
         if (bad)
                 return -PGREPL_E_CONFIG;
+        r = config_check_tls(c);
+        if (r < 0)
+                return r;
 
         parse_fields(c);
         r = set_default(c, VAR_DATA_DIR, "/var/lib/pgrepl/", c->instance, "/data");

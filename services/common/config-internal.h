@@ -48,3 +48,5 @@ const char *config_closest(const char *name, bool as_key);
 int config_load_file(Config *c, const char *path, bool explicit_path);
 int config_load_env(Config *c, char *const *envp);
 int config_check(Config *c);
+/* POSTGRESQL_ENABLE_TLS and its files (config-tls.c); sets c->tls and c->tls_key. */
+int config_check_tls(Config *c);

@@ -63,6 +63,12 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_SOCKET_DIR] = { "SOCKET_DIR", NULL, T_PATH, "/run/postgresql" },
         [VAR_PARTNER_NODES] = { "PARTNER_NODES", NULL, T_PARTNERS },
         [VAR_FENCE_TIMEOUT] = { "FENCE_TIMEOUT", NULL, T_UINT, "10", .max = 3600 },
+        [VAR_ENABLE_TLS] = { "ENABLE_TLS", NULL, T_BOOL, "no" },
+        [VAR_TLS_CERT_FILE] = { "TLS_CERT_FILE", NULL, T_PATH },
+        [VAR_TLS_KEY_FILE] = { "TLS_KEY_FILE", NULL, T_PATH },
+        [VAR_TLS_CA_FILE] = { "TLS_CA_FILE", NULL, T_PATH },
+        [VAR_TLS_CRL_FILE] = { "TLS_CRL_FILE", NULL, T_PATH },
+        [VAR_TLS_PREFER_SERVER_CIPHERS] = { "TLS_PREFER_SERVER_CIPHERS", NULL, T_BOOL, "yes" },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group
@@ -232,6 +238,7 @@ Config *config_free(Config *c) {
                 free(c->hba[i]);
         free(c->hba);
         free(c->slot_name);
+        free(c->tls_key);
         partners_done(&c->partners);
         free(c->instance);
         free(c->config_file);

@@ -60,6 +60,12 @@ typedef enum VarId {
         VAR_SOCKET_DIR,
         VAR_PARTNER_NODES,
         VAR_FENCE_TIMEOUT,
+        VAR_ENABLE_TLS,
+        VAR_TLS_CERT_FILE,
+        VAR_TLS_KEY_FILE,
+        VAR_TLS_CA_FILE,
+        VAR_TLS_CRL_FILE,
+        VAR_TLS_PREFER_SERVER_CIPHERS,
         _VAR_MAX,
 } VarId;
 
@@ -93,6 +99,8 @@ typedef struct Config {
         char *slot_name;            /* NULL: derive from host and instance */
         Partners partners;          /* POSTGRESQL_PARTNER_NODES; n == 0 when unset (SPEC section 8 off) */
         unsigned fence_timeout;     /* seconds to wait for partners before starting a primary */
+        bool tls;                   /* POSTGRESQL_ENABLE_TLS */
+        char *tls_key;              /* the key PostgreSQL and libpq read: the staged copy when there is one */
 
         Setting *settings;
         size_t n_settings;

@@ -159,6 +159,18 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
                 put_string(&b, "shared_preload_libraries", config_get(c, VAR_SHARED_PRELOAD_LIBRARIES));
         if (c->fsync >= 0)
                 buf_printf(&b, "fsync = %s\n", c->fsync ? "on" : "off");
+        if (c->tls) {
+                /* As the image: the server's files; PostgreSQL rereads them at every reload. */
+                buf_puts(&b, "ssl = on\n");
+                put_string(&b, "ssl_cert_file", config_get(c, VAR_TLS_CERT_FILE));
+                put_string(&b, "ssl_key_file", c->tls_key);
+                if (config_get(c, VAR_TLS_CA_FILE))
+                        put_string(&b, "ssl_ca_file", config_get(c, VAR_TLS_CA_FILE));
+                if (config_get(c, VAR_TLS_CRL_FILE))
+                        put_string(&b, "ssl_crl_file", config_get(c, VAR_TLS_CRL_FILE));
+                buf_printf(&b, "ssl_prefer_server_ciphers = %s\n",
+                           config_parse_bool(config_get(c, VAR_TLS_PREFER_SERVER_CIPHERS)) == 1 ? "on" : "off");
+        }
         if (standby && standby->primary_conninfo)
                 put_string(&b, "primary_conninfo", standby->primary_conninfo);
         if (standby && standby->primary_slot_name)
@@ -182,13 +194,14 @@ bool render_hba_is_trust(const Config *c) {
         return !config_get(c, VAR_PASSWORD) && c->allow_empty_password;
 }
 
-static void hba_lines(Buf *b, const char *db, const char *user, const char *method, bool remote) {
+/* kind: "host" or, for replication over TLS, "hostssl": a plain-text walsender connection is refused. */
+static void hba_lines(Buf *b, const char *kind, const char *db, const char *user, const char *method, bool remote) {
         buf_printf(b, "local   %-12s %-20s %-16s %s\n", db, user, "", method);
-        buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "127.0.0.1/32", method);
-        buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "::1/128", method);
+        buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "127.0.0.1/32", method);
+        buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "::1/128", method);
         if (remote) {
-                buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "0.0.0.0/0", method);
-                buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "::/0", method);
+                buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "0.0.0.0/0", method);
+                buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "::/0", method);
         }
 }
 
@@ -202,14 +215,14 @@ char *render_hba(const Config *c) {
         buf_puts(&b, "local   all          postgres                                peer\n");
         for (size_t i = 0; i < c->n_hba; i++)
                 buf_printf(&b, "%s\n", c->hba[i]);
-        hba_lines(&b, "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
+        hba_lines(&b, "host", "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
         if (config_get(c, VAR_REPLICATION_USER)) {
                 _cleanup_free_ char *u = render_hba_name(config_get(c, VAR_REPLICATION_USER));
 
                 if (!u)
                         b.oom = true;
                 else
-                        hba_lines(&b, "replication", u, pw_method, c->allow_remote);
+                        hba_lines(&b, c->tls ? "hostssl" : "host", "replication", u, pw_method, c->allow_remote);
         }
         return buf_steal(&b);
 }
