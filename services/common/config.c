@@ -26,6 +26,12 @@ static const char *const commit_modes[] = { "on", "remote_apply", "remote_write"
 static const char *const encryptions[] = { "scram-sha-256", "md5", NULL };
 static const char *const wal_levels[] = { "replica", "logical", NULL };
 static const char *const sync_modes[] = { "FIRST", "ANY", NULL };
+static const char *const client_levels[] = { "debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice",
+                                             "warning", "error", NULL };
+static const char *const toast_compressions[] = { "pglz", "lz4", NULL };
+static const char *const isolations[] = { "serializable", "repeatable read", "read committed", "read uncommitted",
+                                          NULL };
+static const char *const shutdown_modes[] = { "fast", "smart", "immediate", NULL };
 
 const VarInfo config_vars[_VAR_MAX] = {
         [VAR_REPLICATION_MODE] = { "REPLICATION_MODE", "POSTGRES_REPLICATION_MODE", T_ENUM, NULL, modes },
@@ -69,6 +75,30 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_TLS_CA_FILE] = { "TLS_CA_FILE", NULL, T_PATH },
         [VAR_TLS_CRL_FILE] = { "TLS_CRL_FILE", NULL, T_PATH },
         [VAR_TLS_PREFER_SERVER_CIPHERS] = { "TLS_PREFER_SERVER_CIPHERS", NULL, T_BOOL, "yes" },
+        [VAR_TIMEZONE] = { "TIMEZONE", NULL, T_STRING, .guc = "timezone" },
+        [VAR_LOG_TIMEZONE] = { "LOG_TIMEZONE", NULL, T_STRING, .guc = "log_timezone" },
+        [VAR_LOG_LINE_PREFIX] = { "LOG_LINE_PREFIX", NULL, T_STRING, .guc = "log_line_prefix" },
+        [VAR_LOG_CONNECTIONS] = { "LOG_CONNECTIONS", NULL, T_BOOL, .guc = "log_connections" },
+        [VAR_LOG_DISCONNECTIONS] = { "LOG_DISCONNECTIONS", NULL, T_BOOL, .guc = "log_disconnections" },
+        [VAR_LOG_HOSTNAME] = { "LOG_HOSTNAME", NULL, T_BOOL, .guc = "log_hostname" },
+        [VAR_CLIENT_MIN_MESSAGES] = { "CLIENT_MIN_MESSAGES", NULL, T_ENUM, NULL, client_levels,
+                                      .guc = "client_min_messages" },
+        [VAR_TCP_KEEPALIVES_IDLE] = { "TCP_KEEPALIVES_IDLE", NULL, T_UINT, .max = 2147483647,
+                                      .guc = "tcp_keepalives_idle" },
+        [VAR_TCP_KEEPALIVES_INTERVAL] = { "TCP_KEEPALIVES_INTERVAL", NULL, T_UINT, .max = 2147483647,
+                                          .guc = "tcp_keepalives_interval" },
+        [VAR_TCP_KEEPALIVES_COUNT] = { "TCP_KEEPALIVES_COUNT", NULL, T_UINT, .max = 2147483647,
+                                       .guc = "tcp_keepalives_count" },
+        [VAR_STATEMENT_TIMEOUT] = { "STATEMENT_TIMEOUT", NULL, T_STRING, .guc = "statement_timeout" },
+        [VAR_DEFAULT_TOAST_COMPRESSION] = { "DEFAULT_TOAST_COMPRESSION", "POSTGRES_DEFAULT_COMPRESSION", T_ENUM, NULL,
+                                            toast_compressions, .guc = "default_toast_compression" },
+        [VAR_DEFAULT_TRANSACTION_ISOLATION] = { "DEFAULT_TRANSACTION_ISOLATION", NULL, T_ENUM, NULL, isolations,
+                                                .guc = "default_transaction_isolation" },
+        [VAR_PGAUDIT_LOG] = { "PGAUDIT_LOG", NULL, T_STRING, .guc = "pgaudit.log" },
+        [VAR_PGAUDIT_LOG_CATALOG] = { "PGAUDIT_LOG_CATALOG", NULL, T_BOOL, .guc = "pgaudit.log_catalog" },
+        [VAR_PGAUDIT_LOG_PARAMETER] = { "PGAUDIT_LOG_PARAMETER", NULL, T_BOOL, .guc = "pgaudit.log_parameter" },
+        [VAR_SHUTDOWN_MODE] = { "SHUTDOWN_MODE", "POSTGRES_SHUTDOWN_MODE", T_ENUM, "fast", shutdown_modes },
+        [VAR_PGHBA_REMOVE_FILTERS] = { "PGHBA_REMOVE_FILTERS", NULL, T_STRING },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group
@@ -97,6 +127,14 @@ const char *config_var_name(VarId id) {
 
 bool config_var_is_secret(VarId id) {
         return config_vars[id].secret;
+}
+
+const char *config_var_setting(VarId id) {
+        return config_vars[id].guc;
+}
+
+bool config_var_is_bool(VarId id) {
+        return config_vars[id].type == T_BOOL;
 }
 
 void config_var_key(VarId id, char *buf, size_t n) {

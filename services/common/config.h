@@ -66,6 +66,24 @@ typedef enum VarId {
         VAR_TLS_CA_FILE,
         VAR_TLS_CRL_FILE,
         VAR_TLS_PREFER_SERVER_CIPHERS,
+        VAR_TIMEZONE,
+        VAR_LOG_TIMEZONE,
+        VAR_LOG_LINE_PREFIX,
+        VAR_LOG_CONNECTIONS,
+        VAR_LOG_DISCONNECTIONS,
+        VAR_LOG_HOSTNAME,
+        VAR_CLIENT_MIN_MESSAGES,
+        VAR_TCP_KEEPALIVES_IDLE,
+        VAR_TCP_KEEPALIVES_INTERVAL,
+        VAR_TCP_KEEPALIVES_COUNT,
+        VAR_STATEMENT_TIMEOUT,
+        VAR_DEFAULT_TOAST_COMPRESSION,
+        VAR_DEFAULT_TRANSACTION_ISOLATION,
+        VAR_PGAUDIT_LOG,
+        VAR_PGAUDIT_LOG_CATALOG,
+        VAR_PGAUDIT_LOG_PARAMETER,
+        VAR_SHUTDOWN_MODE,
+        VAR_PGHBA_REMOVE_FILTERS,
         _VAR_MAX,
 } VarId;
 
@@ -111,6 +129,10 @@ typedef struct Config {
 /* Name of a variable, "POSTGRESQL_PORT_NUMBER" (or "ALLOW_EMPTY_PASSWORD"). */
 const char *config_var_name(VarId id);
 bool config_var_is_secret(VarId id);
+/* The postgresql.conf parameter a plain setting of the image renders ("timezone"), else NULL; whether
+ * its value is a boolean (rendered as on/off). */
+const char *config_var_setting(VarId id);
+bool config_var_is_bool(VarId id);
 
 /*
  * Load and validate. config_path NULL means the default file, whose absence

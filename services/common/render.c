@@ -179,6 +179,16 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
          * every 200 ms instead of 5 s (each attempt that finds none is one line in the log). */
         if (config_has_partners(c))
                 buf_puts(&b, "wal_retrieve_retry_interval = '200ms'\n");
+        /* The image's plain settings (POSTGRESQL_TIMEZONE, ...), before the 'settings' group, which wins. */
+        for (VarId id = 0; id < _VAR_MAX; id++) {
+                const char *v = config_get(c, id);
+
+                if (!config_var_setting(id) || !v)
+                        continue;
+                if (config_var_is_bool(id))
+                        v = config_parse_bool(v) == 1 ? "on" : "off";
+                put_string(&b, config_var_setting(id), v);
+        }
         if (c->n_settings > 0)
                 buf_printf(&b, "# from the 'settings' group of %s\n", config_file(c));
         for (size_t i = 0; i < c->n_settings; i++)
@@ -194,14 +204,34 @@ bool render_hba_is_trust(const Config *c) {
         return !config_get(c, VAR_PASSWORD) && c->allow_empty_password;
 }
 
+/* One generated rule, unless POSTGRESQL_PGHBA_REMOVE_FILTERS names a word of it (the image's rule:
+ * any line containing any of the comma-separated strings goes). */
+static void hba_put(Buf *b, const Config *c, const char *kind, const char *db, const char *user, const char *addr,
+                    const char *method) {
+        const char *filters = config_get(c, VAR_PGHBA_REMOVE_FILTERS);
+        _cleanup_free_ char *copy = filters ? strdup(filters) : NULL;
+        char line[512], *rest = copy, *w;
+
+        if (filters && !copy) {
+                b->oom = true;
+                return;
+        }
+        snprintf(line, sizeof(line), "%-7s %-12s %-20s %-16s %s", kind, db, user, addr, method);
+        while ((w = strsep(&rest, ",")))
+                if (*strstrip(w) && strstr(line, strstrip(w)))
+                        return;
+        buf_printf(b, "%s\n", line);
+}
+
 /* kind: "host" or, for replication over TLS, "hostssl": a plain-text walsender connection is refused. */
-static void hba_lines(Buf *b, const char *kind, const char *db, const char *user, const char *method, bool remote) {
-        buf_printf(b, "local   %-12s %-20s %-16s %s\n", db, user, "", method);
-        buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "127.0.0.1/32", method);
-        buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "::1/128", method);
+static void hba_lines(Buf *b, const Config *c, const char *kind, const char *db, const char *user, const char *method,
+                      bool remote) {
+        hba_put(b, c, "local", db, user, "", method);
+        hba_put(b, c, kind, db, user, "127.0.0.1/32", method);
+        hba_put(b, c, kind, db, user, "::1/128", method);
         if (remote) {
-                buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "0.0.0.0/0", method);
-                buf_printf(b, "%-7s %-12s %-20s %-16s %s\n", kind, db, user, "::/0", method);
+                hba_put(b, c, kind, db, user, "0.0.0.0/0", method);
+                hba_put(b, c, kind, db, user, "::/0", method);
         }
 }
 
@@ -215,14 +245,14 @@ char *render_hba(const Config *c) {
         buf_puts(&b, "local   all          postgres                                peer\n");
         for (size_t i = 0; i < c->n_hba; i++)
                 buf_printf(&b, "%s\n", c->hba[i]);
-        hba_lines(&b, "host", "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
+        hba_lines(&b, c, "host", "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
         if (config_get(c, VAR_REPLICATION_USER)) {
                 _cleanup_free_ char *u = render_hba_name(config_get(c, VAR_REPLICATION_USER));
 
                 if (!u)
                         b.oom = true;
                 else
-                        hba_lines(&b, c->tls ? "hostssl" : "host", "replication", u, pw_method, c->allow_remote);
+                        hba_lines(&b, c, c->tls ? "hostssl" : "host", "replication", u, pw_method, c->allow_remote);
         }
         return buf_steal(&b);
 }

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: MIT
+"""Every variable of the image's environment (its README's table) is either
+implemented, with its effect visible on the running server, or refused with
+exit status 78 and one line that says pgrepl does not support it, under
+--check and at a real start. None is ignored."""
+
+import pytest
+
+# The image's variables (bitnami/postgresql README, "Customizable environment variables").
+IMAGE_VARS = """
+VOLUME_DIR DATA_DIR EXTRA_FLAGS INIT_MAX_TIMEOUT PGCTLTIMEOUT SHUTDOWN_MODE CLUSTER_APP_NAME DATABASE
+INITDB_ARGS INITDB_WAL_DIR MASTER_HOST MASTER_PORT_NUMBER NUM_SYNCHRONOUS_REPLICAS SYNCHRONOUS_REPLICAS_MODE
+PORT_NUMBER ALLOW_REMOTE_CONNECTIONS REPLICATION_MODE REPLICATION_USER REPLICATION_USE_PASSFILE
+REPLICATION_PASSFILE_PATH SR_CHECK SR_CHECK_USERNAME SR_CHECK_DATABASE SYNCHRONOUS_COMMIT_MODE FSYNC USERNAME
+ENABLE_LDAP LDAP_URL LDAP_PREFIX LDAP_SUFFIX LDAP_SERVER LDAP_PORT LDAP_SCHEME LDAP_TLS LDAP_BASE_DN LDAP_BIND_DN
+LDAP_BIND_PASSWORD LDAP_SEARCH_ATTR LDAP_SEARCH_FILTER INITSCRIPTS_USERNAME PASSWORD POSTGRES_PASSWORD
+REPLICATION_PASSWORD SR_CHECK_PASSWORD INITSCRIPTS_PASSWORD ENABLE_TLS TLS_CERT_FILE TLS_KEY_FILE TLS_CA_FILE
+TLS_CRL_FILE TLS_PREFER_SERVER_CIPHERS SHARED_PRELOAD_LIBRARIES PGAUDIT_LOG PGAUDIT_LOG_CATALOG
+PGAUDIT_LOG_PARAMETER LOG_CONNECTIONS LOG_DISCONNECTIONS LOG_HOSTNAME CLIENT_MIN_MESSAGES LOG_LINE_PREFIX
+LOG_TIMEZONE TIMEZONE MAX_CONNECTIONS TCP_KEEPALIVES_IDLE TCP_KEEPALIVES_INTERVAL TCP_KEEPALIVES_COUNT
+STATEMENT_TIMEOUT PGHBA_REMOVE_FILTERS USERNAME_CONNECTION_LIMIT POSTGRES_CONNECTION_LIMIT WAL_LEVEL
+DEFAULT_TOAST_COMPRESSION PASSWORD_ENCRYPTION DEFAULT_TRANSACTION_ISOLATION REPLICATION_NODES PERFORM_RESTORE
+AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST AUTOCTL_HOSTNAME
+""".split()
+
+REFUSED = """
+VOLUME_DIR PGCTLTIMEOUT SR_CHECK SR_CHECK_USERNAME SR_CHECK_DATABASE SR_CHECK_PASSWORD ENABLE_LDAP LDAP_URL
+LDAP_PREFIX LDAP_SUFFIX LDAP_SERVER LDAP_PORT LDAP_SCHEME LDAP_TLS LDAP_BASE_DN LDAP_BIND_DN LDAP_BIND_PASSWORD
+LDAP_SEARCH_ATTR LDAP_SEARCH_FILTER INITSCRIPTS_USERNAME INITSCRIPTS_PASSWORD USERNAME_CONNECTION_LIMIT
+POSTGRES_CONNECTION_LIMIT REPLICATION_NODES PERFORM_RESTORE AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST
+AUTOCTL_HOSTNAME
+""".split()
+
+# Implemented plain settings: the value set, and what SHOW says on the running server.
+SHOWN = {
+    "TIMEZONE": ("Europe/Berlin", "timezone", "Europe/Berlin"),
+    "LOG_TIMEZONE": ("Asia/Tokyo", "log_timezone", "Asia/Tokyo"),
+    "LOG_LINE_PREFIX": ("%m [%p] pgrepl-it: ", "log_line_prefix", "%m [%p] pgrepl-it:"),
+    "LOG_CONNECTIONS": ("true", "log_connections", "on"),
+    "LOG_DISCONNECTIONS": ("yes", "log_disconnections", "on"),
+    "LOG_HOSTNAME": ("on", "log_hostname", "on"),
+    "CLIENT_MIN_MESSAGES": ("warning", "client_min_messages", "warning"),
+    "TCP_KEEPALIVES_IDLE": ("61", "tcp_keepalives_idle", "61"),
+    "TCP_KEEPALIVES_INTERVAL": ("7", "tcp_keepalives_interval", "7"),
+    "TCP_KEEPALIVES_COUNT": ("4", "tcp_keepalives_count", "4"),
+    "STATEMENT_TIMEOUT": ("30s", "statement_timeout", "30s"),
+    "DEFAULT_TOAST_COMPRESSION": ("lz4", "default_toast_compression", "lz4"),
+    "DEFAULT_TRANSACTION_ISOLATION": ("repeatable read", "default_transaction_isolation", "repeatable read"),
+    "SHARED_PRELOAD_LIBRARIES": ("pgaudit", "shared_preload_libraries", "pgaudit"),
+    "PGAUDIT_LOG": ("ddl,role", "pgaudit.log", "ddl,role"),
+    "PGAUDIT_LOG_CATALOG": ("off", "pgaudit.log_catalog", "off"),
+    "PGAUDIT_LOG_PARAMETER": ("yes", "pgaudit.log_parameter", "on"),
+}
+
+
+def errors(r):
+    return [l for l in r.stderr.splitlines() if l.startswith("<3>")]
+
+
+def test_the_lists_cover_the_image():
+    # The README's table: the 77 of the image's own scripts and pg_auto_failover's 4 (ALLOW_EMPTY_PASSWORD,
+    # without the prefix, is left out here).
+    assert len(IMAGE_VARS) == len(set(IMAGE_VARS)) == 80
+    assert set(REFUSED) <= set(IMAGE_VARS) and set(SHOWN) <= set(IMAGE_VARS)
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_unsupported_variable_is_refused_with_one_line(cluster, name):
+    var = f"POSTGRESQL_{name}"
+    p = cluster.primary(env={var: "yes"})
+    r = p.run_once(["--check"])
+    assert r.returncode == 78, r.stderr
+    assert len(errors(r)) == 1 and errors(r)[0].startswith(f"<3>{var} (from environment): pgrepl does not "
+                                                            "support this variable of the image"), r.stderr
+    assert "Unknown variable" not in r.stderr
+
+
+def test_unsupported_variable_stops_a_real_start_and_touches_nothing(cluster):
+    p = cluster.primary(env={"POSTGRESQL_LDAP_URL": "ldap://ldap.example/dc=example"})
+    p.start()
+    assert p.proc.wait(60) == 78
+    assert "POSTGRESQL_LDAP_URL (from environment): pgrepl does not support" in p.output()
+    assert not p.datadir.exists()
+
+
+def test_every_implemented_variable_is_known(cluster):
+    """Set to a valid value, no implemented variable draws an "Unknown variable" warning."""
+    env = {f"POSTGRESQL_{k}": v for k, (v, _, _) in SHOWN.items()}
+    env.update({"POSTGRESQL_SHUTDOWN_MODE": "fast", "POSTGRESQL_PGHBA_REMOVE_FILTERS": "::1",
+                "POSTGRESQL_ENABLE_TLS": "no", "POSTGRESQL_ENABLE_LDAP": "no", "POSTGRESQL_SR_CHECK": "no",
+                "POSTGRESQL_PERFORM_RESTORE": "no"})
+    implemented = set(IMAGE_VARS) - set(REFUSED)
+    r = cluster.primary(env=env).run_once(["--check"])
+    assert r.returncode == 0, r.stderr
+    assert "Unknown variable" not in r.stderr
+    for name in implemented:
+        assert f"POSTGRESQL_{name}=" in r.stdout or name == "ALLOW_EMPTY_PASSWORD", name
+
+
+def test_plain_settings_take_effect_on_the_server(cluster):
+    env = {f"POSTGRESQL_{k}": v for k, (v, _, _) in SHOWN.items()}
+    env["POSTGRESQL_PGHBA_REMOVE_FILTERS"] = "::1, 0.0.0.0/0"
+    p = cluster.primary(env=env)
+    p.start()
+    p.wait_ready()
+    for name, (_, guc, shown) in SHOWN.items():
+        # Keepalives apply to TCP connections only (a socket shows 0).
+        tcp = {"host": "127.0.0.1", "password": "secret-pw"} if name.startswith("TCP_") else {}
+        assert p.psql(f'show "{guc}"', **tcp) == shown, name
+    hba = (p.datadir / "pg_hba.conf").read_text()
+    assert "::1/128" not in hba and "0.0.0.0/0" not in hba and "127.0.0.1/32" in hba and "::/0" in hba
+    assert "local   all          postgres" in hba
