@@ -132,7 +132,7 @@ static int load_one(Config *c, char *const *envp, VarId id) {
 }
 
 #define LDAP_INSTEAD "put an ldap rule in the 'hba' list of pgrepl.conf instead (pgrepl.conf(5))"
-#define INITSCRIPTS_INSTEAD "run such scripts once by hand after the first start"
+#define INITSCRIPTS_INSTEAD "put the scripts in POSTGRESQL_INITSCRIPTS_DIR, which pgrepl runs after the roles exist"
 
 /* The image's variables pgrepl does not implement: a start that sets one is refused rather than run
  * without what it asks for (SPEC section 10). off_ok: a false boolean asks for nothing and is accepted. */
@@ -160,11 +160,6 @@ static const struct {
         { "POSTGRESQL_LDAP_BIND_PASSWORD", LDAP_INSTEAD },
         { "POSTGRESQL_LDAP_SEARCH_ATTR", LDAP_INSTEAD },
         { "POSTGRESQL_LDAP_SEARCH_FILTER", LDAP_INSTEAD },
-        { "POSTGRESQL_INITSCRIPTS_DIR", INITSCRIPTS_INSTEAD },
-        { "POSTGRESQL_INITSCRIPTS_USERNAME", INITSCRIPTS_INSTEAD },
-        { "POSTGRESQL_INITSCRIPTS_PASSWORD", INITSCRIPTS_INSTEAD },
-        { "POSTGRES_INITSCRIPTS_USERNAME", INITSCRIPTS_INSTEAD },
-        { "POSTGRES_INITSCRIPTS_PASSWORD", INITSCRIPTS_INSTEAD },
         { "POSTGRESQL_PREINITSCRIPTS_DIR", INITSCRIPTS_INSTEAD },
         { "POSTGRESQL_USERNAME_CONNECTION_LIMIT", "run ALTER ROLE ... CONNECTION LIMIT once" },
         { "POSTGRESQL_POSTGRES_CONNECTION_LIMIT", "run ALTER ROLE postgres CONNECTION LIMIT once" },

@@ -99,6 +99,9 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_PGAUDIT_LOG_PARAMETER] = { "PGAUDIT_LOG_PARAMETER", NULL, T_BOOL, .guc = "pgaudit.log_parameter" },
         [VAR_SHUTDOWN_MODE] = { "SHUTDOWN_MODE", "POSTGRES_SHUTDOWN_MODE", T_ENUM, "fast", shutdown_modes },
         [VAR_PGHBA_REMOVE_FILTERS] = { "PGHBA_REMOVE_FILTERS", NULL, T_STRING },
+        [VAR_INITSCRIPTS_DIR] = { "INITSCRIPTS_DIR", NULL, T_PATH },
+        [VAR_INITSCRIPTS_USERNAME] = { "INITSCRIPTS_USERNAME", "POSTGRES_INITSCRIPTS_USERNAME", T_NAME },
+        [VAR_INITSCRIPTS_PASSWORD] = { "INITSCRIPTS_PASSWORD", "POSTGRES_INITSCRIPTS_PASSWORD", T_STRING, .secret = true },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group
