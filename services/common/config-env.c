@@ -161,8 +161,6 @@ static const struct {
         { "POSTGRESQL_LDAP_SEARCH_ATTR", LDAP_INSTEAD },
         { "POSTGRESQL_LDAP_SEARCH_FILTER", LDAP_INSTEAD },
         { "POSTGRESQL_PREINITSCRIPTS_DIR", INITSCRIPTS_INSTEAD },
-        { "POSTGRESQL_USERNAME_CONNECTION_LIMIT", "run ALTER ROLE ... CONNECTION LIMIT once" },
-        { "POSTGRESQL_POSTGRES_CONNECTION_LIMIT", "run ALTER ROLE postgres CONNECTION LIMIT once" },
         { "POSTGRESQL_REPLICATION_NODES", "pgrepl writes synchronous_standby_names from "
                                           "POSTGRESQL_CLUSTER_APP_NAME" },
         { "POSTGRESQL_PERFORM_RESTORE", "restore into the data directory before the first start", true },

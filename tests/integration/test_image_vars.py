@@ -26,8 +26,7 @@ AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST AUTOCTL_HOSTNAME
 REFUSED = """
 VOLUME_DIR PGCTLTIMEOUT SR_CHECK SR_CHECK_USERNAME SR_CHECK_DATABASE SR_CHECK_PASSWORD ENABLE_LDAP LDAP_URL
 LDAP_PREFIX LDAP_SUFFIX LDAP_SERVER LDAP_PORT LDAP_SCHEME LDAP_TLS LDAP_BASE_DN LDAP_BIND_DN LDAP_BIND_PASSWORD
-LDAP_SEARCH_ATTR LDAP_SEARCH_FILTER USERNAME_CONNECTION_LIMIT
-POSTGRES_CONNECTION_LIMIT REPLICATION_NODES PERFORM_RESTORE AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST
+LDAP_SEARCH_ATTR LDAP_SEARCH_FILTER REPLICATION_NODES PERFORM_RESTORE AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST
 AUTOCTL_HOSTNAME
 """.split()
 
@@ -110,3 +109,19 @@ def test_plain_settings_take_effect_on_the_server(cluster):
     hba = (p.datadir / "pg_hba.conf").read_text()
     assert "::1/128" not in hba and "0.0.0.0/0" not in hba and "127.0.0.1/32" in hba and "::/0" in hba
     assert "local   all          postgres" in hba
+
+
+def test_connection_limits_are_set_on_the_roles(cluster):
+    p = cluster.primary(env={"POSTGRESQL_USERNAME": "app", "POSTGRESQL_DATABASE": "appdb",
+                             "POSTGRESQL_USERNAME_CONNECTION_LIMIT": "5",
+                             "POSTGRESQL_POSTGRES_CONNECTION_LIMIT": "7"})
+    p.start()
+    p.wait_ready()
+    assert p.psql("select rolname || '=' || rolconnlimit from pg_roles where rolname in ('app', 'postgres') "
+                  "order by 1").splitlines() == ["app=5", "postgres=7"]
+    # A change is applied at the next start.
+    p.stop()
+    p.env["POSTGRESQL_USERNAME_CONNECTION_LIMIT"] = "9"
+    p.start()
+    p.wait_ready()
+    assert p.psql("select rolconnlimit from pg_roles where rolname = 'app'") == "9"
