@@ -196,3 +196,47 @@ def test_root_only_key_is_staged_and_a_renewed_certificate_is_served_after_reloa
     assert r.returncode == 0, r.stderr
     wait_until(lambda: served_serial(p.port) == renewed, 30, "the renewed certificate")
     assert p.proc.poll() is None
+
+
+def test_partners_over_tls_fence_and_rejoin_by_rewind(cluster, pki):
+    """Every connection between partners is verify-full: the clone, streaming, the fence's questions and
+    pg_rewind's source connection, with certificates naming 127.0.0.1, the name in the partner line."""
+    from pgrepl_testlib import free_port
+    from test_partners import partner_line, sender_port, slot, slots_on, start, watcher
+    from test_standby import kill_tree
+
+    ports = [free_port() for _ in range(2)]
+    for name in ("p", "s1"):
+        pki.cert(name, ["IP:127.0.0.1"])
+    env = {"POSTGRESQL_PARTNER_NODES": partner_line(*ports), "POSTGRESQL_FENCE_TIMEOUT": "3"}
+    p = cluster.primary("p", env={**env, **pki.env("p")}, port=ports[0])
+    s1 = cluster.standby("s1", env={**env, **pki.env("s1"), "POSTGRESQL_MASTER_HOST": None}, port=ports[1])
+    start(p)
+    start(s1)
+    wait_until(lambda: sender_port(s1) == str(ports[0]), 30, "s1 streaming")
+    assert p.psql("select s.ssl from pg_stat_replication r join pg_stat_ssl s using (pid)") == "t"
+    watcher(cluster, s1)
+    wait_until(lambda: slot(ports[0]) in slots_on(s1), 30, "a slot for p on s1")
+    p.psql("create table t(id int primary key, note text); insert into t values (1, 'before')")
+    wait_until(lambda: s1.psql("select count(*) from t") == "1", 30, "row 1 on s1")
+
+    s1.stop()
+    p.psql("insert into t values (666, 'split brain')")
+    kill_tree(p.proc.pid)
+    p.proc.wait()
+    start(s1)
+    s1.psql("select pg_promote()")
+    s1.psql("insert into t values (2, 'after')")
+
+    # The fence asks s1 over TLS and learns it was promoted.
+    r = p.run_once(timeout=60)
+    assert r.returncode == 79, (r.returncode, r.stderr)
+
+    old = cluster.standby("p-again", env={**env, **pki.env("p"), "POSTGRESQL_MASTER_HOST": None,
+                                          "POSTGRESQL_DATA_DIR": str(p.datadir), "STATE_DIRECTORY": str(p.state)},
+                          port=ports[0])
+    start(old)
+    assert "Rewound" in old.output(), old.output()
+    wait_until(lambda: sender_port(old) == str(ports[1]), 30, "old primary streaming from s1")
+    assert old.psql("select string_agg(note, ',' order by id) from t") == "before,after"
+    assert s1.psql("select s.ssl from pg_stat_replication r join pg_stat_ssl s using (pid)") == "t"
