@@ -80,8 +80,9 @@ def test_replication_over_verified_tls_and_reload_serves_a_renewed_certificate(t
     # The walsender is encrypted, and the standby presented its own certificate.
     assert primary.psql("select s.ssl, s.client_dn from pg_stat_replication r join pg_stat_ssl s using (pid)") \
         == f"t|/CN={standby.name}"
-    conninfo = standby.psql("show primary_conninfo")
+    conninfo = standby.psql("show primary_conninfo").replace("'", "")
     assert "sslmode=verify-full" in conninfo and f"sslrootcert={TLS_DIR}/ca.crt" in conninfo, conninfo
+    assert "sslkey=/run/pgrepl/main/secrets/POSTGRESQL_TLS_KEY_FILE" in conninfo, conninfo
     # Plain text replication is refused.
     r = standby.run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d",
                      f"host={primary.ip} user=my_repl_user dbname=replication replication=true sslmode=disable",
