@@ -131,7 +131,6 @@ static int load_one(Config *c, char *const *envp, VarId id) {
         return 0;
 }
 
-#define LDAP_INSTEAD "put an ldap rule in the 'hba' list of pgrepl.conf instead (pgrepl.conf(5))"
 #define INITSCRIPTS_INSTEAD "put the scripts in POSTGRESQL_INITSCRIPTS_DIR, which pgrepl runs after the roles exist"
 
 /* The image's variables pgrepl does not implement: a start that sets one is refused rather than run
@@ -147,19 +146,6 @@ static const struct {
         { "POSTGRESQL_SR_CHECK_USERNAME", "create such a user in an init script or by hand" },
         { "POSTGRESQL_SR_CHECK_PASSWORD", "create such a user in an init script or by hand" },
         { "POSTGRESQL_SR_CHECK_DATABASE", "create such a user in an init script or by hand" },
-        { "POSTGRESQL_ENABLE_LDAP", LDAP_INSTEAD, true },
-        { "POSTGRESQL_LDAP_URL", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_PREFIX", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_SUFFIX", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_SERVER", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_PORT", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_SCHEME", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_TLS", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_BASE_DN", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_BIND_DN", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_BIND_PASSWORD", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_SEARCH_ATTR", LDAP_INSTEAD },
-        { "POSTGRESQL_LDAP_SEARCH_FILTER", LDAP_INSTEAD },
         { "POSTGRESQL_PREINITSCRIPTS_DIR", INITSCRIPTS_INSTEAD },
         { "POSTGRESQL_REPLICATION_NODES", "pgrepl writes synchronous_standby_names from "
                                           "POSTGRESQL_CLUSTER_APP_NAME" },

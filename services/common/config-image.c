@@ -66,6 +66,57 @@ static bool list_has(const char *list, const char *word) {
         return false;
 }
 
+static const VarId ldap_vars[] = { VAR_LDAP_URL, VAR_LDAP_SERVER, VAR_LDAP_PORT, VAR_LDAP_SCHEME, VAR_LDAP_TLS,
+                                   VAR_LDAP_PREFIX, VAR_LDAP_SUFFIX, VAR_LDAP_BASE_DN, VAR_LDAP_BIND_DN,
+                                   VAR_LDAP_BIND_PASSWORD, VAR_LDAP_SEARCH_ATTR, VAR_LDAP_SEARCH_FILTER };
+
+/* The image's LDAP rule, checked as PostgreSQL would check the pg_hba.conf line it becomes. */
+static int check_ldap(const Config *c) {
+        bool search = false, simple = c->values[VAR_LDAP_PREFIX] || c->values[VAR_LDAP_SUFFIX];
+        int bad = 0;
+
+        if (config_parse_bool(c->values[VAR_ENABLE_LDAP]) != 1) {
+                for (size_t i = 0; i < ELEMENTSOF(ldap_vars); i++)
+                        if (c->values[ldap_vars[i]])
+                                log_warning("%s (from %s) is set but POSTGRESQL_ENABLE_LDAP is not: LDAP stays off",
+                                            config_var_name(ldap_vars[i]), c->sources[ldap_vars[i]]);
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(ldap_vars); i++) {
+                const char *v = c->values[ldap_vars[i]];
+
+                if (v && strpbrk(v, "\"\n\r\t")) {
+                        config_problem(c, ldap_vars[i], "must not contain a double quote, tab or line break "
+                                       "(it goes into pg_hba.conf)");
+                        bad++;
+                }
+        }
+        /* PostgreSQL logs the rule a failed login matched, whole: a bind password would be in the journal. */
+        if (c->values[VAR_LDAP_BIND_PASSWORD]) {
+                config_problem(c, VAR_LDAP_BIND_PASSWORD, "pgrepl does not support this variable of the image: "
+                               "PostgreSQL writes the whole pg_hba.conf rule, bind password included, into its log "
+                               "at every failed LDAP login; use an anonymous search bind or simple bind "
+                               "(POSTGRESQL_LDAP_PREFIX/_SUFFIX)");
+                bad++;
+        }
+        for (VarId id = VAR_LDAP_BASE_DN; id <= VAR_LDAP_SEARCH_FILTER; id++)
+                search = search || c->values[id];
+        if (c->values[VAR_LDAP_URL] && c->values[VAR_LDAP_SERVER]) {
+                config_problem(c, VAR_LDAP_URL, "cannot be set together with POSTGRESQL_LDAP_SERVER (as in the image)");
+                bad++;
+        } else if (!c->values[VAR_LDAP_URL] && !c->values[VAR_LDAP_SERVER]) {
+                log_error("POSTGRESQL_ENABLE_LDAP=yes needs POSTGRESQL_LDAP_URL or POSTGRESQL_LDAP_SERVER");
+                bad++;
+        }
+        if (simple && search) {
+                config_problem(c, VAR_LDAP_PREFIX, "simple bind (POSTGRESQL_LDAP_PREFIX/_SUFFIX) cannot be combined "
+                               "with search+bind (POSTGRESQL_LDAP_BASE_DN, _BIND_DN, _BIND_PASSWORD, _SEARCH_*): "
+                               "PostgreSQL refuses such a rule");
+                bad++;
+        }
+        return bad;
+}
+
 int config_check_image(Config *c) {
         static const VarId zones[] = { VAR_TIMEZONE, VAR_LOG_TIMEZONE };
         static const VarId audit[] = { VAR_PGAUDIT_LOG, VAR_PGAUDIT_LOG_CATALOG, VAR_PGAUDIT_LOG_PARAMETER };
@@ -107,5 +158,6 @@ int config_check_image(Config *c) {
                                 break;
                         }
         }
+        bad += check_ldap(c);
         return bad ? -PGREPL_E_CONFIG : 0;
 }

@@ -32,6 +32,7 @@ static const char *const toast_compressions[] = { "pglz", "lz4", NULL };
 static const char *const isolations[] = { "serializable", "repeatable read", "read committed", "read uncommitted",
                                           NULL };
 static const char *const shutdown_modes[] = { "fast", "smart", "immediate", NULL };
+static const char *const ldap_schemes[] = { "ldap", "ldaps", NULL };
 
 const VarInfo config_vars[_VAR_MAX] = {
         [VAR_REPLICATION_MODE] = { "REPLICATION_MODE", "POSTGRES_REPLICATION_MODE", T_ENUM, NULL, modes },
@@ -104,6 +105,19 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_INITSCRIPTS_PASSWORD] = { "INITSCRIPTS_PASSWORD", "POSTGRES_INITSCRIPTS_PASSWORD", T_STRING, .secret = true },
         [VAR_USERNAME_CONNECTION_LIMIT] = { "USERNAME_CONNECTION_LIMIT", NULL, T_UINT, .max = 262143 },
         [VAR_POSTGRES_CONNECTION_LIMIT] = { "POSTGRES_CONNECTION_LIMIT", NULL, T_UINT, .max = 262143 },
+        [VAR_ENABLE_LDAP] = { "ENABLE_LDAP", NULL, T_BOOL, "no" },
+        [VAR_LDAP_URL] = { "LDAP_URL", NULL, T_STRING },
+        [VAR_LDAP_SERVER] = { "LDAP_SERVER", NULL, T_STRING },
+        [VAR_LDAP_PORT] = { "LDAP_PORT", NULL, T_PORT },
+        [VAR_LDAP_SCHEME] = { "LDAP_SCHEME", NULL, T_ENUM, NULL, ldap_schemes },
+        [VAR_LDAP_TLS] = { "LDAP_TLS", NULL, T_BOOL },
+        [VAR_LDAP_PREFIX] = { "LDAP_PREFIX", NULL, T_STRING },
+        [VAR_LDAP_SUFFIX] = { "LDAP_SUFFIX", NULL, T_STRING },
+        [VAR_LDAP_BASE_DN] = { "LDAP_BASE_DN", NULL, T_STRING },
+        [VAR_LDAP_BIND_DN] = { "LDAP_BIND_DN", NULL, T_STRING },
+        [VAR_LDAP_BIND_PASSWORD] = { "LDAP_BIND_PASSWORD", NULL, T_STRING, .secret = true },
+        [VAR_LDAP_SEARCH_ATTR] = { "LDAP_SEARCH_ATTR", NULL, T_STRING },
+        [VAR_LDAP_SEARCH_FILTER] = { "LDAP_SEARCH_FILTER", NULL, T_STRING },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group

@@ -210,7 +210,7 @@ static void hba_put(Buf *b, const Config *c, const char *kind, const char *db, c
                     const char *method) {
         const char *filters = config_get(c, VAR_PGHBA_REMOVE_FILTERS);
         _cleanup_free_ char *copy = filters ? strdup(filters) : NULL;
-        char line[512], *rest = copy, *w;
+        char line[4096], *rest = copy, *w;
 
         if (filters && !copy) {
                 b->oom = true;
@@ -235,6 +235,59 @@ static void hba_lines(Buf *b, const Config *c, const char *kind, const char *db,
         }
 }
 
+/* "ldap ldapserver=... ..." as the image writes it (values double quoted where the image quotes them). */
+static char *ldap_method(const Config *c) {
+        static const struct {
+                VarId id;
+                const char *key;
+                bool quote;
+        } opts[] = {
+                { VAR_LDAP_SERVER, "ldapserver" },         { VAR_LDAP_PREFIX, "ldapprefix", true },
+                { VAR_LDAP_SUFFIX, "ldapsuffix", true },   { VAR_LDAP_PORT, "ldapport" },
+                { VAR_LDAP_BASE_DN, "ldapbasedn", true },  { VAR_LDAP_BIND_DN, "ldapbinddn", true },
+                { VAR_LDAP_BIND_PASSWORD, "ldapbindpasswd", true },
+                { VAR_LDAP_SEARCH_ATTR, "ldapsearchattribute" },
+                { VAR_LDAP_SEARCH_FILTER, "ldapsearchfilter", true },
+                { VAR_LDAP_TLS, "ldaptls" },               { VAR_LDAP_SCHEME, "ldapscheme" },
+        };
+        Buf b = {};
+
+        buf_puts(&b, "ldap");
+        if (config_get(c, VAR_LDAP_URL)) {
+                buf_printf(&b, " ldapurl=\"%s\"", config_get(c, VAR_LDAP_URL));
+                return buf_steal(&b);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+                const char *v = config_get(c, opts[i].id);
+
+                if (!v)
+                        continue;
+                if (opts[i].id == VAR_LDAP_TLS)
+                        v = config_parse_bool(v) == 1 ? "1" : "0";
+                buf_printf(&b, opts[i].quote ? " %s=\"%s\"" : " %s=%s", opts[i].key, v);
+        }
+        return buf_steal(&b);
+}
+
+/* With POSTGRESQL_ENABLE_LDAP, as the image: every TCP login but postgres's is checked against LDAP
+ * (postgres keeps its password); the socket keeps password authentication. */
+static void hba_ldap_lines(Buf *b, const Config *c, const char *method) {
+        static const char *const addrs[] = { "127.0.0.1/32", "::1/128", "0.0.0.0/0", "::/0" };
+        _cleanup_free_ char *ldap = ldap_method(c);
+
+        if (!ldap) {
+                b->oom = true;
+                return;
+        }
+        hba_put(b, c, "local", "all", "all", "", method);
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++)
+                if (i < 2 || c->allow_remote)
+                        hba_put(b, c, "host", "all", "postgres", addrs[i], method);
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++)
+                if (i < 2 || c->allow_remote)
+                        hba_put(b, c, "host", "all", "all", addrs[i], ldap);
+}
+
 char *render_hba(const Config *c) {
         const char *pw_method = config_get(c, VAR_PASSWORD_ENCRYPTION);
         Buf b = {};
@@ -245,7 +298,10 @@ char *render_hba(const Config *c) {
         buf_puts(&b, "local   all          postgres                                peer\n");
         for (size_t i = 0; i < c->n_hba; i++)
                 buf_printf(&b, "%s\n", c->hba[i]);
-        hba_lines(&b, c, "host", "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
+        if (config_parse_bool(config_get(c, VAR_ENABLE_LDAP)) == 1)
+                hba_ldap_lines(&b, c, render_hba_is_trust(c) ? "trust" : pw_method);
+        else
+                hba_lines(&b, c, "host", "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
         if (config_get(c, VAR_REPLICATION_USER)) {
                 _cleanup_free_ char *u = render_hba_name(config_get(c, VAR_REPLICATION_USER));
 

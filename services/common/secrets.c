@@ -78,7 +78,7 @@ static int stage_tls_key(char *const *envp, int dfd, uid_t uid, gid_t gid) {
 int secrets_stage(char *const *envp) {
         static const char *const prefixes[] = { "POSTGRESQL_", "POSTGRES_" };
         static const VarId ids[] = { VAR_PASSWORD, VAR_REPLICATION_PASSWORD, VAR_POSTGRES_PASSWORD,
-                                     VAR_INITSCRIPTS_PASSWORD };
+                                     VAR_INITSCRIPTS_PASSWORD, VAR_LDAP_BIND_PASSWORD };
         const char *rt = getenv("RUNTIME_DIRECTORY");
         _cleanup_close_ int rfd = -1, dfd = -1;
         struct stat st;

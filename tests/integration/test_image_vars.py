@@ -4,6 +4,8 @@ implemented, with its effect visible on the running server, or refused with
 exit status 78 and one line that says pgrepl does not support it, under
 --check and at a real start. None is ignored."""
 
+from pathlib import Path
+
 import pytest
 
 # The image's variables (bitnami/postgresql README, "Customizable environment variables").
@@ -24,9 +26,7 @@ AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST AUTOCTL_HOSTNAME
 """.split()
 
 REFUSED = """
-VOLUME_DIR PGCTLTIMEOUT SR_CHECK SR_CHECK_USERNAME SR_CHECK_DATABASE SR_CHECK_PASSWORD ENABLE_LDAP LDAP_URL
-LDAP_PREFIX LDAP_SUFFIX LDAP_SERVER LDAP_PORT LDAP_SCHEME LDAP_TLS LDAP_BASE_DN LDAP_BIND_DN LDAP_BIND_PASSWORD
-LDAP_SEARCH_ATTR LDAP_SEARCH_FILTER REPLICATION_NODES PERFORM_RESTORE AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST
+VOLUME_DIR PGCTLTIMEOUT SR_CHECK SR_CHECK_USERNAME SR_CHECK_DATABASE SR_CHECK_PASSWORD REPLICATION_NODES PERFORM_RESTORE AUTOCTL_CONF_DIR AUTOCTL_MODE AUTOCTL_MONITOR_HOST
 AUTOCTL_HOSTNAME
 """.split()
 
@@ -75,10 +75,10 @@ def test_unsupported_variable_is_refused_with_one_line(cluster, name):
 
 
 def test_unsupported_variable_stops_a_real_start_and_touches_nothing(cluster):
-    p = cluster.primary(env={"POSTGRESQL_LDAP_URL": "ldap://ldap.example/dc=example"})
+    p = cluster.primary(env={"POSTGRESQL_SR_CHECK": "yes"})
     p.start()
     assert p.proc.wait(60) == 78
-    assert "POSTGRESQL_LDAP_URL (from environment): pgrepl does not support" in p.output()
+    assert "POSTGRESQL_SR_CHECK (from environment): pgrepl does not support" in p.output()
     assert not p.datadir.exists()
 
 
@@ -87,6 +87,7 @@ def test_every_implemented_variable_is_known(cluster):
     env = {f"POSTGRESQL_{k}": v for k, (v, _, _) in SHOWN.items()}
     env.update({"POSTGRESQL_SHUTDOWN_MODE": "fast", "POSTGRESQL_PGHBA_REMOVE_FILTERS": "::1",
                 "POSTGRESQL_ENABLE_TLS": "no", "POSTGRESQL_ENABLE_LDAP": "no", "POSTGRESQL_SR_CHECK": "no",
+                "POSTGRESQL_INITSCRIPTS_USERNAME": "postgres", "POSTGRESQL_USERNAME_CONNECTION_LIMIT": "5",
                 "POSTGRESQL_PERFORM_RESTORE": "no"})
     implemented = set(IMAGE_VARS) - set(REFUSED)
     r = cluster.primary(env=env).run_once(["--check"])
@@ -125,3 +126,35 @@ def test_connection_limits_are_set_on_the_roles(cluster):
     p.start()
     p.wait_ready()
     assert p.psql("select rolconnlimit from pg_roles where rolname = 'app'") == "9"
+
+
+def test_ldap_as_the_image_lays_out_pg_hba(cluster):
+    env = {"POSTGRESQL_ENABLE_LDAP": "yes", "POSTGRESQL_LDAP_SERVER": "127.0.0.1", "POSTGRESQL_LDAP_PORT": "1",
+           "POSTGRESQL_LDAP_BASE_DN": "dc=example, dc=org", "POSTGRESQL_LDAP_BIND_DN": "cn=reader, dc=example, dc=org",
+           "POSTGRESQL_LDAP_SEARCH_ATTR": "uid", "POSTGRESQL_USERNAME": "app", "POSTGRESQL_POSTGRES_PASSWORD": "su-pw"}
+    p = cluster.primary(env=env)
+    p.start()
+    p.wait_ready()
+    rules = p.psql("select type || ' ' || array_to_string(user_name, ',') || ' ' || coalesce(address, '') || ' ' "
+                   "|| auth_method from pg_hba_file_rules where array_to_string(database, ',') = 'all' "
+                   "and type = 'host' order by line_number").splitlines()
+    assert rules[:2] == ["host postgres 127.0.0.1 scram-sha-256", "host postgres ::1 scram-sha-256"], rules
+    assert "host all 0.0.0.0 ldap" in rules and "host all 127.0.0.1 ldap" in rules, rules
+    assert p.psql("select count(*) from pg_hba_file_rules where error is not null") == "0"
+    assert 'ldapbinddn="cn=reader, dc=example, dc=org"' in (p.datadir / "pg_hba.conf").read_text()
+    # postgres keeps its password over TCP; everyone else asks LDAP (none answers here).
+    assert p.psql("select 1", host="127.0.0.1", password="su-pw") == "1"
+    r = p.psql("select 1", user="app", db="postgres", host="127.0.0.1", password="secret-pw", check=False)
+    assert r.returncode != 0 and "LDAP authentication failed" in r.stderr, r.stderr
+
+
+def test_ldap_bind_password_is_refused_because_postgresql_would_log_it(cluster):
+    pw_file = Path(cluster.root) / "ldap-bind-pw"
+    pw_file.write_text("bind-s3cret\n")
+    p = cluster.primary(env={"POSTGRESQL_ENABLE_LDAP": "yes", "POSTGRESQL_LDAP_SERVER": "ldap.example",
+                             "POSTGRESQL_LDAP_BIND_PASSWORD_FILE": str(pw_file)})
+    pw_file.chmod(0o644)
+    r = p.run_once(["--check"])
+    assert r.returncode == 78 and len(errors(r)) == 1, r.stderr
+    assert "POSTGRESQL_LDAP_BIND_PASSWORD (from file" in r.stderr and "into its log" in r.stderr, r.stderr
+    assert "bind-s3cret" not in r.stderr + r.stdout

@@ -355,9 +355,9 @@ static void test_image_aliases_and_value_files(void) {
 
 /* The image's variables pgrepl does not implement are refused by name; a false boolean asks for nothing. */
 static void test_unsupported_image_variables(void) {
-        static const char *const refused[] = { "POSTGRESQL_ENABLE_LDAP=yes", "POSTGRESQL_LDAP_URL=ldap://x",
+        static const char *const refused[] = { "POSTGRESQL_PERFORM_RESTORE=yes", "POSTGRESQL_SR_CHECK_USERNAME=x",
                                                "POSTGRESQL_SR_CHECK=yes", "POSTGRESQL_AUTOCTL_MODE=monitor",
-                                               "POSTGRESQL_LDAP_BIND_PASSWORD_FILE=/x", "POSTGRESQL_VOLUME_DIR=/v" };
+                                               "POSTGRESQL_SR_CHECK_PASSWORD_FILE=/x", "POSTGRESQL_VOLUME_DIR=/v" };
         Config *c = NULL;
 
         for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
@@ -371,7 +371,7 @@ static void test_unsupported_image_variables(void) {
                 ASSERT_TRUE(strstr(errbuf, "Unknown") == NULL);
         }
         {
-                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_ENABLE_LDAP=no", "POSTGRESQL_SR_CHECK=false",
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_PERFORM_RESTORE=no", "POSTGRESQL_SR_CHECK=false",
                                 NULL };
 
                 ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
@@ -400,8 +400,25 @@ static void test_plain_settings(void) {
                 { "POSTGRESQL_PGAUDIT_LOG=ddl", "needs pgaudit in POSTGRESQL_SHARED_PRELOAD_LIBRARIES" },
                 { "POSTGRESQL_SHUTDOWN_MODE=smart", "always stop the server with a fast shutdown" },
                 { "POSTGRESQL_PGHBA_REMOVE_FILTERS=md5,,local", "none empty" },
+                { "POSTGRESQL_ENABLE_LDAP=yes", "needs POSTGRESQL_LDAP_URL or POSTGRESQL_LDAP_SERVER" },
+        };
+        static const char *const ldap_bad[][3] = {
+                { "POSTGRESQL_LDAP_URL=ldap://a", "POSTGRESQL_LDAP_SERVER=b", "cannot be set together" },
+                { "POSTGRESQL_LDAP_SERVER=a", "POSTGRESQL_LDAP_PREFIX=\"x", "must not contain a double quote" },
+                { "POSTGRESQL_LDAP_PREFIX=cn=", "POSTGRESQL_LDAP_BASE_DN=dc=x", "cannot be combined" },
+                { "POSTGRESQL_LDAP_SERVER=a", "POSTGRESQL_LDAP_SCHEME=ftp", "must be one of ldap, ldaps" },
         };
         Config *c = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(ldap_bad); i++) {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_ENABLE_LDAP=yes", (char *) ldap_bad[i][0],
+                                (char *) ldap_bad[i][1], NULL };
+
+                if (load(ROLE_PRIMARY, empty_conf, env, &c) != -PGREPL_E_CONFIG || !strstr(errbuf, ldap_bad[i][2])) {
+                        fprintf(stderr, "ldap case %zu: %s\n", i, errbuf);
+                        exit(1);
+                }
+        }
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 char *env[] = { "POSTGRESQL_PASSWORD=x", (char *) bad[i].env, NULL };
