@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Values from the process environment (systemd's EnvironmentFile=): the
- * POSTGRESQL_* spelling, then the POSTGRES_* alias Bitnami reads; for the
- * three secrets the *_FILE forms win over the plain values. An empty value
- * counts as unset, as in the image's scripts.
+ * POSTGRESQL_* spelling, then the aliases Bitnami reads; every variable's
+ * *_FILE form wins over the plain values (the passwords' files may be
+ * root-only: secrets.h). An empty value counts as unset, as in the image's
+ * scripts. The image's variables pgrepl does not implement are refused here,
+ * by name, never ignored (SPEC section 10).
  */
 #include <errno.h>
 #include <string.h>

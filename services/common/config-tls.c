@@ -58,11 +58,11 @@ static int check_key(Config *c) {
                               "by its owner or group only (chmod o-rwx)", (unsigned) (st.st_mode & 07777));
                 return -PGREPL_E_CONFIG;
         }
-        if (r == 1 && !staged) {
-                config_report(c, VAR_TLS_KEY_FILE, "cannot be read as uid %u, and no copy was staged for it: the "
-                              "unit's root step (--stage-secrets) stages a root-only key", (unsigned) geteuid());
-                return -PGREPL_E_CONFIG;
-        }
+        /* Not ours to refuse: pgreplctl or --check may run as another user than the unit's. */
+        if (r == 1 && !staged)
+                log_notice("%s='%s': cannot be checked as uid %u, and no copy was staged for it (the unit's root "
+                           "step stages it)", config_var_name(VAR_TLS_KEY_FILE), c->values[VAR_TLS_KEY_FILE],
+                           (unsigned) geteuid());
         c->tls_key = strdup(staged ? staged : c->values[VAR_TLS_KEY_FILE]);
         return c->tls_key ? 0 : log_oom();
 }
@@ -91,11 +91,10 @@ int config_check_tls(Config *c) {
                 if (tls_files[i] == VAR_TLS_KEY_FILE || !c->values[tls_files[i]])
                         continue;
                 r = check_file(c, tls_files[i], &st);
-                if (r == 1) {
-                        config_report(c, tls_files[i], "cannot be read as uid %u: PostgreSQL reads it itself",
-                                      (unsigned) geteuid());
-                        r = -PGREPL_E_CONFIG;
-                }
+                if (r == 1)
+                        log_warning("%s='%s': cannot be checked as uid %u; PostgreSQL, which reads it as the "
+                                    "service user, will say whether it can", config_var_name(tls_files[i]),
+                                    c->values[tls_files[i]], (unsigned) geteuid());
                 bad += r < 0;
         }
         r = check_key(c);
