@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "lastexit.h"
 #include "log.h"
+#include "pg.h"
 #include "node.h"
 #include "secrets.h"
 #include "signals.h"
@@ -161,6 +162,11 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
         r = config_load(role, ret_args->instance, ret_args->config, environ, &c);
         if (r < 0)
                 return cli_exit(r);
+        r = pg_tls_client(c);
+        if (r < 0) {
+                config_free(c);
+                return cli_exit(log_oom());
+        }
         if (ret_args->check) {
                 r = cli_check(c);
                 config_free(c);

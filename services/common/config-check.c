@@ -119,7 +119,9 @@ static const char *check_value(Config *c, VarId id) {
                         return "must be scram-sha-256 or md5";
                 if (id == VAR_WAL_LEVEL)
                         return "must be replica or logical (minimal cannot replicate)";
-                return "must be empty, FIRST or ANY";
+                if (id == VAR_SYNCHRONOUS_REPLICAS_MODE)
+                        return "must be empty, FIRST or ANY";
+                return config_enum_allowed(id);
         case T_PATH:
                 return s[0] == '/' && !strpbrk(s, "\n\r") ? NULL : "must be an absolute path";
         case T_SIZE:
@@ -295,6 +297,12 @@ int config_check(Config *c) {
         bad += check_role(c);
         if (bad)
                 return -PGREPL_E_CONFIG;
+        r = config_check_tls(c);
+        if (r < 0)
+                return r;
+        r = config_check_image(c);
+        if (r < 0)
+                return r;
 
         parse_fields(c);
         r = set_default(c, VAR_DATA_DIR, "/var/lib/pgrepl/", c->instance, "/data");

@@ -33,6 +33,7 @@ typedef struct VarInfo {
         const char *const *choices; /* T_ENUM: canonical spellings */
         unsigned max;               /* T_UINT */
         bool secret;
+        const char *guc;            /* a plain postgresql.conf parameter: rendered as is when set */
 } VarInfo;
 
 extern const VarInfo config_vars[_VAR_MAX];
@@ -48,3 +49,9 @@ const char *config_closest(const char *name, bool as_key);
 int config_load_file(Config *c, const char *path, bool explicit_path);
 int config_load_env(Config *c, char *const *envp);
 int config_check(Config *c);
+/* POSTGRESQL_ENABLE_TLS and its files (config-tls.c); sets c->tls and c->tls_key. */
+int config_check_tls(Config *c);
+/* Rules of the image's plain settings that span variables or look at the host (config-image.c). */
+int config_check_image(Config *c);
+/* "must be one of a, b, c" for a T_ENUM variable. */
+const char *config_enum_allowed(VarId id);

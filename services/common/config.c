@@ -26,6 +26,13 @@ static const char *const commit_modes[] = { "on", "remote_apply", "remote_write"
 static const char *const encryptions[] = { "scram-sha-256", "md5", NULL };
 static const char *const wal_levels[] = { "replica", "logical", NULL };
 static const char *const sync_modes[] = { "FIRST", "ANY", NULL };
+static const char *const client_levels[] = { "debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice",
+                                             "warning", "error", NULL };
+static const char *const toast_compressions[] = { "pglz", "lz4", NULL };
+static const char *const isolations[] = { "serializable", "repeatable read", "read committed", "read uncommitted",
+                                          NULL };
+static const char *const shutdown_modes[] = { "fast", "smart", "immediate", NULL };
+static const char *const ldap_schemes[] = { "ldap", "ldaps", NULL };
 
 const VarInfo config_vars[_VAR_MAX] = {
         [VAR_REPLICATION_MODE] = { "REPLICATION_MODE", "POSTGRES_REPLICATION_MODE", T_ENUM, NULL, modes },
@@ -63,6 +70,54 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_SOCKET_DIR] = { "SOCKET_DIR", NULL, T_PATH, "/run/postgresql" },
         [VAR_PARTNER_NODES] = { "PARTNER_NODES", NULL, T_PARTNERS },
         [VAR_FENCE_TIMEOUT] = { "FENCE_TIMEOUT", NULL, T_UINT, "10", .max = 3600 },
+        [VAR_ENABLE_TLS] = { "ENABLE_TLS", NULL, T_BOOL, "no" },
+        [VAR_TLS_CERT_FILE] = { "TLS_CERT_FILE", NULL, T_PATH },
+        [VAR_TLS_KEY_FILE] = { "TLS_KEY_FILE", NULL, T_PATH },
+        [VAR_TLS_CA_FILE] = { "TLS_CA_FILE", NULL, T_PATH },
+        [VAR_TLS_CRL_FILE] = { "TLS_CRL_FILE", NULL, T_PATH },
+        [VAR_TLS_PREFER_SERVER_CIPHERS] = { "TLS_PREFER_SERVER_CIPHERS", NULL, T_BOOL, "yes" },
+        [VAR_TIMEZONE] = { "TIMEZONE", NULL, T_STRING, .guc = "timezone" },
+        [VAR_LOG_TIMEZONE] = { "LOG_TIMEZONE", NULL, T_STRING, .guc = "log_timezone" },
+        [VAR_LOG_LINE_PREFIX] = { "LOG_LINE_PREFIX", NULL, T_STRING, .guc = "log_line_prefix" },
+        [VAR_LOG_CONNECTIONS] = { "LOG_CONNECTIONS", NULL, T_BOOL, .guc = "log_connections" },
+        [VAR_LOG_DISCONNECTIONS] = { "LOG_DISCONNECTIONS", NULL, T_BOOL, .guc = "log_disconnections" },
+        [VAR_LOG_HOSTNAME] = { "LOG_HOSTNAME", NULL, T_BOOL, .guc = "log_hostname" },
+        [VAR_CLIENT_MIN_MESSAGES] = { "CLIENT_MIN_MESSAGES", NULL, T_ENUM, NULL, client_levels,
+                                      .guc = "client_min_messages" },
+        [VAR_TCP_KEEPALIVES_IDLE] = { "TCP_KEEPALIVES_IDLE", NULL, T_UINT, .max = 2147483647,
+                                      .guc = "tcp_keepalives_idle" },
+        [VAR_TCP_KEEPALIVES_INTERVAL] = { "TCP_KEEPALIVES_INTERVAL", NULL, T_UINT, .max = 2147483647,
+                                          .guc = "tcp_keepalives_interval" },
+        [VAR_TCP_KEEPALIVES_COUNT] = { "TCP_KEEPALIVES_COUNT", NULL, T_UINT, .max = 2147483647,
+                                       .guc = "tcp_keepalives_count" },
+        [VAR_STATEMENT_TIMEOUT] = { "STATEMENT_TIMEOUT", NULL, T_STRING, .guc = "statement_timeout" },
+        [VAR_DEFAULT_TOAST_COMPRESSION] = { "DEFAULT_TOAST_COMPRESSION", "POSTGRES_DEFAULT_COMPRESSION", T_ENUM, NULL,
+                                            toast_compressions, .guc = "default_toast_compression" },
+        [VAR_DEFAULT_TRANSACTION_ISOLATION] = { "DEFAULT_TRANSACTION_ISOLATION", NULL, T_ENUM, NULL, isolations,
+                                                .guc = "default_transaction_isolation" },
+        [VAR_PGAUDIT_LOG] = { "PGAUDIT_LOG", NULL, T_STRING, .guc = "pgaudit.log" },
+        [VAR_PGAUDIT_LOG_CATALOG] = { "PGAUDIT_LOG_CATALOG", NULL, T_BOOL, .guc = "pgaudit.log_catalog" },
+        [VAR_PGAUDIT_LOG_PARAMETER] = { "PGAUDIT_LOG_PARAMETER", NULL, T_BOOL, .guc = "pgaudit.log_parameter" },
+        [VAR_SHUTDOWN_MODE] = { "SHUTDOWN_MODE", "POSTGRES_SHUTDOWN_MODE", T_ENUM, "fast", shutdown_modes },
+        [VAR_PGHBA_REMOVE_FILTERS] = { "PGHBA_REMOVE_FILTERS", NULL, T_STRING },
+        [VAR_INITSCRIPTS_DIR] = { "INITSCRIPTS_DIR", NULL, T_PATH },
+        [VAR_INITSCRIPTS_USERNAME] = { "INITSCRIPTS_USERNAME", "POSTGRES_INITSCRIPTS_USERNAME", T_NAME },
+        [VAR_INITSCRIPTS_PASSWORD] = { "INITSCRIPTS_PASSWORD", "POSTGRES_INITSCRIPTS_PASSWORD", T_STRING, .secret = true },
+        [VAR_USERNAME_CONNECTION_LIMIT] = { "USERNAME_CONNECTION_LIMIT", NULL, T_UINT, .max = 262143 },
+        [VAR_POSTGRES_CONNECTION_LIMIT] = { "POSTGRES_CONNECTION_LIMIT", NULL, T_UINT, .max = 262143 },
+        [VAR_ENABLE_LDAP] = { "ENABLE_LDAP", NULL, T_BOOL, "no" },
+        [VAR_LDAP_URL] = { "LDAP_URL", NULL, T_STRING },
+        [VAR_LDAP_SERVER] = { "LDAP_SERVER", NULL, T_STRING },
+        [VAR_LDAP_PORT] = { "LDAP_PORT", NULL, T_PORT },
+        [VAR_LDAP_SCHEME] = { "LDAP_SCHEME", NULL, T_ENUM, NULL, ldap_schemes },
+        [VAR_LDAP_TLS] = { "LDAP_TLS", NULL, T_BOOL },
+        [VAR_LDAP_PREFIX] = { "LDAP_PREFIX", NULL, T_STRING },
+        [VAR_LDAP_SUFFIX] = { "LDAP_SUFFIX", NULL, T_STRING },
+        [VAR_LDAP_BASE_DN] = { "LDAP_BASE_DN", NULL, T_STRING },
+        [VAR_LDAP_BIND_DN] = { "LDAP_BIND_DN", NULL, T_STRING },
+        [VAR_LDAP_BIND_PASSWORD] = { "LDAP_BIND_PASSWORD", NULL, T_STRING, .secret = true },
+        [VAR_LDAP_SEARCH_ATTR] = { "LDAP_SEARCH_ATTR", NULL, T_STRING },
+        [VAR_LDAP_SEARCH_FILTER] = { "LDAP_SEARCH_FILTER", NULL, T_STRING },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group
@@ -91,6 +146,14 @@ const char *config_var_name(VarId id) {
 
 bool config_var_is_secret(VarId id) {
         return config_vars[id].secret;
+}
+
+const char *config_var_setting(VarId id) {
+        return config_vars[id].guc;
+}
+
+bool config_var_is_bool(VarId id) {
+        return config_vars[id].type == T_BOOL;
 }
 
 void config_var_key(VarId id, char *buf, size_t n) {
@@ -232,6 +295,7 @@ Config *config_free(Config *c) {
                 free(c->hba[i]);
         free(c->hba);
         free(c->slot_name);
+        free(c->tls_key);
         partners_done(&c->partners);
         free(c->instance);
         free(c->config_file);

@@ -60,6 +60,48 @@ typedef enum VarId {
         VAR_SOCKET_DIR,
         VAR_PARTNER_NODES,
         VAR_FENCE_TIMEOUT,
+        VAR_ENABLE_TLS,
+        VAR_TLS_CERT_FILE,
+        VAR_TLS_KEY_FILE,
+        VAR_TLS_CA_FILE,
+        VAR_TLS_CRL_FILE,
+        VAR_TLS_PREFER_SERVER_CIPHERS,
+        VAR_TIMEZONE,
+        VAR_LOG_TIMEZONE,
+        VAR_LOG_LINE_PREFIX,
+        VAR_LOG_CONNECTIONS,
+        VAR_LOG_DISCONNECTIONS,
+        VAR_LOG_HOSTNAME,
+        VAR_CLIENT_MIN_MESSAGES,
+        VAR_TCP_KEEPALIVES_IDLE,
+        VAR_TCP_KEEPALIVES_INTERVAL,
+        VAR_TCP_KEEPALIVES_COUNT,
+        VAR_STATEMENT_TIMEOUT,
+        VAR_DEFAULT_TOAST_COMPRESSION,
+        VAR_DEFAULT_TRANSACTION_ISOLATION,
+        VAR_PGAUDIT_LOG,
+        VAR_PGAUDIT_LOG_CATALOG,
+        VAR_PGAUDIT_LOG_PARAMETER,
+        VAR_SHUTDOWN_MODE,
+        VAR_PGHBA_REMOVE_FILTERS,
+        VAR_INITSCRIPTS_DIR,
+        VAR_INITSCRIPTS_USERNAME,
+        VAR_INITSCRIPTS_PASSWORD,
+        VAR_USERNAME_CONNECTION_LIMIT,
+        VAR_POSTGRES_CONNECTION_LIMIT,
+        VAR_ENABLE_LDAP,
+        VAR_LDAP_URL,
+        VAR_LDAP_SERVER,
+        VAR_LDAP_PORT,
+        VAR_LDAP_SCHEME,
+        VAR_LDAP_TLS,
+        VAR_LDAP_PREFIX,
+        VAR_LDAP_SUFFIX,
+        VAR_LDAP_BASE_DN,
+        VAR_LDAP_BIND_DN,
+        VAR_LDAP_BIND_PASSWORD,
+        VAR_LDAP_SEARCH_ATTR,
+        VAR_LDAP_SEARCH_FILTER,
         _VAR_MAX,
 } VarId;
 
@@ -93,6 +135,8 @@ typedef struct Config {
         char *slot_name;            /* NULL: derive from host and instance */
         Partners partners;          /* POSTGRESQL_PARTNER_NODES; n == 0 when unset (SPEC section 8 off) */
         unsigned fence_timeout;     /* seconds to wait for partners before starting a primary */
+        bool tls;                   /* POSTGRESQL_ENABLE_TLS */
+        char *tls_key;              /* the key PostgreSQL and libpq read: the staged copy when there is one */
 
         Setting *settings;
         size_t n_settings;
@@ -103,6 +147,10 @@ typedef struct Config {
 /* Name of a variable, "POSTGRESQL_PORT_NUMBER" (or "ALLOW_EMPTY_PASSWORD"). */
 const char *config_var_name(VarId id);
 bool config_var_is_secret(VarId id);
+/* The postgresql.conf parameter a plain setting of the image renders ("timezone"), else NULL; whether
+ * its value is a boolean (rendered as on/off). */
+const char *config_var_setting(VarId id);
+bool config_var_is_bool(VarId id);
 
 /*
  * Load and validate. config_path NULL means the default file, whose absence

@@ -151,6 +151,47 @@ int pg_bin_version(const char *bindir, unsigned *ret) {
         return 0;
 }
 
+/* What every connection to another node adds when POSTGRESQL_ENABLE_TLS is on (pg_tls_client()). */
+static struct {
+        char *keys[5], *values[5];
+} client_tls;
+
+int pg_tls_client(const Config *c) {
+        const char *ca = config_get(c, VAR_TLS_CA_FILE), *crl = config_get(c, VAR_TLS_CRL_FILE);
+        const char *v[][2] = {
+                { "sslmode", ca ? "verify-full" : "require" },
+                /* With a CA the node's own certificate is its client certificate too: one pair per node. */
+                { "sslrootcert", ca },
+                { "sslcert", ca ? config_get(c, VAR_TLS_CERT_FILE) : NULL },
+                { "sslkey", ca ? c->tls_key : NULL },
+                { "sslcrl", ca ? crl : NULL },
+        };
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(client_tls.keys); i++) {
+                free(client_tls.values[i]);
+                client_tls.keys[i] = client_tls.values[i] = NULL;
+        }
+        if (!c->tls)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                if (!v[i][1])
+                        continue;
+                client_tls.keys[n] = (char *) v[i][0];
+                client_tls.values[n] = strdup(v[i][1]);
+                if (!client_tls.values[n++])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static bool over_tcp(const char *const *keys, const char *const *values) {
+        for (size_t i = 0; keys[i]; i++)
+                if (streq(keys[i], "host"))
+                        return values[i] && values[i][0] != '/';
+        return false;
+}
+
 void pg_conn_params(const char *const *keys, const char *const *values, PgConnParams *ret) {
         /* A silent peer is noticed in seconds, on every connection the suite makes or configures. */
         static const char *const defaults[][2] = {
@@ -178,6 +219,13 @@ void pg_conn_params(const char *const *keys, const char *const *values, PgConnPa
                 ret->keys[n] = defaults[i][0];
                 ret->values[n++] = defaults[i][1];
         }
+        /* A unix socket never carries TLS; every connection to another node does. */
+        if (client_tls.keys[0] && over_tcp(keys, values))
+                for (size_t i = 0; i < ELEMENTSOF(client_tls.keys) && client_tls.keys[i] &&
+                                   n + 1 < ELEMENTSOF(ret->keys); i++) {
+                        ret->keys[n] = client_tls.keys[i];
+                        ret->values[n++] = client_tls.values[i];
+                }
         ret->keys[n] = ret->values[n] = NULL;
 }
 
@@ -203,6 +251,14 @@ const char *pg_error_reason(const PGconn *conn) {
                 const char *needles[3];
                 const char *reason;
         } table[] = {
+                /* First: libpq's TLS messages also say "does not exist" (a missing root certificate). */
+                { { "does not match host name" }, "its TLS certificate does not match the host name" },
+                { { "certificate verify failed", "root certificate file" },
+                  "its TLS certificate was not verified with POSTGRESQL_TLS_CA_FILE" },
+                { { "server does not support SSL" }, "it does not offer TLS" },
+                { { "private key file" }, "its TLS key was refused (POSTGRESQL_TLS_KEY_FILE)" },
+                { { "certificate" }, "TLS certificate refused" },
+                { { "SSL error", "SSL SYSCALL error" }, "the TLS handshake failed" },
                 { { "Connection refused" }, "connection refused" },
                 { { "could not translate host name", "Name or service not known" }, "host unknown" },
                 { { "password authentication failed", "no password supplied" }, "authentication failed" },

@@ -45,6 +45,14 @@ typedef struct PgConnParams {
 void pg_conn_params(const char *const *keys, const char *const *values, PgConnParams *ret);
 
 /*
+ * POSTGRESQL_ENABLE_TLS for the connections this process makes to other nodes (a host that is not a
+ * socket directory): sslmode=verify-full with POSTGRESQL_TLS_CA_FILE as the root certificate and the
+ * node's own certificate and key as its client certificate, else sslmode=require. pg_conn_params()
+ * adds them; call once after config_load(). -ENOMEM or 0.
+ */
+int pg_tls_client(const Config *c);
+
+/*
  * Connect with connect_timeout and TCP keepalives added. keys/values are
  * NULL-terminated; a NULL value is skipped. The connection is returned even
  * when it failed, so the caller can classify the error; check PQstatus().

@@ -159,6 +159,18 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
                 put_string(&b, "shared_preload_libraries", config_get(c, VAR_SHARED_PRELOAD_LIBRARIES));
         if (c->fsync >= 0)
                 buf_printf(&b, "fsync = %s\n", c->fsync ? "on" : "off");
+        if (c->tls) {
+                /* As the image: the server's files; PostgreSQL rereads them at every reload. */
+                buf_puts(&b, "ssl = on\n");
+                put_string(&b, "ssl_cert_file", config_get(c, VAR_TLS_CERT_FILE));
+                put_string(&b, "ssl_key_file", c->tls_key);
+                if (config_get(c, VAR_TLS_CA_FILE))
+                        put_string(&b, "ssl_ca_file", config_get(c, VAR_TLS_CA_FILE));
+                if (config_get(c, VAR_TLS_CRL_FILE))
+                        put_string(&b, "ssl_crl_file", config_get(c, VAR_TLS_CRL_FILE));
+                buf_printf(&b, "ssl_prefer_server_ciphers = %s\n",
+                           config_parse_bool(config_get(c, VAR_TLS_PREFER_SERVER_CIPHERS)) == 1 ? "on" : "off");
+        }
         if (standby && standby->primary_conninfo)
                 put_string(&b, "primary_conninfo", standby->primary_conninfo);
         if (standby && standby->primary_slot_name)
@@ -167,6 +179,16 @@ char *render_settings(const Config *c, const StandbySettings *standby) {
          * every 200 ms instead of 5 s (each attempt that finds none is one line in the log). */
         if (config_has_partners(c))
                 buf_puts(&b, "wal_retrieve_retry_interval = '200ms'\n");
+        /* The image's plain settings (POSTGRESQL_TIMEZONE, ...), before the 'settings' group, which wins. */
+        for (VarId id = 0; id < _VAR_MAX; id++) {
+                const char *v = config_get(c, id);
+
+                if (!config_var_setting(id) || !v)
+                        continue;
+                if (config_var_is_bool(id))
+                        v = config_parse_bool(v) == 1 ? "on" : "off";
+                put_string(&b, config_var_setting(id), v);
+        }
         if (c->n_settings > 0)
                 buf_printf(&b, "# from the 'settings' group of %s\n", config_file(c));
         for (size_t i = 0; i < c->n_settings; i++)
@@ -182,14 +204,88 @@ bool render_hba_is_trust(const Config *c) {
         return !config_get(c, VAR_PASSWORD) && c->allow_empty_password;
 }
 
-static void hba_lines(Buf *b, const char *db, const char *user, const char *method, bool remote) {
-        buf_printf(b, "local   %-12s %-20s %-16s %s\n", db, user, "", method);
-        buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "127.0.0.1/32", method);
-        buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "::1/128", method);
-        if (remote) {
-                buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "0.0.0.0/0", method);
-                buf_printf(b, "host    %-12s %-20s %-16s %s\n", db, user, "::/0", method);
+/* One generated rule, unless POSTGRESQL_PGHBA_REMOVE_FILTERS names a word of it (the image's rule:
+ * any line containing any of the comma-separated strings goes). */
+static void hba_put(Buf *b, const Config *c, const char *kind, const char *db, const char *user, const char *addr,
+                    const char *method) {
+        const char *filters = config_get(c, VAR_PGHBA_REMOVE_FILTERS);
+        _cleanup_free_ char *copy = filters ? strdup(filters) : NULL;
+        char line[4096], *rest = copy, *w;
+
+        if (filters && !copy) {
+                b->oom = true;
+                return;
         }
+        snprintf(line, sizeof(line), "%-7s %-12s %-20s %-16s %s", kind, db, user, addr, method);
+        while ((w = strsep(&rest, ",")))
+                if (*strstrip(w) && strstr(line, strstrip(w)))
+                        return;
+        buf_printf(b, "%s\n", line);
+}
+
+/* kind: "host" or, for replication over TLS, "hostssl": a plain-text walsender connection is refused. */
+static void hba_lines(Buf *b, const Config *c, const char *kind, const char *db, const char *user, const char *method,
+                      bool remote) {
+        hba_put(b, c, "local", db, user, "", method);
+        hba_put(b, c, kind, db, user, "127.0.0.1/32", method);
+        hba_put(b, c, kind, db, user, "::1/128", method);
+        if (remote) {
+                hba_put(b, c, kind, db, user, "0.0.0.0/0", method);
+                hba_put(b, c, kind, db, user, "::/0", method);
+        }
+}
+
+/* "ldap ldapserver=... ..." as the image writes it (values double quoted where the image quotes them). */
+static char *ldap_method(const Config *c) {
+        static const struct {
+                VarId id;
+                const char *key;
+                bool quote;
+        } opts[] = {
+                { VAR_LDAP_SERVER, "ldapserver" },         { VAR_LDAP_PREFIX, "ldapprefix", true },
+                { VAR_LDAP_SUFFIX, "ldapsuffix", true },   { VAR_LDAP_PORT, "ldapport" },
+                { VAR_LDAP_BASE_DN, "ldapbasedn", true },  { VAR_LDAP_BIND_DN, "ldapbinddn", true },
+                { VAR_LDAP_BIND_PASSWORD, "ldapbindpasswd", true },
+                { VAR_LDAP_SEARCH_ATTR, "ldapsearchattribute" },
+                { VAR_LDAP_SEARCH_FILTER, "ldapsearchfilter", true },
+                { VAR_LDAP_TLS, "ldaptls" },               { VAR_LDAP_SCHEME, "ldapscheme" },
+        };
+        Buf b = {};
+
+        buf_puts(&b, "ldap");
+        if (config_get(c, VAR_LDAP_URL)) {
+                buf_printf(&b, " ldapurl=\"%s\"", config_get(c, VAR_LDAP_URL));
+                return buf_steal(&b);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+                const char *v = config_get(c, opts[i].id);
+
+                if (!v)
+                        continue;
+                if (opts[i].id == VAR_LDAP_TLS)
+                        v = config_parse_bool(v) == 1 ? "1" : "0";
+                buf_printf(&b, opts[i].quote ? " %s=\"%s\"" : " %s=%s", opts[i].key, v);
+        }
+        return buf_steal(&b);
+}
+
+/* With POSTGRESQL_ENABLE_LDAP, as the image: every TCP login but postgres's is checked against LDAP
+ * (postgres keeps its password); the socket keeps password authentication. */
+static void hba_ldap_lines(Buf *b, const Config *c, const char *method) {
+        static const char *const addrs[] = { "127.0.0.1/32", "::1/128", "0.0.0.0/0", "::/0" };
+        _cleanup_free_ char *ldap = ldap_method(c);
+
+        if (!ldap) {
+                b->oom = true;
+                return;
+        }
+        hba_put(b, c, "local", "all", "all", "", method);
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++)
+                if (i < 2 || c->allow_remote)
+                        hba_put(b, c, "host", "all", "postgres", addrs[i], method);
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++)
+                if (i < 2 || c->allow_remote)
+                        hba_put(b, c, "host", "all", "all", addrs[i], ldap);
 }
 
 char *render_hba(const Config *c) {
@@ -202,14 +298,17 @@ char *render_hba(const Config *c) {
         buf_puts(&b, "local   all          postgres                                peer\n");
         for (size_t i = 0; i < c->n_hba; i++)
                 buf_printf(&b, "%s\n", c->hba[i]);
-        hba_lines(&b, "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
+        if (config_parse_bool(config_get(c, VAR_ENABLE_LDAP)) == 1)
+                hba_ldap_lines(&b, c, render_hba_is_trust(c) ? "trust" : pw_method);
+        else
+                hba_lines(&b, c, "host", "all", "all", render_hba_is_trust(c) ? "trust" : pw_method, c->allow_remote);
         if (config_get(c, VAR_REPLICATION_USER)) {
                 _cleanup_free_ char *u = render_hba_name(config_get(c, VAR_REPLICATION_USER));
 
                 if (!u)
                         b.oom = true;
                 else
-                        hba_lines(&b, "replication", u, pw_method, c->allow_remote);
+                        hba_lines(&b, c, c->tls ? "hostssl" : "host", "replication", u, pw_method, c->allow_remote);
         }
         return buf_steal(&b);
 }

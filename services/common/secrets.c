@@ -46,9 +46,39 @@ static int stage_one(int dfd, uid_t uid, gid_t gid, const char *name, const char
         return 0;
 }
 
+/* POSTGRESQL_TLS_KEY_FILE: PostgreSQL wants its key owned by itself (or root) and private, which a
+ * key shared with other services rarely is; the copy always is. Refreshed at every start and reload,
+ * so a renewed key is served after `systemctl reload`. A key others may read is not copied: the
+ * loader refuses it by name. */
+static int stage_tls_key(char *const *envp, int dfd, uid_t uid, gid_t gid) {
+        static const char name[] = "POSTGRESQL_TLS_KEY_FILE";
+        const char *enable = strv_env_get(envp, "POSTGRESQL_ENABLE_TLS");
+        const char *path = strv_env_get(envp, name);
+        _cleanup_erase_ char *key = NULL;
+        struct stat st;
+        int r;
+
+        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+                return log_error_errno(-errno, "Cannot remove the old copy of %s: %m", name);
+        if (!enable || config_parse_bool(enable) != 1 || !path || !*path)
+                return 0;
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & S_IRWXO))
+                return 0; /* the loader says what is wrong with it */
+        r = fs_read_file(path, &key);
+        if (r < 0) {
+                log_warning_errno(r, "%s='%s': cannot read the key: %m", name, path);
+                return 0;
+        }
+        r = stage_one(dfd, uid, gid, name, key);
+        if (r < 0)
+                return log_error_errno(r, "Cannot stage %s: %m", name);
+        return 0;
+}
+
 int secrets_stage(char *const *envp) {
         static const char *const prefixes[] = { "POSTGRESQL_", "POSTGRES_" };
-        static const VarId ids[] = { VAR_PASSWORD, VAR_REPLICATION_PASSWORD, VAR_POSTGRES_PASSWORD };
+        static const VarId ids[] = { VAR_PASSWORD, VAR_REPLICATION_PASSWORD, VAR_POSTGRES_PASSWORD,
+                                     VAR_INITSCRIPTS_PASSWORD, VAR_LDAP_BIND_PASSWORD };
         const char *rt = getenv("RUNTIME_DIRECTORY");
         _cleanup_close_ int rfd = -1, dfd = -1;
         struct stat st;
@@ -95,5 +125,5 @@ int secrets_stage(char *const *envp) {
                         if (r < 0)
                                 return log_error_errno(r, "Cannot stage %s: %m", name);
                 }
-        return 0;
+        return stage_tls_key(envp, dfd, st.st_uid, st.st_gid);
 }

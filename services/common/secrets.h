@@ -5,7 +5,9 @@
  * `ExecStartPre=+... --stage-secrets` (the one step that runs as root)
  * copies each *_FILE secret into $RUNTIME_DIRECTORY/secrets/ (tmpfs, 0700,
  * files 0600, owned by the service user, gone when the unit stops); the
- * loader falls back to that copy when the original is not readable.
+ * loader falls back to that copy when the original is not readable. The
+ * TLS key (POSTGRESQL_TLS_KEY_FILE) is copied the same way, and its copy is
+ * the one PostgreSQL and libpq read whenever it exists (config-tls.c).
  */
 #pragma once
 

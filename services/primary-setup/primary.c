@@ -8,6 +8,7 @@
 
 #include "fence.h"
 #include "fs.h"
+#include "initscripts.h"
 #include "log.h"
 #include "node.h"
 #include "notify.h"
@@ -76,7 +77,7 @@ static int make_datadir(const char *datadir) {
 /* Roles (when need_roles) and the partners' slots through a short-lived server on a private socket,
  * before the real start. */
 static int setup_via_private_server(const Config *c, const char *bindir, const char *datadir, bool need_roles,
-                                    char *const *slots) {
+                                    char *const *slots, bool scripts) {
         _cleanup_free_ char *rundir = config_runtime_dir(c);
         _cleanup_pq_ PGconn *conn = NULL;
         PgServer s = {};
@@ -97,6 +98,9 @@ static int setup_via_private_server(const Config *c, const char *bindir, const c
                 r = need_roles ? roles_apply(c, conn) : 0;
                 if (r >= 0)
                         r = fence_create_slots(conn, slots);
+                /* After the roles and the database, before the real start (and so before READY). */
+                if (r >= 0 && scripts)
+                        r = initscripts_run(c, bindir, s.socket_dir, s.port);
         }
         PQfinish(TAKE_PTR(conn));
         k = pg_server_stop(&s);
@@ -114,26 +118,32 @@ static int first_start(const Config *c, const DataDir *d) {
         r = make_datadir(d->path);
         if (r < 0)
                 return r;
-        return run_initdb(c, d->bindir, d->path);
+        r = run_initdb(c, d->bindir, d->path);
+        if (r < 0)
+                return r;
+        return initscripts_mark_first_start(c);
 }
 
 /* Roles and the database in line with the configuration, unless nothing they depend on changed;
  * with partners, a slot for each of the others. Both need a server: one private start for both. */
 static int ensure_roles(const Config *c, const DataDir *d) {
         _cleanup_strv_free_ char **slots = NULL;
-        int r, need_roles;
+        int r, need_roles, scripts;
 
+        scripts = initscripts_state(c);
+        if (scripts < 0)
+                return scripts;
         need_roles = roles_need_work(c, d->path);
         if (need_roles < 0)
                 return need_roles;
         r = fence_missing_slots(c, d->path, &slots);
         if (r < 0)
                 return log_oom();
-        if (!need_roles && !slots[0]) {
+        if (!need_roles && !slots[0] && scripts != INITSCRIPTS_PENDING) {
                 log_debug("Roles and database unchanged since the last start; skipping role work");
                 return 0;
         }
-        r = setup_via_private_server(c, d->bindir, d->path, need_roles, slots);
+        r = setup_via_private_server(c, d->bindir, d->path, need_roles, slots, scripts == INITSCRIPTS_PENDING);
         if (r < 0 || !need_roles)
                 return r;
         return roles_save_fingerprint(c, d->path);

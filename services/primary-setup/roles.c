@@ -21,7 +21,8 @@ static void PQfreememp(char **p) {
 static char *fingerprint(const Config *c, const char *salt) {
         static const VarId ids[] = { VAR_USERNAME, VAR_DATABASE, VAR_REPLICATION_USER, VAR_PASSWORD,
                                      VAR_POSTGRES_PASSWORD, VAR_REPLICATION_PASSWORD,
-                                     VAR_PASSWORD_ENCRYPTION };
+                                     VAR_PASSWORD_ENCRYPTION, VAR_USERNAME_CONNECTION_LIMIT,
+                                     VAR_POSTGRES_CONNECTION_LIMIT };
         _cleanup_free_ char *hash = NULL;
         char *line = NULL;
         Buf b = {};
@@ -203,6 +204,19 @@ static int grant_rewind(PGconn *conn, const char *repl) {
         return run(conn, "grant pg_checkpoint", grant);
 }
 
+static int connection_limit(PGconn *conn, const char *role, const char *limit) {
+        _cleanup_(PQfreememp) char *ident = NULL;
+        _cleanup_free_ char *sql = NULL;
+
+        if (!limit)
+                return 0;
+        ident = PQescapeIdentifier(conn, role, strlen(role));
+        /* The limit passed config_check() as a whole number. */
+        if (!ident || asprintf(&sql, "ALTER ROLE %s CONNECTION LIMIT %s", ident, limit) < 0)
+                return log_oom();
+        return run(conn, "set a connection limit", sql);
+}
+
 int roles_apply(const Config *c, PGconn *conn) {
         const char *user = config_get(c, VAR_USERNAME), *repl = config_get(c, VAR_REPLICATION_USER);
         const char *su_password;
@@ -236,6 +250,12 @@ int roles_apply(const Config *c, PGconn *conn) {
                 if (r < 0)
                         return r;
         }
+        /* As the image: the limits when set (the postgres role's last, so it wins when it is the user). */
+        r = connection_limit(conn, user, config_get(c, VAR_USERNAME_CONNECTION_LIMIT));
+        if (r >= 0)
+                r = connection_limit(conn, "postgres", config_get(c, VAR_POSTGRES_CONNECTION_LIMIT));
+        if (r < 0)
+                return r;
         log_info("Roles and database are in line with the configuration");
         return 0;
 }

@@ -327,6 +327,120 @@ static void test_distance(void) {
         ASSERT_TRUE(!config_instance_valid(""));
 }
 
+/* The image's other aliases, and _FILE for a variable that is no secret. */
+static void test_image_aliases_and_value_files(void) {
+        char *f = write_tmp("host", "10.0.0.9\n", 0644);
+        char *e = NULL;
+        Config *c = NULL;
+
+        ASSERT_TRUE(asprintf(&e, "POSTGRESQL_MASTER_HOST_FILE=%s", f) > 0);
+        {
+                char *env[] = { "PGDATA=/srv/pg/data", "POSTGRESQL_USER=u1", "POSTGRES_DATABASE=d1",
+                                "POSTGRES_INITDB_WAL_DIR=/srv/wal", "POSTGRESQL_PASSWORD=x",
+                                "POSTGRESQL_MASTER_HOST=ignored", e, NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+        }
+        ASSERT_STREQ(config_get(c, VAR_DATA_DIR), "/srv/pg/data");
+        ASSERT_STREQ(config_get(c, VAR_USERNAME), "u1");
+        ASSERT_STREQ(config_get(c, VAR_DATABASE), "d1");
+        ASSERT_STREQ(config_get(c, VAR_INITDB_WAL_DIR), "/srv/wal");
+        ASSERT_STREQ(config_get(c, VAR_MASTER_HOST), "10.0.0.9"); /* _FILE wins, as in the image */
+        ASSERT_CONTAINS(c->sources[VAR_MASTER_HOST], "POSTGRESQL_MASTER_HOST_FILE");
+        ASSERT_TRUE(strstr(errbuf, "Unknown") == NULL);
+        config_free(c);
+        free(e);
+        free(f);
+}
+
+/* The image's variables pgrepl does not implement are refused by name; a false boolean asks for nothing. */
+static void test_unsupported_image_variables(void) {
+        static const char *const refused[] = { "POSTGRESQL_PERFORM_RESTORE=yes", "POSTGRESQL_SR_CHECK_USERNAME=x",
+                                               "POSTGRESQL_SR_CHECK=yes", "POSTGRESQL_AUTOCTL_MODE=monitor",
+                                               "POSTGRESQL_SR_CHECK_PASSWORD_FILE=/x", "POSTGRESQL_VOLUME_DIR=/v" };
+        Config *c = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", (char *) refused[i], NULL };
+                char name[64];
+
+                snprintf(name, sizeof(name), "%.*s", (int) strcspn(refused[i], "="), refused[i]);
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), -PGREPL_E_CONFIG);
+                ASSERT_CONTAINS(errbuf, name);
+                ASSERT_CONTAINS(errbuf, "pgrepl does not support this variable of the image");
+                ASSERT_TRUE(strstr(errbuf, "Unknown") == NULL);
+        }
+        {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_PERFORM_RESTORE=no", "POSTGRESQL_SR_CHECK=false",
+                                NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                config_free(c);
+        }
+        {
+                /* A typo keeps its hint. */
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_TIMEZOEN=UTC", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                ASSERT_CONTAINS(errbuf, "did you mean POSTGRESQL_TIMEZONE?");
+                config_free(c);
+        }
+}
+
+/* The image's plain settings: validated here, rendered as their parameters. */
+static void test_plain_settings(void) {
+        static const struct { const char *env, *expect; } bad[] = {
+                { "POSTGRESQL_TIMEZONE=Mars/Olympus", "POSTGRESQL_TIMEZONE='Mars/Olympus'" },
+                { "POSTGRESQL_LOG_TIMEZONE=../etc/passwd", "must be a time zone of this host" },
+                { "POSTGRESQL_STATEMENT_TIMEOUT=soon", "POSTGRESQL_STATEMENT_TIMEOUT='soon'" },
+                { "POSTGRESQL_CLIENT_MIN_MESSAGES=loud", "must be one of debug5," },
+                { "POSTGRESQL_DEFAULT_TOAST_COMPRESSION=zstd", "must be one of pglz, lz4" },
+                { "POSTGRESQL_TCP_KEEPALIVES_IDLE=-1", "POSTGRESQL_TCP_KEEPALIVES_IDLE" },
+                { "POSTGRESQL_LOG_CONNECTIONS=sometimes", "POSTGRESQL_LOG_CONNECTIONS" },
+                { "POSTGRESQL_PGAUDIT_LOG=ddl", "needs pgaudit in POSTGRESQL_SHARED_PRELOAD_LIBRARIES" },
+                { "POSTGRESQL_SHUTDOWN_MODE=smart", "always stop the server with a fast shutdown" },
+                { "POSTGRESQL_PGHBA_REMOVE_FILTERS=md5,,local", "none empty" },
+                { "POSTGRESQL_ENABLE_LDAP=yes", "needs POSTGRESQL_LDAP_URL or POSTGRESQL_LDAP_SERVER" },
+        };
+        static const char *const ldap_bad[][3] = {
+                { "POSTGRESQL_LDAP_URL=ldap://a", "POSTGRESQL_LDAP_SERVER=b", "cannot be set together" },
+                { "POSTGRESQL_LDAP_SERVER=a", "POSTGRESQL_LDAP_PREFIX=\"x", "must not contain a double quote" },
+                { "POSTGRESQL_LDAP_PREFIX=cn=", "POSTGRESQL_LDAP_BASE_DN=dc=x", "cannot be combined" },
+                { "POSTGRESQL_LDAP_SERVER=a", "POSTGRESQL_LDAP_SCHEME=ftp", "must be one of ldap, ldaps" },
+        };
+        Config *c = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(ldap_bad); i++) {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_ENABLE_LDAP=yes", (char *) ldap_bad[i][0],
+                                (char *) ldap_bad[i][1], NULL };
+
+                if (load(ROLE_PRIMARY, empty_conf, env, &c) != -PGREPL_E_CONFIG || !strstr(errbuf, ldap_bad[i][2])) {
+                        fprintf(stderr, "ldap case %zu: %s\n", i, errbuf);
+                        exit(1);
+                }
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", (char *) bad[i].env, NULL };
+
+                if (load(ROLE_PRIMARY, empty_conf, env, &c) != -PGREPL_E_CONFIG || !strstr(errbuf, bad[i].expect)) {
+                        fprintf(stderr, "plain setting case %zu: %s\n", i, errbuf);
+                        exit(1);
+                }
+        }
+        {
+                char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_TIMEZONE=Europe/Berlin",
+                                "POSTGRESQL_STATEMENT_TIMEOUT=30s", "POSTGRESQL_CLIENT_MIN_MESSAGES=WARNING",
+                                "POSTGRESQL_SHUTDOWN_MODE=fast", "POSTGRES_SHUTDOWN_MODE=smart", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
+                ASSERT_STREQ(config_get(c, VAR_CLIENT_MIN_MESSAGES), "warning");
+                ASSERT_STREQ(config_var_setting(VAR_TIMEZONE), "timezone");
+                ASSERT_TRUE(config_var_setting(VAR_SHUTDOWN_MODE) == NULL);
+                config_free(c);
+        }
+}
+
 int main(void) {
         ASSERT_TRUE(mkdtemp(tmpdir));
         empty_conf = write_tmp("empty.conf", "", 0644);
@@ -340,6 +454,9 @@ int main(void) {
         test_bad_inputs();
         test_missing_named_config();
         test_distance();
+        test_image_aliases_and_value_files();
+        test_unsupported_image_variables();
+        test_plain_settings();
         free(empty_conf);
         (void) fs_remove_tree(tmpdir);
         printf("test-config: ok\n");

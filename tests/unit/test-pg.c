@@ -364,6 +364,14 @@ static void test_error_reason(void) {
                 { "No route to host", "host unreachable" },
                 { "Network is unreachable", "host unreachable" },
                 { "No such file or directory", "no server on that socket" },
+                { "server certificate for \"db1\" does not match host name \"10.0.0.1\"",
+                  "its TLS certificate does not match the host name" },
+                { "SSL error: certificate verify failed", "its TLS certificate was not verified with POSTGRESQL_TLS_CA_FILE" },
+                { "root certificate file \"/x/ca.crt\" does not exist",
+                  "its TLS certificate was not verified with POSTGRESQL_TLS_CA_FILE" },
+                { "server does not support SSL, but SSL was required", "it does not offer TLS" },
+                { "private key file \"/k\" has group or world access", "its TLS key was refused (POSTGRESQL_TLS_KEY_FILE)" },
+                { "SSL error: tlsv1 alert unknown ca", "the TLS handshake failed" },
                 { "something nobody foresaw", "connection failed" },
         };
 

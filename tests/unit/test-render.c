@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "assert.h"
 #include "macro.h"
@@ -202,6 +204,64 @@ static void test_hba_file(void) {
         config_free(c);
 }
 
+/* TLS: the server's files in the settings, hostssl for replication only, nothing of either when off. */
+static void test_tls(void) {
+        char dir[] = "/tmp/test-render-tls-XXXXXX", crt[128], key[128], ca[128];
+        char env_crt[192], env_key[192], env_ca[192];
+        char *env[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_REPLICATION_USER=repl",
+                        "POSTGRESQL_REPLICATION_PASSWORD=y", "POSTGRESQL_ENABLE_TLS=yes",
+                        "POSTGRESQL_TLS_PREFER_SERVER_CIPHERS=no", env_crt, env_key, env_ca, NULL };
+        char *off[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_REPLICATION_USER=repl",
+                        "POSTGRESQL_REPLICATION_PASSWORD=y", NULL };
+        Config *c;
+        char *s;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        snprintf(crt, sizeof(crt), "%s/server.crt", dir);
+        snprintf(key, sizeof(key), "%s/server.key", dir);
+        snprintf(ca, sizeof(ca), "%s/it's ca.crt", dir);
+        for (const char *const *f = (const char *const[]) { crt, key, ca, NULL }; *f; f++) {
+                FILE *fp = fopen(*f, "w");
+
+                ASSERT_TRUE(fp != NULL);
+                fclose(fp);
+        }
+        snprintf(env_crt, sizeof(env_crt), "POSTGRESQL_TLS_CERT_FILE=%s", crt);
+        snprintf(env_key, sizeof(env_key), "POSTGRESQL_TLS_KEY_FILE=%s", key);
+        snprintf(env_ca, sizeof(env_ca), "POSTGRESQL_TLS_CA_FILE=%s", ca);
+        ASSERT_TRUE(chmod(key, 0600) == 0);
+
+        c = config_with(env);
+        s = render_settings(c, NULL);
+        ASSERT_CONTAINS(s, "ssl = on\n");
+        ASSERT_CONTAINS(s, "ssl_key_file = '/tmp/test-render-tls-");
+        ASSERT_CONTAINS(s, "/it''s ca.crt'\n");
+        ASSERT_CONTAINS(s, "ssl_prefer_server_ciphers = off\n");
+        ASSERT_TRUE(!strstr(s, "ssl_crl_file"));
+        free(s);
+        s = render_hba(c);
+        ASSERT_CONTAINS(s, "hostssl replication  \"repl\"               127.0.0.1/32");
+        ASSERT_CONTAINS(s, "hostssl replication  \"repl\"               ::/0");
+        ASSERT_CONTAINS(s, "host    all          all                  0.0.0.0/0");
+        ASSERT_TRUE(!strstr(s, "host    replication"));
+        free(s);
+        config_free(c);
+
+        c = config_with(off);
+        s = render_settings(c, NULL);
+        ASSERT_TRUE(!strstr(s, "ssl"));
+        free(s);
+        s = render_hba(c);
+        ASSERT_TRUE(!strstr(s, "hostssl"));
+        free(s);
+        config_free(c);
+
+        unlink(crt);
+        unlink(key);
+        unlink(ca);
+        rmdir(dir);
+}
+
 int main(void) {
         test_conf_string();
         test_conninfo_roundtrip();
@@ -210,6 +270,7 @@ int main(void) {
         test_sync_names();
         test_settings_file();
         test_hba_file();
+        test_tls();
         printf("test-render: ok\n");
         return 0;
 }
