@@ -158,12 +158,15 @@ static struct {
 
 int pg_tls_client(const Config *c) {
         const char *ca = config_get(c, VAR_TLS_CA_FILE), *crl = config_get(c, VAR_TLS_CRL_FILE);
+        /* The units can always read the (staged) key; pgreplctl run by another user cannot, and then
+         * verifies the server all the same, without a certificate of its own. */
+        bool own = ca && c->tls_key && access(c->tls_key, R_OK) >= 0;
         const char *v[][2] = {
                 { "sslmode", ca ? "verify-full" : "require" },
                 /* With a CA the node's own certificate is its client certificate too: one pair per node. */
                 { "sslrootcert", ca },
-                { "sslcert", ca ? config_get(c, VAR_TLS_CERT_FILE) : NULL },
-                { "sslkey", ca ? c->tls_key : NULL },
+                { "sslcert", own ? config_get(c, VAR_TLS_CERT_FILE) : NULL },
+                { "sslkey", own ? c->tls_key : NULL },
                 { "sslcrl", ca ? crl : NULL },
         };
         size_t n = 0;

@@ -71,6 +71,8 @@ int cluster_ask_host(const Config *c, const char *passfile, const char *host, un
                 return -ENOMEM;
         p.display = display;
         r = member_init(ret, &p);
+        if (r >= 0)
+                r = pg_tls_client(c); /* the instance's TLS, as its units connect to other nodes */
         if (r < 0)
                 return r;
         return peer_ask(c, &p, passfile, CLUSTER_TIMEOUT_S, &ret->peer);
@@ -131,10 +133,11 @@ static void lags_and_sync(const Config *c, const char *passfile, PGconn *local, 
 int cluster_ask(const Config *c, const char *passfile, PGconn *local, MemberState **ret, size_t *ret_n) {
         const Partners *ps = &c->partners;
         MemberState *m = calloc(ps->n + 1, sizeof(MemberState));
-        int r = 0;
+        int r;
 
         if (!m)
                 return -ENOMEM;
+        r = pg_tls_client(c); /* the instance's TLS, as its units connect to other nodes */
         for (size_t i = 0; i < ps->n && r >= 0; i++) {
                 r = member_init(&m[i], &ps->items[i]);
                 if (r >= 0)

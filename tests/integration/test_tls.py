@@ -240,3 +240,32 @@ def test_partners_over_tls_fence_and_rejoin_by_rewind(cluster, pki):
     wait_until(lambda: sender_port(old) == str(ports[1]), 30, "old primary streaming from s1")
     assert old.psql("select string_agg(note, ',' order by id) from t") == "before,after"
     assert s1.psql("select s.ssl from pg_stat_replication r join pg_stat_ssl s using (pid)") == "t"
+
+
+def test_pgreplctl_verifies_partners_as_the_units_do(cluster, pki):
+    """pgreplctl asks the partners with the instance's TLS settings (verify-full against its CA), as the
+    units do: a partner whose certificate names another host is not reported as a reachable primary."""
+    from pgrepl_testlib import free_port
+    from test_partners import partner_line
+    from test_pgreplctl import Conf, instance
+
+    port, other = free_port(), free_port()
+    pki.cert("p", ["DNS:db-elsewhere.example"])
+    env = {"POSTGRESQL_PARTNER_NODES": partner_line(port, other), "POSTGRESQL_FENCE_TIMEOUT": "3"}
+    p = cluster.primary("p", env={**env, **pki.env("p")}, port=port)
+    p.start()
+    p.wait_ready()
+    conf = Conf(cluster)
+    conf.write(p, "master")
+    for user in (None, "nobody"):
+        r, doc = conf.status("p", user=user)
+        me = instance(doc, "p")["partners"][0]
+        assert me["reachable"] is False, (user, me, r.stderr)
+        assert "certificate" in me["reason"], (user, me)
+
+    # With a certificate for the name in the partner line, the same run finds it.
+    pki.cert("p", ["IP:127.0.0.1"])
+    r = p.run_once(["--reload"])
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: instance(conf.status("p")[1], "p")["partners"][0]["role"] == "primary", 30,
+               "p reachable over verified TLS")
