@@ -23,6 +23,7 @@ bool trigger_id_equal(const TriggerId *a, const TriggerId *b) {
 }
 
 TriggerVerdict trigger_classify(const struct stat *st, uid_t self, const TriggerId *done) {
+        long long diff;
         TriggerId id;
 
         if (!st)
@@ -39,6 +40,11 @@ TriggerVerdict trigger_classify(const struct stat *st, uid_t self, const Trigger
         /* With fs.protected_hardlinks=0 anyone may link a root-owned file into /tmp. */
         if (st->st_nlink > 1)
                 return TRIGGER_HARD_LINKED;
+        /* Renamed in: a file made (or touched) in place has its mtime and ctime alike. */
+        diff = (long long) (st->st_ctim.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
+               (st->st_ctim.tv_nsec - st->st_mtim.tv_nsec);
+        if (diff > TRIGGER_FRESH_NSEC || diff < -TRIGGER_FRESH_NSEC)
+                return TRIGGER_MOVED_IN;
         id = trigger_id_from_stat(st);
         if (done && trigger_id_equal(&id, done))
                 return TRIGGER_DONE;
@@ -63,6 +69,9 @@ const char *trigger_verdict_reason(TriggerVerdict v) {
                 return "is owned by neither root nor the service user";
         case TRIGGER_HARD_LINKED:
                 return "has more than one hard link";
+        case TRIGGER_MOVED_IN:
+                return "was moved there or changed after it was made, not made in place (its change time is not "
+                       "its modification time)";
         }
         return "is unusable";
 }

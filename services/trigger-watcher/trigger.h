@@ -32,7 +32,18 @@ typedef enum TriggerVerdict {
         TRIGGER_NOT_REGULAR,   /* fifo, socket, device */
         TRIGGER_FOREIGN_OWNER,
         TRIGGER_HARD_LINKED,   /* a second name of some other file (protected_hardlinks=0) */
+        TRIGGER_MOVED_IN,      /* renamed in, not made in place: its ctime is well after its mtime */
 } TriggerVerdict;
+
+/*
+ * A trigger must have been made or touched in place: creating a file or
+ * touching it sets its mtime and ctime alike, while renaming a file into
+ * the directory sets only its ctime. A file whose two times lie further
+ * apart than this was moved in (any user may rename a root-owned file from
+ * a directory of theirs onto the trigger path) or changed after the fact,
+ * and does not count.
+ */
+#define TRIGGER_FRESH_NSEC (2LL * 1000000000LL)
 
 /*
  * Judge what lstat() found at the trigger path. st NULL means nothing is

@@ -95,6 +95,24 @@ def as_user(user, *argv):
     subprocess.run(list(argv), user=user, check=True, cwd="/")
 
 
+@pytest.fixture
+def intruder(env):
+    """A throwaway unprivileged local user, with a directory of its own in the test's root; removed after."""
+    name = f"pgti{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                    "--shell", "/usr/sbin/nologin", name], check=True)
+    try:
+        pw = pwd.getpwnam(name)
+        home = env.root / "intruder-home"
+        home.mkdir()
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        home.chmod(0o755)
+        yield pw.pw_name, home
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=True)
+
+
 def in_recovery(s):
     return s.psql("select pg_is_in_recovery()") == "t"
 
@@ -433,3 +451,100 @@ def test_a_relinked_trigger_directory_is_watched_where_the_path_now_leads(env):
     assert not in_recovery(s)
     assert not (other / "postgresql.trigger").exists(), w.output()
     assert env.trigger.exists(), "nobody's file in the old directory was removed"
+
+
+def test_a_root_file_renamed_onto_the_trigger_path_does_not_promote(env, intruder):
+    """SPEC 3: a local user may rename a root-owned file from a directory of theirs
+    onto the trigger path in the world-writable directory. Only a file made (or
+    touched) in place counts: its mtime and ctime agree; a rename sets the ctime
+    alone. Root's touch of that very file afterwards is a real request."""
+    user, home = intruder
+    s = env.standby()
+    w = env.watcher(s, fowner=True)
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+
+    # A root-owned, single-link file root left in the user's directory some time ago.
+    planted = home / "report.txt"
+    planted.write_text("root's\n")
+    old = time.time() - 3600
+    os.utime(planted, (old, old))
+    assert planted.stat().st_uid == 0 and planted.stat().st_nlink == 1
+    as_user(user, "mv", str(planted), str(env.trigger))
+    assert env.trigger.stat().st_uid == 0
+    assert_not_promoted_for(w, s, 3)
+    wait_log(w, "was moved there or changed after it was made, not made in place")
+    assert "ignoring" in w.notify.all("STATUS")[-1]
+    assert not (w.state / "promotion").exists()
+
+    # Present when a watcher starts: the same verdict.
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
+    w2 = env.watcher(s, name="watcher2", fowner=True)
+    w2.start()
+    w2.wait_ready()
+    assert_not_promoted_for(w2, s, 2)
+    wait_log(w2, "not made in place")
+
+    # Root touches it in place: that is a trigger.
+    os.utime(env.trigger)
+    assert w2.wait_exit() == 0, w2.output()
+    assert not in_recovery(s)
+    assert not env.trigger.exists(), w2.output()
+
+
+def test_the_running_watcher_holds_no_password_and_is_not_dumpable(env):
+    """It needs none (peer authentication over the local socket): the password
+    variables are wiped from its environment, and its memory is not dumpable
+    (so /proc/PID belongs to root, and the same user cannot read it)."""
+    s = env.standby()
+    secret = "Zq7-watcher-must-not-keep-this"
+    w = env.watcher(s, fowner=True, env={"POSTGRESQL_REPLICATION_PASSWORD": secret,
+                                         "POSTGRES_PASSWORD": secret + "2", "POSTGRESQL_POSTGRES_PASSWORD": secret + "3"})
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    pid = w.proc.pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert secret.encode() not in environ, environ
+    assert b"POSTGRESQL_PORT_NUMBER=" in environ  # the rest stays
+    assert os.stat(f"/proc/{pid}/environ").st_uid == 0, "the watcher is dumpable"
+    r = subprocess.run(["cat", f"/proc/{pid}/environ"], user=PGUSER.pw_uid, group=PGUSER.pw_gid,
+                       extra_groups=[], capture_output=True, cwd="/")
+    assert r.returncode != 0, "the service user can read the watcher's environment"
+    with open(f"/proc/{pid}/maps") as maps:
+        assert "pgrepl-trigger-watcher" in maps.read()
+    assert secret not in w.output()
+
+
+def test_another_users_read_lock_cannot_keep_the_watcher_from_starting(env, intruder):
+    """Run by hand, the per-path lock file is 0600: no other user can open it,
+    so no other user's flock can hold it; an older, readable lock file held
+    by another user is replaced rather than obeyed."""
+    user, _ = intruder
+    s = env.standby()
+    w = env.watcher(s)
+    w.start()
+    w.wait_ready()
+    [lock] = list(env.locks.iterdir())
+    assert lock.stat().st_mode & 0o777 == 0o600
+    r = subprocess.run(["flock", "-s", "-n", str(lock), "true"], user=user, capture_output=True, cwd="/")
+    assert r.returncode != 0
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
+
+    # The lock file as an older version left it, readable by all, and another user's read lock on it.
+    lock.chmod(0o644)
+    holder = subprocess.Popen(["flock", "-s", str(lock), "sleep", "60"], user=user, cwd="/")
+    try:
+        time.sleep(0.5)
+        assert holder.poll() is None
+        w2 = env.watcher(s, name="watcher2")
+        w2.start()
+        w2.wait_ready(timeout=15)
+        assert w2.proc.poll() is None, w2.output()
+        assert lock.stat().st_mode & 0o777 == 0o600
+    finally:
+        holder.kill()
+        holder.wait()
