@@ -76,11 +76,44 @@ const char *trigger_verdict_reason(TriggerVerdict v) {
         return "is unusable";
 }
 
+DirVerdict trigger_dir_classify(const struct stat *st, uid_t self) {
+        if (!st)
+                return DIR_UNREADABLE;
+        if (S_ISLNK(st->st_mode))
+                return DIR_SYMLINK;
+        if (!S_ISDIR(st->st_mode))
+                return DIR_NOT_DIRECTORY;
+        if (st->st_uid != 0 && st->st_uid != self)
+                return DIR_FOREIGN_OWNER;
+        if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX))
+                return DIR_OPEN_TO_ALL;
+        return DIR_TRUSTED;
+}
+
+const char *trigger_dir_reason(DirVerdict v) {
+        switch (v) {
+        case DIR_TRUSTED:
+                return "is a directory of root or the service user";
+        case DIR_SYMLINK:
+                return "is a symbolic link";
+        case DIR_NOT_DIRECTORY:
+                return "is not a directory";
+        case DIR_FOREIGN_OWNER:
+                return "is owned by neither root nor the service user";
+        case DIR_OPEN_TO_ALL:
+                return "is writable by all without the sticky bit";
+        case DIR_UNREADABLE:
+                return "cannot be looked at";
+        }
+        return "is unusable";
+}
+
 uint32_t trigger_watch_mask(bool ancestor) {
         /* Self events (delete, move) tell us to arm again; IN_IGNORED and
          * IN_UNMOUNT come unasked. */
         if (ancestor)
-                return IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+                return IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB | IN_DELETE_SELF |
+                       IN_MOVE_SELF | IN_ONLYDIR;
         /* Delete and move-out only keep STATUS= true and cancel a promotion not yet requested. */
         return IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM |
                IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
@@ -94,8 +127,11 @@ EventAction trigger_event_action(uint32_t mask, const char *name, const char *ex
                 return EVENT_REARM;
         if (strempty(name) || !streq(name, expect))
                 return EVENT_IGNORE;
+        /* The awaited name made, replaced, removed or changed (a link, a file, a foreign directory put
+         * right): look at the path again. */
         if (ancestor)
-                return mask & (IN_CREATE | IN_MOVED_TO) ? EVENT_REARM : EVENT_IGNORE;
+                return mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB) ? EVENT_REARM
+                                                                                              : EVENT_IGNORE;
         return mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM)
                        ? EVENT_CHECK
                        : EVENT_IGNORE;

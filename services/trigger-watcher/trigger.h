@@ -57,6 +57,26 @@ static inline bool trigger_verdict_is_bad(TriggerVerdict v) {
         return v >= TRIGGER_SYMLINK;
 }
 
+/* One directory on the way to the trigger (each of "/", "/tmp", "/tmp/trig" for "/tmp/trig/x"). */
+typedef enum DirVerdict {
+        DIR_TRUSTED,          /* a real directory owned by root or the service user, not open to all unguarded */
+        DIR_SYMLINK,          /* the rest: the watcher does not act while any is on the path */
+        DIR_NOT_DIRECTORY,    /* a file, fifo, socket or device */
+        DIR_FOREIGN_OWNER,    /* its owner can plant or swap what is in it */
+        DIR_OPEN_TO_ALL,      /* world-writable without the sticky bit: anyone can swap what is in it */
+        DIR_UNREADABLE,       /* cannot be looked at (permission denied) */
+} DirVerdict;
+
+/*
+ * Judge what lstat() found at one directory of the trigger's path (st NULL:
+ * it could not be looked at). Only real directories of root or self count:
+ * a link can be re-pointed by whoever may replace it, a directory of another
+ * user filled with anything; SPEC 3.
+ */
+DirVerdict trigger_dir_classify(const struct stat *st, uid_t self);
+/* "is a symbolic link", ... for the warning. */
+const char *trigger_dir_reason(DirVerdict v);
+
 typedef enum EventAction {
         EVENT_IGNORE,
         EVENT_CHECK,  /* lstat the trigger path and decide */

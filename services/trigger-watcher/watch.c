@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "macro.h"
 #include "notify.h"
 #include "promote.h"
+#include "ratelog.h"
 #include "record.h"
 #include "trigger.h"
 #include "slots.h"
@@ -42,6 +44,8 @@ typedef struct Watch {
 
         DirWatch dw;             /* the trigger directory's watch */
         bool dir_missing_logged;
+        char *dir_problem;       /* why the watcher does not act (a directory of the path is bad), for STATUS= */
+        RateLog ratelog;         /* what a local user can make it say: once, then once a minute */
         Conn conn;               /* the connection to the local server, held while idle */
 
         uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
@@ -93,6 +97,28 @@ static const char *owner(uid_t uid, char *buf, size_t n) {
         return buf;
 }
 
+/* A line a local user could make the watcher repeat: said once, then at most once a minute. */
+_printf_(3, 4) static void say(Watch *w, int level, const char *fmt, ...) {
+        _cleanup_free_ char *line = NULL;
+        unsigned held = 0;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&line, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                (void) log_oom();
+                return;
+        }
+        if (!ratelog_allow(&w->ratelog, line, now_usec(), &held))
+                return;
+        if (held > 0)
+                (void) log_internal(level, 0, "%s (and %u times more in the last minute)", line, held);
+        else
+                (void) log_internal(level, 0, "%s", line);
+}
+
 static void set_text(char **field, char *text) {
         free(*field);
         *field = text;
@@ -112,6 +138,9 @@ static void watch_status(const Watch *w) {
                 notify_status("trigger '%s' seen %llu s ago; waiting for the local server: %s", w->path,
                               (unsigned long long) ((now - w->detected) / 1000000ULL),
                               w->last_reason ? w->last_reason : "retrying");
+        else if (w->dir_problem)
+                notify_status("%s; NOT watching '%s': %s", w->state_text ? w->state_text : "starting", w->path,
+                              w->dir_problem);
         else
                 notify_status("%s; watching '%s'%s%s", w->state_text ? w->state_text : "starting", w->path,
                               w->ignored_text ? "; " : "", w->ignored_text ? w->ignored_text : "");
@@ -137,74 +166,111 @@ static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
         w->have_warned = true;
         owner(st->st_uid, who, sizeof(who));
         if (v == TRIGGER_DONE)
-                log_warning("Ignoring '%s' (owner %s): this node was already promoted by this very file (see "
-                            "'%s/%s'); remove it, or touch it again to promote once more", w->path, who,
-                            w->state_dir, RECORD_FILE);
+                say(w, LOG_WARNING, "Ignoring '%s' (owner %s): this node was already promoted by this very file "
+                    "(see '%s/%s'); remove it, or touch it again to promote once more", w->path, who, w->state_dir,
+                    RECORD_FILE);
         else
-                log_warning("Ignoring '%s' (owner %s): it %s; only a regular file owned by root or %s promotes "
-                            "this node", w->path, who, trigger_verdict_reason(v), owner(w->self, me, sizeof(me)));
+                say(w, LOG_WARNING, "Ignoring '%s' (owner %s): it %s; only a regular file made in place (touch) and "
+                    "owned by root or %s promotes this node", w->path, who, trigger_verdict_reason(v),
+                    owner(w->self, me, sizeof(me)));
         set_text(&w->ignored_text, NULL);
         if (asprintf(&w->ignored_text, "ignoring '%s': %s, owner %s", w->path, trigger_verdict_reason(v), who) < 0)
                 w->ignored_text = NULL;
         watch_status(w);
 }
 
-/* Warn about a trigger directory in which others than root and us can plant or swap files. */
-static void check_dir(const Watch *w) {
+/* Warn about a trusted trigger directory that its group may still write to without the sticky bit. */
+static void check_dir(Watch *w) {
         struct stat st;
 
-        /* A link to the directory is as safe as the link's owner: that user can re-point it. */
-        if (lstat(w->dir, &st) >= 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != w->self)
-                log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
-                            "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
-                            w->dir, (unsigned) st.st_uid);
-        if (stat(w->dir, &st) < 0)
-                return;
-        if (st.st_uid != 0 && st.st_uid != w->self)
-                log_warning("Trigger directory '%s' is owned by uid %u: that user can plant a trigger file",
-                            w->dir, (unsigned) st.st_uid);
-        else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-                log_warning("Trigger directory '%s' is writable by others without the sticky bit: any local user "
-                            "can rename a root-owned file onto the trigger path", w->dir);
+        if (stat(w->dir, &st) >= 0 && (st.st_mode & S_IWGRP) && !(st.st_mode & S_ISVTX))
+                say(w, LOG_WARNING, "Trigger directory '%s' is writable by its group (gid %u) without the sticky bit: "
+                    "its members can rename a root-owned file onto the trigger path", w->dir, (unsigned) st.st_gid);
 }
 
 /* ---- The trigger directory. ---- */
 
 /*
+ * A directory on the trigger's path is bad (trigger_dir_classify()): say
+ * so, once, and watch its parent for that name to be put right; nothing
+ * at the trigger path counts meanwhile. The watcher keeps running: a local
+ * user must not be able to stop it for good.
+ */
+static int watch_untrusted(Watch *w, size_t len, DirVerdict v, uid_t uid) {
+        _cleanup_free_ char *bad = strndup(w->dir, len);
+        char who[128], me[128], *text = NULL;
+        int r;
+
+        if (!bad)
+                return log_oom();
+        if (v == DIR_UNREADABLE)
+                snprintf(who, sizeof(who), "unknown");
+        else
+                owner(uid, who, sizeof(who));
+        say(w, LOG_WARNING, "Not acting on trigger '%s': '%s' on its path %s (owner %s); only real directories "
+            "owned by root or %s may lead to the trigger (name the real directory in "
+            "POSTGRESQL_PROMOTE_TRIGGER_FILE); waiting for that to change", w->path, bad, trigger_dir_reason(v),
+            who, owner(w->self, me, sizeof(me)));
+        if (asprintf(&text, "'%s' %s, owner %s", bad, trigger_dir_reason(v), who) < 0)
+                text = NULL;
+        set_text(&w->dir_problem, text);
+        w->dir_missing_logged = false;
+        r = dirwatch_arm_component(&w->dw, len);
+        /* Nothing to watch it from ("/" itself, or gone meanwhile): the beats look again. */
+        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -EACCES)
+                return log_error_errno(r, "Cannot watch the parent of '%s': %m", bad);
+        w->dw.on_ancestor = true;
+        return 0;
+}
+
+/*
  * Watch the trigger's directory; while it is missing, its nearest existing
- * ancestor, so that its appearance arms the real watch. The caller then
- * looks at the path: a file that was already there counts.
+ * ancestor, so that its appearance arms the real watch; while a directory
+ * of its path is bad, that directory's parent. The caller then looks at
+ * the path: a file that was already there counts.
  */
 static int watch_arm(Watch *w) {
         for (unsigned attempt = 0; attempt < 16; attempt++) {
+                DirVerdict v;
+                size_t len;
+                uid_t uid;
                 int r;
 
-                r = dirwatch_arm_dir(&w->dw);
-                if (r >= 0) {
-                        if (w->dir_missing_logged)
-                                log_info("Trigger directory '%s' is there again; watching it", w->dir);
-                        w->dir_missing_logged = false;
-                        check_dir(w);
-                        return 0;
-                }
-                if (r == -ENOTDIR && fs_exists(w->dir)) {
-                        /* The configured path cannot work: a configuration error, not worth a restart. */
-                        log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s': '%s' is not a directory", w->path, w->dir);
-                        return -PGREPL_E_CONFIG;
-                }
-                if (r != -ENOENT && r != -ENOTDIR)
-                        return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
-                r = dirwatch_arm_ancestor(&w->dw);
+                r = dirwatch_trust(w->dir, w->self, &len, &v, &uid);
                 if (r < 0)
+                        return log_error_errno(r, "Cannot look at '%s': %m", w->dir);
+                if (r == DIRWATCH_UNTRUSTED)
+                        return watch_untrusted(w, len, v, uid);
+                if (r == 0) {
+                        r = dirwatch_arm_dir(&w->dw);
+                        if (r >= 0) {
+                                if (w->dir_missing_logged || w->dir_problem)
+                                        say(w, LOG_INFO, "Trigger directory '%s' is there again; watching it", w->dir);
+                                w->dir_missing_logged = false;
+                                set_text(&w->dir_problem, NULL);
+                                check_dir(w);
+                                return 0;
+                        }
+                        if (r != -ENOENT && r != -ENOTDIR)
+                                return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
+                        continue; /* changed meanwhile: look again */
+                }
+                r = dirwatch_arm_ancestor(&w->dw);
+                if (r < 0 && r != -ENOENT && r != -ENOTDIR)
                         return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
                 if (r == 0) {
                         if (!w->dir_missing_logged)
-                                log_warning("Trigger directory '%s' does not exist; waiting for it to appear", w->dir);
+                                say(w, LOG_WARNING, "Trigger directory '%s' does not exist; waiting for it to appear",
+                                    w->dir);
                         w->dir_missing_logged = true;
+                        set_text(&w->dir_problem, strdup("the trigger directory does not exist"));
                         return 0;
                 }
         }
-        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing; giving up", w->dir);
+        /* It keeps changing under us: the beats look again. */
+        say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
+        w->dw.on_ancestor = true;
+        return 0;
 }
 
 /*
@@ -228,13 +294,30 @@ static int watch_open_dir(Watch *w, int *ret_fd) {
                         return log_error_errno(r, "Cannot open the trigger directory '%s': %m", w->dir);
                 /* A missing one is reported by watch_arm(). */
                 if (r == DIRWATCH_ELSEWHERE)
-                        log_info("Trigger directory '%s' is not the one watched any more; watching it again",
-                                 w->dir);
+                        say(w, LOG_INFO, "Trigger directory '%s' is not the one watched any more; watching it again",
+                            w->dir);
                 r = watch_arm(w);
                 if (r < 0)
                         return r;
         }
-        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing", w->dir);
+        say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
+        return -ENOENT;
+}
+
+/* Every directory on the path still trusted, at the moment of a look: else nothing counts, and the
+ * watch goes where the problem is. 0 when trusted, 1 when not. */
+static int watch_still_trusted(Watch *w) {
+        DirVerdict v;
+        size_t len;
+        uid_t uid;
+        int r = dirwatch_trust(w->dir, w->self, &len, &v, &uid);
+
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot look at '%s': %m", w->dir);
+        r = watch_arm(w);
+        return r < 0 ? r : 1;
 }
 
 /* ---- Carrying out the decisions. ---- */
@@ -608,6 +691,15 @@ static int watch_check(Watch *w) {
         r = watch_open_dir(w, &dir_fd);
         if (r < 0 && r != -ENOENT)
                 return r;
+        if (dir_fd >= 0) {
+                r = watch_still_trusted(w);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        closep(&dir_fd);
+                        dir_fd = -1;
+                }
+        }
         r = dirwatch_look(&w->dw, dir_fd, &st);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot look at '%s': %m", w->path);
@@ -802,6 +894,14 @@ static int on_timer(Watch *w) {
                         w->next_tick += w->interval;
                 if (w->watchdog)
                         notify_watchdog();
+                /* Not on the trigger's directory (missing, bad, or changing fast): look at the path again. */
+                if (w->dw.on_ancestor && !w->pending) {
+                        r = watch_arm(w);
+                        if (r == 0 && !w->dw.on_ancestor)
+                                r = watch_check(w);
+                        if (r != 0)
+                                return r;
+                }
                 watch_check_overdue(w, now);
                 r = watch_on(w, WATCH_EVENT_BEAT);
         }
@@ -975,6 +1075,7 @@ static void watch_free(Watch *w) {
         free(w->state_dir);
         free(w->state_text);
         free(w->ignored_text);
+        free(w->dir_problem);
 }
 
 int watch_run(const Config *c) {

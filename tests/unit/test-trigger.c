@@ -98,6 +98,35 @@ static void test_classify_done(void) {
         ASSERT_EQ(trigger_classify(&st, SELF, &done), TRIGGER_FOREIGN_OWNER);
 }
 
+static void test_dir_classify(void) {
+        static const struct {
+                mode_t mode;
+                uid_t uid;
+                DirVerdict want;
+        } cases[] = {
+                { S_IFDIR | 0755, 0, DIR_TRUSTED },
+                { S_IFDIR | 01777, 0, DIR_TRUSTED },    /* /tmp */
+                { S_IFDIR | 0700, SELF, DIR_TRUSTED },
+                { S_IFDIR | 0775, SELF, DIR_TRUSTED },
+                { S_IFDIR | 0777, 0, DIR_OPEN_TO_ALL }, /* anyone may swap what is in it */
+                { S_IFDIR | 01777, 65534, DIR_FOREIGN_OWNER },
+                { S_IFDIR | 0755, 1000, DIR_FOREIGN_OWNER },
+                { S_IFLNK | 0777, 0, DIR_SYMLINK },
+                { S_IFLNK | 0777, 65534, DIR_SYMLINK },
+                { S_IFREG | 0644, 0, DIR_NOT_DIRECTORY },
+                { S_IFIFO | 0644, 65534, DIR_NOT_DIRECTORY },
+                { S_IFSOCK | 0755, 0, DIR_NOT_DIRECTORY },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct stat st = make_stat(cases[i].mode, cases[i].uid, 1);
+
+                ASSERT_EQ(trigger_dir_classify(&st, SELF), cases[i].want);
+                ASSERT_TRUE(trigger_dir_reason(cases[i].want)[0] != 0);
+        }
+        ASSERT_EQ(trigger_dir_classify(NULL, SELF), DIR_UNREADABLE);
+}
+
 static void test_events(void) {
         static const struct {
                 uint32_t mask;
@@ -120,11 +149,15 @@ static void test_events(void) {
                 { IN_IGNORED, NULL, false, EVENT_REARM },
                 { IN_UNMOUNT, NULL, false, EVENT_REARM },
                 { IN_Q_OVERFLOW, NULL, false, EVENT_CHECK },
-                /* On an ancestor, waiting for the directory "trigger" names. */
+                /* On an ancestor, waiting for the directory "trigger" names, or for a bad one there (a
+                 * file, a link, another user's directory) to be put right. */
                 { IN_CREATE | IN_ISDIR, "trigger", true, EVENT_REARM },
                 { IN_MOVED_TO | IN_ISDIR, "trigger", true, EVENT_REARM },
                 { IN_CREATE, "other", true, EVENT_IGNORE },
-                { IN_ATTRIB, "trigger", true, EVENT_IGNORE },
+                { IN_ATTRIB, "trigger", true, EVENT_REARM },
+                { IN_DELETE, "trigger", true, EVENT_REARM },
+                { IN_MOVED_FROM, "trigger", true, EVENT_REARM },
+                { IN_DELETE, "other", true, EVENT_IGNORE },
                 { IN_DELETE_SELF, NULL, true, EVENT_REARM },
                 { IN_Q_OVERFLOW, NULL, true, EVENT_REARM },
         };
@@ -240,6 +273,7 @@ static void test_record(void) {
 int main(void) {
         test_classify();
         test_classify_done();
+        test_dir_classify();
         test_events();
         test_lock_names();
         test_split();
