@@ -72,6 +72,7 @@ typedef struct Watch {
         uid_t trigger_uid;
         struct timespec touched; /* its ctime when first seen: "touch-to-promoted" */
         uint64_t detected, promote_sent;
+        uint64_t next_status;    /* while pg_promote() runs: the next whole second of its STATUS= counter */
         unsigned sends;          /* pg_promote() calls sent for it */
         /* Once promoted: when it was known (for the figures in the log), and the new timeline and
          * position when the server told them. */
@@ -128,16 +129,25 @@ static bool watch_promoting(const Watch *w) {
         return w->conn.query == CONN_PROMOTE || w->conn.query == CONN_POSITION;
 }
 
-static void watch_status(const Watch *w) {
+static void watch_status(Watch *w) {
         uint64_t now = now_usec();
 
-        if (w->pending && watch_promoting(w))
+        w->next_status = 0;
+        if (w->pending && watch_promoting(w)) {
+                uint64_t secs = (now - w->promote_sent) / 1000000ULL;
+
                 notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
-                              (unsigned long long) ((now - w->promote_sent) / 1000000ULL), w->path);
-        else if (w->pending)
-                notify_status("trigger '%s' seen %llu s ago; waiting for the local server: %s", w->path,
-                              (unsigned long long) ((now - w->detected) / 1000000ULL),
-                              w->last_reason ? w->last_reason : "retrying");
+                              (unsigned long long) secs, w->path);
+                /* The counter stays true: said again at each whole second (arm_timer()). */
+                w->next_status = w->promote_sent + (secs + 1) * 1000000ULL;
+        } else if (w->pending) {
+                /* From the trigger's own time (its ctime), not from when this process saw it: a watcher
+                 * restarted meanwhile counts the same. */
+                long long ago = (long long) time(NULL) - (long long) w->touched.tv_sec;
+
+                notify_status("trigger '%s' touched %lld s ago; waiting for the local server: %s", w->path,
+                              ago < 0 ? 0 : ago, w->last_reason ? w->last_reason : "retrying");
+        }
         else if (w->dir_problem)
                 notify_status("%s; NOT watching '%s': %s", w->state_text ? w->state_text : "starting", w->path,
                               w->dir_problem);
@@ -343,6 +353,7 @@ static WatchAction watch_decide_now(const Watch *w, WatchEvent e) {
 
 static void forget_pending(Watch *w) {
         w->pending = false;
+        w->next_status = 0;
         w->next_retry = 0;
         w->retry_delay = 0;
         w->promote_sent = 0;
@@ -883,6 +894,8 @@ static int on_timer(Watch *w) {
         if (read(w->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
                 return log_error_errno(-errno, "Cannot read the timer: %m");
         now = now_usec();
+        if (w->next_status && now >= w->next_status)
+                watch_status(w);
         if (w->next_retry && now >= w->next_retry) {
                 w->next_retry = 0;
                 r = watch_on(w, WATCH_EVENT_RETRY_DUE);
@@ -910,6 +923,9 @@ static int on_timer(Watch *w) {
 
 static int arm_timer(Watch *w) {
         uint64_t when = w->next_retry && w->next_retry < w->next_tick ? w->next_retry : w->next_tick;
+
+        if (w->next_status && w->next_status < when)
+                when = w->next_status;
         struct itimerspec its = { .it_value = { (time_t) (when / 1000000), (long) (when % 1000000) * 1000 } };
 
         if (when == w->timer_armed)

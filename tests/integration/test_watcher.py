@@ -597,3 +597,65 @@ def test_a_user_cannot_stop_the_watcher_by_spoiling_the_trigger_directory(env, i
     assert w.wait_exit() == 0, w.output()
     assert not in_recovery(s)
     assert w.output().count(f"'{d}' on its path is not a directory") == 1, w.output()
+
+
+def statuses_since(w, mark):
+    return [f["STATUS"] for _, f in w.notify.messages[mark:] if "STATUS" in f]
+
+
+def test_status_says_the_upstream_is_silent_when_it_stops_talking(env):
+    """pg_stat_wal_receiver still says "streaming" while the upstream is stopped
+    (a link cut looks the same): STATUS= counts the age of its last message."""
+    name = f"silent{os.getpid()}"
+    s = env.standby(conf={"cluster_name": name})
+    s.wait_streaming()
+    w = env.watcher(s, env={"WATCHDOG_USEC": "2000000"})
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    [sender] = env.primary.psql(f"select pid from pg_stat_replication where application_name = '{name}'").split()
+    os.kill(int(sender), signal.SIGSTOP)
+    try:
+        mark = w.notify.mark()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            silent = [x for x in statuses_since(w, mark) if "upstream silent for" in x]
+            if silent and int(silent[-1].split("upstream silent for ")[1].split()[0]) >= 6:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no 'upstream silent' in STATUS=: {statuses_since(w, mark)}")
+        assert in_recovery(s)
+    finally:
+        os.kill(int(sender), signal.SIGCONT)
+
+
+def test_status_counts_a_running_promotion_and_a_trigger_from_its_own_time(env):
+    """The promotion's counter says the truth every second, not at the beats;
+    and a watcher started after the trigger was touched counts from the
+    trigger's time, not from its own start."""
+    s = env.standby(start=False)
+    env.trigger.touch()
+    time.sleep(3)
+    w = env.watcher(s, fowner=True)
+    w.start()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    waiting = [x for x in statuses_since(w, w.started_at) if "waiting for the local server" in x]
+    assert waiting and int(waiting[0].split("touched ")[1].split()[0]) >= 3, waiting
+
+    # The server up, its startup process held: pg_promote() waits, and STATUS= says for how long.
+    s.start()
+    s.wait_streaming()
+    [startup] = s.psql("select pid from pg_stat_activity where backend_type = 'startup'").split()
+    os.kill(int(startup), signal.SIGSTOP)
+    try:
+        w.notify.wait_for("STATUS", timeout=30, since=w.started_at, proc=w.proc,
+                          value="promoting: pg_promote() running for 0 s after trigger '%s'" % env.trigger)
+        time.sleep(4.5)
+        counts = [int(x.split("running for ")[1].split()[0]) for x in statuses_since(w, w.started_at)
+                  if x.startswith("promoting:")]
+        assert counts[-1] >= 3 and counts == sorted(counts), counts
+    finally:
+        os.kill(int(startup), signal.SIGCONT)
+    assert w.wait_exit(60) == 0, w.output()
+    assert not in_recovery(s)
