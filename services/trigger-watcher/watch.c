@@ -2,13 +2,11 @@
 /*
  * The watcher's event loop and every decision it makes (watch.h): events
  * from the lower modules go through decide_next(); the rest of this file
- * carries the chosen step out and says what happened.
+ * carries the chosen step out, and status.c says what happened.
  */
 #include <errno.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,169 +32,9 @@
 #include "slots.h"
 #include "util.h"
 #include "watch.h"
-
-typedef struct Watch {
-        const Config *config;
-        char *path, *dir, *name; /* the trigger path and its parts */
-        char *state_dir;
-        uid_t self;
-        int lock_fd, signal_fd, timer_fd;
-
-        DirWatch dw;             /* the trigger directory's watch */
-        bool dir_missing_logged;
-        char *dir_problem;       /* why the watcher does not act (a directory of the path is bad), for STATUS= */
-        RateLog ratelog;         /* what a local user can make it say: once, then once a minute */
-        Conn conn;               /* the connection to the local server, held while idle */
-
-        uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
-        bool watchdog;
-
-        PromotionRecord record;  /* the last promotion's, when have_record */
-        bool have_record;
-        bool seen_recovery;      /* a status answer said "in recovery" */
-        const char *last_reason; /* last connection failure reported (log changes only) */
-        bool warned_setting;
-        struct stat warned;      /* last ignored file warned about: warn once per file */
-        bool have_warned;
-        char *state_text, *ignored_text;
-
-        /* With partners: the slots this standby keeps for the others (slots.c), the replay position
-         * the last round learned, and the last failure reported (the log says changes only). */
-        bool keep_slots;
-        char slots_lsn[32];
-        char *slots_error;
-
-        /* The trigger in hand. */
-        bool pending;
-        TriggerId trigger;
-        uid_t trigger_uid;
-        struct timespec touched; /* its ctime when first seen: "touch-to-promoted" */
-        uint64_t detected, promote_sent;
-        uint64_t next_status;    /* while pg_promote() runs: the next whole second of its STATUS= counter */
-        unsigned sends;          /* pg_promote() calls sent for it */
-        /* Once promoted: when it was known (for the figures in the log), and the new timeline and
-         * position when the server told them. */
-        uint64_t promoted;
-        struct timespec promoted_wall;
-        bool have_position;
-        unsigned timeline;
-        char lsn[32];
-} Watch;
+#include "watch-internal.h"
 
 static int watch_check(Watch *w);
-
-/* ---- Reporting. ---- */
-
-/* "'nobody', uid 65534"; names are looked up only for messages. */
-static const char *owner(uid_t uid, char *buf, size_t n) {
-        struct passwd *pw = getpwuid(uid);
-
-        if (pw)
-                snprintf(buf, n, "'%s', uid %u", pw->pw_name, (unsigned) uid);
-        else
-                snprintf(buf, n, "uid %u", (unsigned) uid);
-        return buf;
-}
-
-/* A line a local user could make the watcher repeat: said once, then at most once a minute. */
-_printf_(3, 4) static void say(Watch *w, int level, const char *fmt, ...) {
-        _cleanup_free_ char *line = NULL;
-        unsigned held = 0;
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&line, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                (void) log_oom();
-                return;
-        }
-        if (!ratelog_allow(&w->ratelog, line, now_usec(), &held))
-                return;
-        if (held > 0)
-                (void) log_internal(level, 0, "%s (and %u times more in the last minute)", line, held);
-        else
-                (void) log_internal(level, 0, "%s", line);
-}
-
-static void set_text(char **field, char *text) {
-        free(*field);
-        *field = text;
-}
-
-static bool watch_promoting(const Watch *w) {
-        return w->conn.query == CONN_PROMOTE || w->conn.query == CONN_POSITION;
-}
-
-static void watch_status(Watch *w) {
-        uint64_t now = now_usec();
-
-        w->next_status = 0;
-        if (w->pending && watch_promoting(w)) {
-                uint64_t secs = (now - w->promote_sent) / 1000000ULL;
-
-                notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
-                              (unsigned long long) secs, w->path);
-                /* The counter stays true: said again at each whole second (arm_timer()). */
-                w->next_status = w->promote_sent + (secs + 1) * 1000000ULL;
-        } else if (w->pending) {
-                /* From the trigger's own time (its ctime), not from when this process saw it: a watcher
-                 * restarted meanwhile counts the same. */
-                long long ago = (long long) time(NULL) - (long long) w->touched.tv_sec;
-
-                notify_status("trigger '%s' touched %lld s ago; waiting for the local server: %s", w->path,
-                              ago < 0 ? 0 : ago, w->last_reason ? w->last_reason : "retrying");
-        }
-        else if (w->dir_problem)
-                notify_status("%s; NOT watching '%s': %s", w->state_text ? w->state_text : "starting", w->path,
-                              w->dir_problem);
-        else
-                notify_status("%s; watching '%s'%s%s", w->state_text ? w->state_text : "starting", w->path,
-                              w->ignored_text ? "; " : "", w->ignored_text ? w->ignored_text : "");
-}
-
-static void set_unreachable(Watch *w, const char *why) {
-        char *text = NULL;
-
-        if (asprintf(&text, "local server not reachable (%s)", why) < 0)
-                text = NULL;
-        set_text(&w->state_text, text);
-        watch_status(w);
-}
-
-static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
-        char who[128], me[128];
-
-        /* Once per file: a reused inode number with another type or owner is another file. */
-        if (w->have_warned && w->warned.st_dev == st->st_dev && w->warned.st_ino == st->st_ino &&
-            (w->warned.st_mode & S_IFMT) == (st->st_mode & S_IFMT) && w->warned.st_uid == st->st_uid)
-                return;
-        w->warned = *st;
-        w->have_warned = true;
-        owner(st->st_uid, who, sizeof(who));
-        if (v == TRIGGER_DONE)
-                say(w, LOG_WARNING, "Ignoring '%s' (owner %s): this node was already promoted by this very file "
-                    "(see '%s/%s'); remove it, or touch it again to promote once more", w->path, who, w->state_dir,
-                    RECORD_FILE);
-        else
-                say(w, LOG_WARNING, "Ignoring '%s' (owner %s): it %s; only a regular file made in place (touch) and "
-                    "owned by root or %s promotes this node", w->path, who, trigger_verdict_reason(v),
-                    owner(w->self, me, sizeof(me)));
-        set_text(&w->ignored_text, NULL);
-        if (asprintf(&w->ignored_text, "ignoring '%s': %s, owner %s", w->path, trigger_verdict_reason(v), who) < 0)
-                w->ignored_text = NULL;
-        watch_status(w);
-}
-
-/* Warn about a trusted trigger directory that its group may still write to without the sticky bit. */
-static void check_dir(Watch *w) {
-        struct stat st;
-
-        if (stat(w->dir, &st) >= 0 && (st.st_mode & S_IWGRP) && !(st.st_mode & S_ISVTX))
-                say(w, LOG_WARNING, "Trigger directory '%s' is writable by its group (gid %u) without the sticky bit: "
-                    "its members can rename a root-owned file onto the trigger path", w->dir, (unsigned) st.st_gid);
-}
 
 /* ---- The trigger directory. ---- */
 
@@ -216,14 +54,16 @@ static int watch_untrusted(Watch *w, size_t len, DirVerdict v, uid_t uid) {
         if (v == DIR_UNREADABLE)
                 snprintf(who, sizeof(who), "unknown");
         else
-                owner(uid, who, sizeof(who));
-        say(w, LOG_WARNING, "Not acting on trigger '%s': '%s' on its path %s (owner %s); only real directories "
-            "owned by root or %s may lead to the trigger (name the real directory in "
-            "POSTGRESQL_PROMOTE_TRIGGER_FILE); waiting for that to change", w->path, bad, trigger_dir_reason(v),
-            who, owner(w->self, me, sizeof(me)));
+                status_owner(uid, who, sizeof(who));
         if (asprintf(&text, "'%s' %s, owner %s", bad, trigger_dir_reason(v), who) < 0)
-                text = NULL;
-        set_text(&w->dir_problem, text);
+                return log_oom();
+        /* Said when it appears or changes, not at every look (the beats look again). */
+        if (!w->dir_problem || !streq(w->dir_problem, text))
+                status_say(w, LOG_WARNING, "Not acting on trigger '%s': '%s' on its path %s (owner %s); only real "
+                           "directories owned by root or %s may lead to the trigger (name the real directory in "
+                           "POSTGRESQL_PROMOTE_TRIGGER_FILE); waiting for that to change", w->path, bad,
+                           trigger_dir_reason(v), who, status_owner(w->self, me, sizeof(me)));
+        status_set_text(&w->dir_problem, text);
         w->dir_missing_logged = false;
         r = dirwatch_arm_component(&w->dw, len);
         /* Nothing to watch it from ("/" itself, or gone meanwhile): the beats look again. */
@@ -255,10 +95,10 @@ static int watch_arm(Watch *w) {
                         r = dirwatch_arm_dir(&w->dw);
                         if (r >= 0) {
                                 if (w->dir_missing_logged || w->dir_problem)
-                                        say(w, LOG_INFO, "Trigger directory '%s' is there again; watching it", w->dir);
+                                        status_say(w, LOG_INFO, "Trigger directory '%s' is there again; watching it", w->dir);
                                 w->dir_missing_logged = false;
-                                set_text(&w->dir_problem, NULL);
-                                check_dir(w);
+                                status_set_text(&w->dir_problem, NULL);
+                                status_check_dir(w);
                                 return 0;
                         }
                         if (r != -ENOENT && r != -ENOTDIR)
@@ -270,15 +110,15 @@ static int watch_arm(Watch *w) {
                         return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
                 if (r == 0) {
                         if (!w->dir_missing_logged)
-                                say(w, LOG_WARNING, "Trigger directory '%s' does not exist; waiting for it to appear",
+                                status_say(w, LOG_WARNING, "Trigger directory '%s' does not exist; waiting for it to appear",
                                     w->dir);
                         w->dir_missing_logged = true;
-                        set_text(&w->dir_problem, strdup("the trigger directory does not exist"));
+                        status_set_text(&w->dir_problem, strdup("the trigger directory does not exist"));
                         return 0;
                 }
         }
         /* It keeps changing under us: the beats look again. */
-        say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
+        status_say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
         w->dw.on_ancestor = true;
         return 0;
 }
@@ -304,13 +144,13 @@ static int watch_open_dir(Watch *w, int *ret_fd) {
                         return log_error_errno(r, "Cannot open the trigger directory '%s': %m", w->dir);
                 /* A missing one is reported by watch_arm(). */
                 if (r == DIRWATCH_ELSEWHERE)
-                        say(w, LOG_INFO, "Trigger directory '%s' is not the one watched any more; watching it again",
+                        status_say(w, LOG_INFO, "Trigger directory '%s' is not the one watched any more; watching it again",
                             w->dir);
                 r = watch_arm(w);
                 if (r < 0)
                         return r;
         }
-        say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
+        status_say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
         return -ENOENT;
 }
 
@@ -360,19 +200,6 @@ static void forget_pending(Watch *w) {
         w->sends = 0;
 }
 
-/* A failed connection attempt: report a change of reason once, not every attempt. */
-static void connect_failed(Watch *w, const char *reason) {
-        if (reason != w->last_reason) {
-                if (w->pending)
-                        log_warning("Trigger '%s' seen, but the local server on '%s' port %u is not reachable (%s); "
-                                    "retrying", w->path, w->conn.socket_dir, w->conn.port, reason);
-                else
-                        log_info("Local server on '%s' port %u is not reachable (%s); will try again",
-                                 w->conn.socket_dir, w->conn.port, reason);
-        }
-        w->last_reason = reason;
-}
-
 static int watch_do(Watch *w, WatchAction a);
 
 static int watch_on(Watch *w, WatchEvent e) {
@@ -386,7 +213,7 @@ static int watch_connect(Watch *w) {
         int r = conn_open(&w->conn, &reason);
 
         if (r == -ENOTCONN) {
-                connect_failed(w, reason);
+                status_connect_failed(w, reason);
                 r = watch_on(w, WATCH_EVENT_UNREACHABLE);
                 return r < 0 ? r : -ENOTCONN;
         }
@@ -410,7 +237,7 @@ static int watch_probe(Watch *w) {
                 return 0;
         r = watch_connect(w);
         if (r == -ENOTCONN) {
-                set_unreachable(w, w->last_reason);
+                status_unreachable(w, w->last_reason);
                 return 0;
         }
         if (r < 0)
@@ -425,26 +252,6 @@ static int watch_probe(Watch *w) {
                 conn_drop(&w->conn);
         }
         return 0;
-}
-
-/*
- * At a beat: a status query sent at the last one and still unanswered means
- * a server (or backend) that hangs. Say so; the query stays with its
- * backend rather than a new backend being started every beat, and a
- * trigger goes on a connection of its own (WATCH_STEP_PROMOTE_AFRESH).
- */
-static void watch_check_overdue(Watch *w, uint64_t now) {
-        uint64_t waited = now - w->conn.sent;
-        char why[64];
-
-        if (!conn_status_overdue(&w->conn, w->interval, now))
-                return;
-        if (!w->conn.overdue)
-                log_warning("The local server has not answered the status query for %llu s; waiting for it",
-                            (unsigned long long) (waited / 1000000ULL));
-        w->conn.overdue = true;
-        snprintf(why, sizeof(why), "not answering for %llu s", (unsigned long long) (waited / 1000000ULL));
-        set_unreachable(w, why);
 }
 
 /* The server closed the connection (shutdown, restart, a terminated backend). */
@@ -463,7 +270,7 @@ static int watch_promote(Watch *w) {
 
         r = watch_connect(w);
         if (r == -ENOTCONN) {
-                watch_status(w);
+                status_report(w);
                 return 0;
         }
         if (r < 0)
@@ -481,9 +288,9 @@ static int watch_promote(Watch *w) {
         if (!w->promote_sent) {
                 w->promote_sent = now_usec();
                 log_info("Trigger '%s' (owner %s): promoting the local server", w->path,
-                         owner(w->trigger_uid, who, sizeof(who)));
+                         status_owner(w->trigger_uid, who, sizeof(who)));
         }
-        watch_status(w);
+        status_report(w);
         return watch_on(w, WATCH_EVENT_PROMOTE_SENT);
 }
 
@@ -495,7 +302,7 @@ static int watch_promote_failed(Watch *w, const char *error) {
         if (!conn_ok(&w->conn))
                 conn_drop(&w->conn);
         r = watch_on(w, WATCH_EVENT_PROMOTE_FAILED);
-        watch_status(w);
+        status_report(w);
         return r;
 }
 
@@ -507,7 +314,7 @@ static int watch_resend(Watch *w) {
                     "waiting", (unsigned long long) ((now_usec() - w->promote_sent) / 1000000ULL));
         if (conn_send_promote(&w->conn, now_usec()) >= 0) {
                 w->sends++;
-                watch_status(w);
+                status_report(w);
                 return 0;
         }
         e = conn_error_line(&w->conn);
@@ -635,7 +442,7 @@ static int watch_do(Watch *w, WatchAction a) {
         case WATCH_STEP_PROBE:
                 return watch_probe(w);
         case WATCH_STEP_REPORT:
-                watch_status(w);
+                status_report(w);
                 return 0;
         case WATCH_STEP_ASK_POSITION:
                 return watch_ask_position(w, a.at);
@@ -658,13 +465,13 @@ static int watch_unusable(Watch *w, TriggerVerdict v, const struct stat *st) {
         if (r != 0)
                 return r;
         if (v != TRIGGER_ABSENT) {
-                warn_ignored(w, v, st);
+                status_warn_ignored(w, v, st);
                 return 0;
         }
         w->have_warned = false;
         if (w->ignored_text) {
-                set_text(&w->ignored_text, NULL);
-                watch_status(w);
+                status_set_text(&w->ignored_text, NULL);
+                status_report(w);
         }
         return 0;
 }
@@ -717,24 +524,12 @@ static int watch_check(Watch *w) {
         v = trigger_classify(r >= 0 ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
         if (v != TRIGGER_VALID)
                 return watch_unusable(w, v, r >= 0 ? &st : NULL);
-        set_text(&w->ignored_text, NULL);
+        status_set_text(&w->ignored_text, NULL);
         w->have_warned = false;
         return watch_take(w, &st);
 }
 
 /* ---- The server's answers. ---- */
-
-/* A status answer "in recovery": what STATUS= says while idle. */
-static void watch_standby_seen(Watch *w, const StandbyState *s) {
-        w->seen_recovery = true;
-        if (!strempty(s->trigger_setting) && !w->warned_setting) {
-                log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race "
-                            "this watcher; pgrepl never sets it, remove it", s->trigger_setting);
-                w->warned_setting = true;
-        }
-        set_text(&w->state_text, promote_describe(s));
-        watch_status(w);
-}
 
 static int on_status(Watch *w) {
         _cleanup_free_ char *error = NULL;
@@ -759,7 +554,7 @@ static int on_status(Watch *w) {
         } else if (!s.in_recovery)
                 e = WATCH_EVENT_STATUS_PRIMARY;
         else {
-                watch_standby_seen(w, &s);
+                status_standby_seen(w, &s);
                 e = WATCH_EVENT_STATUS_STANDBY;
         }
         promote_state_done(&s);
@@ -816,10 +611,10 @@ static int on_slots(Watch *w) {
                 snprintf(w->slots_lsn, sizeof(w->slots_lsn), "%s", control_parse_lsn(lsn, &v) >= 0 ? lsn : "");
                 if (w->slots_error)
                         log_info("The partners' replication slots are kept again");
-                set_text(&w->slots_error, NULL);
+                status_set_text(&w->slots_error, NULL);
         } else if (!w->slots_error || !error || !streq(w->slots_error, error)) {
                 log_warning("Cannot keep the partners' replication slots: %s", error ? error : "malformed answer");
-                set_text(&w->slots_error, error ? TAKE_PTR(error) : strdup("malformed answer"));
+                status_set_text(&w->slots_error, error ? TAKE_PTR(error) : strdup("malformed answer"));
         }
         return watch_on(w, WATCH_EVENT_SLOTS_DONE);
 }
@@ -895,7 +690,7 @@ static int on_timer(Watch *w) {
                 return log_error_errno(-errno, "Cannot read the timer: %m");
         now = now_usec();
         if (w->next_status && now >= w->next_status)
-                watch_status(w);
+                status_report(w);
         if (w->next_retry && now >= w->next_retry) {
                 w->next_retry = 0;
                 r = watch_on(w, WATCH_EVENT_RETRY_DUE);
@@ -915,7 +710,7 @@ static int on_timer(Watch *w) {
                         if (r != 0)
                                 return r;
                 }
-                watch_check_overdue(w, now);
+                status_check_overdue(w, now);
                 r = watch_on(w, WATCH_EVENT_BEAT);
         }
         return r;
