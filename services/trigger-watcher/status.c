@@ -105,13 +105,13 @@ void status_warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
         w->have_warned = true;
         status_owner(st->st_uid, who, sizeof(who));
         if (v == TRIGGER_DONE)
-                status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): this node was already promoted by this very file "
-                    "(see '%s/%s'); remove it, or touch it again to promote once more", w->path, who, w->state_dir,
-                    RECORD_FILE);
+                status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): this node was already promoted by this very "
+                           "file (see '%s/%s'); remove it, or touch it again to promote once more", w->path, who,
+                           w->state_dir, RECORD_FILE);
         else
-                status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): it %s; only a regular file made in place (touch) and "
-                    "owned by root or %s promotes this node", w->path, who, trigger_verdict_reason(v),
-                    status_owner(w->self, me, sizeof(me)));
+                status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): it %s; only a regular file made in place "
+                           "(touch) and owned by root or %s promotes this node", w->path, who,
+                           trigger_verdict_reason(v), status_owner(w->self, me, sizeof(me)));
         status_set_text(&w->ignored_text, NULL);
         if (asprintf(&w->ignored_text, "ignoring '%s': %s, owner %s", w->path, trigger_verdict_reason(v), who) < 0)
                 w->ignored_text = NULL;
@@ -123,8 +123,9 @@ void status_check_dir(Watch *w) {
         struct stat st;
 
         if (stat(w->dir, &st) >= 0 && (st.st_mode & S_IWGRP) && !(st.st_mode & S_ISVTX))
-                status_say(w, LOG_WARNING, "Trigger directory '%s' is writable by its group (gid %u) without the sticky bit: "
-                    "its members can rename a root-owned file onto the trigger path", w->dir, (unsigned) st.st_gid);
+                status_say(w, LOG_WARNING, "Trigger directory '%s' is writable by its group (gid %u) without the "
+                           "sticky bit: its members can rename a root-owned file onto the trigger path", w->dir,
+                           (unsigned) st.st_gid);
 }
 
 /* A failed connection attempt: report a change of reason once, not every attempt. */

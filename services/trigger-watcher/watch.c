@@ -95,7 +95,8 @@ static int watch_arm(Watch *w) {
                         r = dirwatch_arm_dir(&w->dw);
                         if (r >= 0) {
                                 if (w->dir_missing_logged || w->dir_problem)
-                                        status_say(w, LOG_INFO, "Trigger directory '%s' is there again; watching it", w->dir);
+                                        status_say(w, LOG_INFO, "Trigger directory '%s' is there again; watching it",
+                                                   w->dir);
                                 w->dir_missing_logged = false;
                                 status_set_text(&w->dir_problem, NULL);
                                 status_check_dir(w);
@@ -110,7 +111,8 @@ static int watch_arm(Watch *w) {
                         return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
                 if (r == 0) {
                         if (!w->dir_missing_logged)
-                                status_say(w, LOG_WARNING, "Trigger directory '%s' does not exist; waiting for it to appear",
+                                status_say(w, LOG_WARNING,
+                                           "Trigger directory '%s' does not exist; waiting for it to appear",
                                     w->dir);
                         w->dir_missing_logged = true;
                         status_set_text(&w->dir_problem, strdup("the trigger directory does not exist"));
@@ -144,7 +146,8 @@ static int watch_open_dir(Watch *w, int *ret_fd) {
                         return log_error_errno(r, "Cannot open the trigger directory '%s': %m", w->dir);
                 /* A missing one is reported by watch_arm(). */
                 if (r == DIRWATCH_ELSEWHERE)
-                        status_say(w, LOG_INFO, "Trigger directory '%s' is not the one watched any more; watching it again",
+                        status_say(w, LOG_INFO,
+                                   "Trigger directory '%s' is not the one watched any more; watching it again",
                             w->dir);
                 r = watch_arm(w);
                 if (r < 0)
