@@ -31,19 +31,28 @@ static bool is_password_variable(const char *entry) {
  * configuration read.
  */
 static void drop_secrets(Config *c) {
+        /* Values first, in place (every copy, duplicates too), then the variables: the names stay
+         * intact for unsetenv() to find. */
+        for (char **e = environ; e && *e; e++)
+                if (is_password_variable(*e)) {
+                        char *value = *e + strcspn(*e, "=");
+
+                        if (*value == '=')
+                                explicit_bzero(value + 1, strlen(value + 1));
+                }
         for (char **e = environ; e && *e;) {
+                _cleanup_free_ char *name = NULL;
                 char *entry = *e;
 
                 if (!is_password_variable(entry)) {
                         e++;
                         continue;
                 }
-                _cleanup_free_ char *name = strndup(entry, strcspn(entry, "="));
-
-                /* unsetenv() drops the entry from environ (the next one moves up to *e); the text stays. */
+                name = strndup(entry, strcspn(entry, "="));
+                /* unsetenv() drops the entry (the next one moves up to *e); when it does not, the value is
+                 * wiped already. */
                 if (!name || unsetenv(name) < 0 || *e == entry)
                         e++;
-                explicit_bzero(entry, strlen(entry));
         }
         for (VarId id = 0; id < _VAR_MAX; id++)
                 if (c->values[id] && config_var_is_secret(id)) {

@@ -630,10 +630,9 @@ def test_status_says_the_upstream_is_silent_when_it_stops_talking(env):
         os.kill(int(sender), signal.SIGCONT)
 
 
-def test_status_counts_a_running_promotion_and_a_trigger_from_its_own_time(env):
-    """The promotion's counter says the truth every second, not at the beats;
-    and a watcher started after the trigger was touched counts from the
-    trigger's time, not from its own start."""
+def test_status_counts_a_waiting_trigger_from_its_own_time(env):
+    """A watcher started after the trigger was touched (a restart, say) counts
+    from the trigger's time, not from its own start."""
     s = env.standby(start=False)
     env.trigger.touch()
     time.sleep(3)
@@ -642,17 +641,27 @@ def test_status_counts_a_running_promotion_and_a_trigger_from_its_own_time(env):
     w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
     waiting = [x for x in statuses_since(w, w.started_at) if "waiting for the local server" in x]
     assert waiting and int(waiting[0].split("touched ")[1].split()[0]) >= 3, waiting
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
 
-    # The server up, its startup process held: pg_promote() waits, and STATUS= says for how long.
-    s.start()
-    s.wait_streaming()
+
+def test_status_counts_a_running_promotion_every_second(env):
+    """While pg_promote() waits (here for a startup process held with SIGSTOP),
+    STATUS= says for how long, every second, not only at the beats."""
+    s = env.standby()
+    w = env.watcher(s, fowner=True)
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
     [startup] = s.psql("select pid from pg_stat_activity where backend_type = 'startup'").split()
     os.kill(int(startup), signal.SIGSTOP)
     try:
-        w.notify.wait_for("STATUS", timeout=30, since=w.started_at, proc=w.proc,
+        mark = w.notify.mark()
+        env.trigger.touch()
+        w.notify.wait_for("STATUS", timeout=30, since=mark, proc=w.proc,
                           value="promoting: pg_promote() running for 0 s after trigger '%s'" % env.trigger)
         time.sleep(4.5)
-        counts = [int(x.split("running for ")[1].split()[0]) for x in statuses_since(w, w.started_at)
+        counts = [int(x.split("running for ")[1].split()[0]) for x in statuses_since(w, mark)
                   if x.startswith("promoting:")]
         assert counts[-1] >= 3 and counts == sorted(counts), counts
     finally:
