@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -152,6 +153,9 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
         Config *c = NULL;
         int r;
 
+        /* The environment and what is read from it may hold passwords: no core dump, no ptrace or
+         * /proc/PID/mem by the same user while this process holds them. Reset by execve(). */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         r = cli_parse(argc, argv, summary, allow_reload, ret_args);
         if (r <= 0)
                 return r == 0 ? EX_OK : cli_exit(r);

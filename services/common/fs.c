@@ -218,20 +218,32 @@ bool fs_exists(const char *path) {
 }
 
 int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder) {
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+        for (unsigned attempt = 0;; attempt++) {
+                _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+                struct stat st;
 
-        if (fd < 0)
-                return -errno;
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                int r = -errno;
+                if (fd < 0)
+                        return -errno;
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        int r = -errno;
 
-                if (r == -EWOULDBLOCK && ret_holder && fs_read_file(path, ret_holder) >= 0)
-                        (*ret_holder)[strcspn(*ret_holder, "\n")] = 0;
-                return r;
+                        /* Taken, in a file others may open (made 0644 by an older version): anyone's read lock
+                         * would block us for ever. Replace it by one only its owner can open. */
+                        if (r == -EWOULDBLOCK && (st.st_mode & 0077) && attempt == 0 && unlink(path) >= 0)
+                                continue;
+                        if (r == -EWOULDBLOCK && ret_holder && fs_read_file(path, ret_holder) >= 0)
+                                (*ret_holder)[strcspn(*ret_holder, "\n")] = 0;
+                        return r;
+                }
+                /* Ours now: keep others from opening it, and so from taking it, from here on. */
+                if ((st.st_mode & 0077) && fchmod(fd, 0600) < 0)
+                        (void) 0;
+                /* Only a note for whoever finds it taken: failing to write it changes nothing. */
+                if (ftruncate(fd, 0) < 0 || pwrite(fd, holder, strlen(holder), 0) < 0)
+                        (void) 0;
+                *ret_fd = TAKE_FD(fd);
+                return 0;
         }
-        /* Only a note for whoever finds it taken: failing to write it changes nothing. */
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, holder, strlen(holder), 0) < 0)
-                (void) 0;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
 }

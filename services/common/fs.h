@@ -27,8 +27,10 @@ int fs_fsync_tree(const char *path);
 /* Remove a directory tree (only ever used on pgrepl's own side directory); it never crosses
  * into another file system mounted below path (that fails with EBUSY). */
 int fs_remove_tree(const char *path);
-/* Take an exclusive flock() on path (created 0644, never a symlink) without waiting, and note
+/* Take an exclusive flock() on path (created 0600, never a symlink) without waiting, and note
  * holder in it. *ret_fd: the open lock, held until closed. -EWOULDBLOCK: someone else holds it
- * (ret_holder, if given, gets what they noted). */
+ * (ret_holder, if given, gets what they noted). A lock file others may open (an older 0644 one)
+ * is made 0600 once taken, and replaced when taken already: another user's read lock on it must
+ * not keep the lock from us. */
 int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder);
 bool fs_exists(const char *path);

@@ -102,6 +102,64 @@ int dirwatch_arm_ancestor(DirWatch *d) {
         }
 }
 
+int dirwatch_trust(const char *dir, uid_t self, size_t *ret_len, DirVerdict *ret_verdict, uid_t *ret_uid) {
+        _cleanup_free_ char *p = strdup(dir);
+        size_t n = strlen(dir), i = 0;
+
+        if (!p)
+                return -ENOMEM;
+        /* Each prefix ending at a component: "/", "/tmp", "/tmp/trig". */
+        while (i < n) {
+                struct stat st;
+                DirVerdict v;
+                size_t end;
+                char saved;
+
+                if (i == 0 && p[0] == '/')
+                        end = 1;
+                else {
+                        while (i < n && dir[i] == '/')
+                                i++;
+                        if (i == n)
+                                break;
+                        end = i + strcspn(dir + i, "/");
+                }
+                saved = p[end];
+                p[end] = 0;
+                if (lstat(p, &st) < 0) {
+                        if (errno == ENOENT)
+                                return DIRWATCH_MISSING;
+                        v = trigger_dir_classify(NULL, self);
+                        st.st_uid = (uid_t) -1;
+                } else
+                        v = trigger_dir_classify(&st, self);
+                p[end] = saved;
+                if (v != DIR_TRUSTED) {
+                        *ret_len = end;
+                        *ret_verdict = v;
+                        *ret_uid = st.st_uid;
+                        return DIRWATCH_UNTRUSTED;
+                }
+                i = end;
+        }
+        return 0;
+}
+
+int dirwatch_arm_component(DirWatch *d, size_t len) {
+        _cleanup_free_ char *p = strndup(d->dir, len);
+        char *slash;
+
+        if (!p)
+                return -ENOMEM;
+        unwatch(d);
+        slash = strrchr(p, '/');
+        /* "/" itself bad: nothing above it to watch; the beats look again. */
+        if (!slash || slash[1] == 0)
+                return -ENOENT;
+        *slash = 0;
+        return add_watch(d, slash == p ? "/" : p, true, slash + 1);
+}
+
 int dirwatch_open(const DirWatch *d, int *ret_fd) {
         _cleanup_close_ int fd = -1;
         struct stat st;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "trigger.h"
+
 typedef struct DirWatch {
         /* The trigger's directory and base name: the caller's strings, which outlive the watch. */
         const char *dir, *name;
@@ -33,6 +35,10 @@ enum {
         DIRWATCH_ELSEWHERE, /* another directory (a link re-pointed, the directory replaced) */
 };
 
+/* dirwatch_trust(): the path is not one to act through (see there). */
+#define DIRWATCH_UNTRUSTED 1
+#define DIRWATCH_MISSING 2
+
 /* dirwatch_dispatch(): what the events read call for (bits). */
 enum {
         DIRWATCH_CHECK = 1 << 0, /* look at the trigger path */
@@ -51,6 +57,18 @@ int dirwatch_arm_dir(DirWatch *d);
  * DIRWATCH_APPEARED when that component exists already.
  */
 int dirwatch_arm_ancestor(DirWatch *d);
+
+/*
+ * Look at every directory of the path dir, from "/" down, without following
+ * links (trigger_dir_classify()): 0 when each is trusted; DIRWATCH_MISSING
+ * when one does not exist (the trusted ones before it); DIRWATCH_UNTRUSTED
+ * with the first bad one's verdict, and *ret_len the length of the prefix of
+ * dir that names it, *ret_uid its owner. -errno (ENOMEM) otherwise.
+ */
+int dirwatch_trust(const char *dir, uid_t self, size_t *ret_len, DirVerdict *ret_verdict, uid_t *ret_uid);
+/* Drop the current watch and watch the parent of dir's first len characters, a directory found bad,
+ * for that name to be made, removed, replaced or changed (as on an ancestor): 0, or -errno. */
+int dirwatch_arm_component(DirWatch *d, size_t len);
 
 /* Open the trigger's directory (O_PATH) if it is still the watched one: 0 and *ret_fd, DIRWATCH_GONE,
  * DIRWATCH_ELSEWHERE, or -errno. Not while on an ancestor. */

@@ -32,15 +32,19 @@ const char *promote_session_query(int server_version) {
 }
 
 /*
- * One row, six columns: in recovery, WAL receiver status, its upstream host
- * and port, replay lag in bytes, PostgreSQL's own promote_trigger_file.
- * The lag is what was received but not yet replayed; without a WAL receiver
+ * One row, eight columns: in recovery, WAL receiver status, its upstream
+ * host and port, replay lag in bytes, PostgreSQL's own
+ * promote_trigger_file, how long ago (ms) the last message from the
+ * upstream came, and wal_receiver_timeout (ms). The lag is what was
+ * received but not yet replayed; without a WAL receiver
  * pg_last_wal_receive_lsn() still says how far streaming got.
  */
 #define STATUS_QUERY(received_col, trigger_expr)                                                     \
         "SELECT pg_is_in_recovery(), w.status, w.sender_host, w.sender_port, "                       \
         "pg_wal_lsn_diff(COALESCE(w." received_col ", pg_last_wal_receive_lsn()), "                  \
-        "pg_last_wal_replay_lsn())::bigint, " trigger_expr " "                                       \
+        "pg_last_wal_replay_lsn())::bigint, " trigger_expr ", "                                      \
+        "(extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000)::bigint, "         \
+        "(SELECT setting FROM pg_settings WHERE name = 'wal_receiver_timeout')::bigint "             \
         "FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true"
 
 const char *promote_status_query(int server_version) {
@@ -70,11 +74,25 @@ static int dup_or_null(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+static int parse_ms(const char *v, int64_t *ret) {
+        long long x;
+        char *end;
+
+        if (!v)
+                return 0;
+        errno = 0;
+        x = strtoll(v, &end, 10);
+        if (errno || *end || end == v)
+                return -EBADMSG;
+        *ret = x < 0 ? 0 : x;
+        return 0;
+}
+
 int promote_parse_state(const char *const *values, size_t n, StandbyState *ret) {
-        StandbyState s = { .lag = -1 };
+        StandbyState s = { .lag = -1, .silent_ms = -1, .receiver_timeout_ms = -1 };
         unsigned port;
 
-        if (n != 6 || !values[0] || (!streq(values[0], "t") && !streq(values[0], "f")))
+        if (n != PROMOTE_STATE_COLUMNS || !values[0] || (!streq(values[0], "t") && !streq(values[0], "f")))
                 return -EBADMSG;
         s.in_recovery = streq(values[0], "t");
         if (dup_or_null(values[1], &s.wal_status) < 0 || dup_or_null(values[5], &s.trigger_setting) < 0)
@@ -102,6 +120,10 @@ int promote_parse_state(const char *const *values, size_t n, StandbyState *ret) 
                 }
                 /* WAL restored from an archive can put replay ahead of receipt. */
                 s.lag = v < 0 ? 0 : v;
+        }
+        if (parse_ms(values[6], &s.silent_ms) < 0 || parse_ms(values[7], &s.receiver_timeout_ms) < 0) {
+                promote_state_done(&s);
+                return -EBADMSG;
         }
         *ret = s;
         return 0;
@@ -190,19 +212,24 @@ static int collect_row(PGconn *conn, PGresult **kept, int nfields, PGresult **re
 
 int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error) {
         _cleanup_pqres_ PGresult *res = NULL;
-        const char *values[6];
+        const char *values[PROMOTE_STATE_COLUMNS];
         int r;
 
-        r = collect_row(conn, kept, 6, &res, ret_error);
+        r = collect_row(conn, kept, PROMOTE_STATE_COLUMNS, &res, ret_error);
         if (r <= 0)
                 return r;
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < PROMOTE_STATE_COLUMNS; i++)
                 values[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
-        r = promote_parse_state(values, 6, ret);
+        r = promote_parse_state(values, PROMOTE_STATE_COLUMNS, ret);
         return r < 0 ? r : 1;
 }
 
 char *promote_describe(const StandbyState *s) {
+        bool streaming = s->wal_status && streq(s->wal_status, "streaming");
+        /* The WAL receiver asks for an answer after half of wal_receiver_timeout without a message: past
+         * that (and a margin for the round trip), the upstream failed to answer it. */
+        bool unanswered = streaming && s->silent_ms >= 0 && s->receiver_timeout_ms > 0 &&
+                          s->silent_ms > s->receiver_timeout_ms / 2 + PROMOTE_PING_MARGIN_MS;
         Buf b = {};
 
         if (!s->in_recovery)
@@ -211,7 +238,11 @@ char *promote_describe(const StandbyState *s) {
                 buf_printf(&b, "standby of '%s'", s->upstream);
         else
                 buf_puts(&b, "standby");
-        if (s->wal_status && streq(s->wal_status, "streaming"))
+        if (unanswered)
+                buf_printf(&b, ", upstream silent for %lld s (no answer to the WAL receiver's ping; it gives up "
+                           "after %lld s)", (long long) (s->silent_ms / 1000),
+                           (long long) (s->receiver_timeout_ms / 1000));
+        else if (streaming)
                 buf_puts(&b, ", streaming");
         else if (s->wal_status)
                 buf_printf(&b, ", not streaming (WAL receiver %s)", s->wal_status);
@@ -219,6 +250,9 @@ char *promote_describe(const StandbyState *s) {
                 buf_puts(&b, ", not streaming (no WAL receiver)");
         if (s->lag >= 0)
                 buf_printf(&b, ", replay lag %lld bytes", (long long) s->lag);
+        /* A link cut, a stopped upstream: nothing for a few seconds is worth saying, even before the ping. */
+        if (streaming && !unanswered && s->silent_ms >= PROMOTE_SILENT_MS)
+                buf_printf(&b, ", upstream silent for %lld s", (long long) (s->silent_ms / 1000));
         return buf_steal(&b);
 }
 

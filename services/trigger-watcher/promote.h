@@ -43,7 +43,18 @@ typedef struct StandbyState {
         char *upstream;        /* "host:port" the WAL receiver follows; NULL: unknown */
         int64_t lag;           /* received but not yet replayed, bytes; -1: unknown */
         char *trigger_setting; /* PostgreSQL's own promote_trigger_file (12-15), NULL or "" when unset */
+        int64_t silent_ms;     /* since the last message from the upstream (pg_stat_wal_receiver's
+                                * last_msg_receipt_time); -1: unknown, no WAL receiver */
+        int64_t receiver_timeout_ms; /* wal_receiver_timeout; 0: none, -1: unknown */
 } StandbyState;
+
+/* Columns of the status query. */
+#define PROMOTE_STATE_COLUMNS 8
+/* STATUS= says "upstream silent for N s" from this age of the last message on. An idle primary's
+ * messages can be 15 s apart, so this is a fact to read, not yet a fault. */
+#define PROMOTE_SILENT_MS 5000
+/* Past half of wal_receiver_timeout plus this, the upstream did not answer the WAL receiver's ping. */
+#define PROMOTE_PING_MARGIN_MS 3000
 
 void promote_state_done(StandbyState *s);
 /* One row of the status query as text values (NULL for SQL NULL). -EBADMSG when malformed. */
@@ -59,7 +70,9 @@ int promote_send_state(PGconn *conn, bool with_setup);
  * -EBADMSG for a malformed row, -ENOMEM.
  */
 int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error);
-/* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes". */
+/* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes", then ", upstream silent for
+ * N s" once the last message is PROMOTE_SILENT_MS old; "standby of '...', upstream silent for N s (no answer
+ * to the WAL receiver's ping ...)" once the upstream missed a ping. */
 char *promote_describe(const StandbyState *s);
 
 typedef enum PromoteOutcome {

@@ -23,6 +23,7 @@ bool trigger_id_equal(const TriggerId *a, const TriggerId *b) {
 }
 
 TriggerVerdict trigger_classify(const struct stat *st, uid_t self, const TriggerId *done) {
+        long long diff;
         TriggerId id;
 
         if (!st)
@@ -39,6 +40,11 @@ TriggerVerdict trigger_classify(const struct stat *st, uid_t self, const Trigger
         /* With fs.protected_hardlinks=0 anyone may link a root-owned file into /tmp. */
         if (st->st_nlink > 1)
                 return TRIGGER_HARD_LINKED;
+        /* Renamed in: a file made (or touched) in place has its mtime and ctime alike. */
+        diff = (long long) (st->st_ctim.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
+               (st->st_ctim.tv_nsec - st->st_mtim.tv_nsec);
+        if (diff > TRIGGER_FRESH_NSEC || diff < -TRIGGER_FRESH_NSEC)
+                return TRIGGER_MOVED_IN;
         id = trigger_id_from_stat(st);
         if (done && trigger_id_equal(&id, done))
                 return TRIGGER_DONE;
@@ -63,6 +69,41 @@ const char *trigger_verdict_reason(TriggerVerdict v) {
                 return "is owned by neither root nor the service user";
         case TRIGGER_HARD_LINKED:
                 return "has more than one hard link";
+        case TRIGGER_MOVED_IN:
+                return "was moved there or changed after it was made, not made in place (its change time is not "
+                       "its modification time)";
+        }
+        return "is unusable";
+}
+
+DirVerdict trigger_dir_classify(const struct stat *st, uid_t self) {
+        if (!st)
+                return DIR_UNREADABLE;
+        if (S_ISLNK(st->st_mode))
+                return DIR_SYMLINK;
+        if (!S_ISDIR(st->st_mode))
+                return DIR_NOT_DIRECTORY;
+        if (st->st_uid != 0 && st->st_uid != self)
+                return DIR_FOREIGN_OWNER;
+        if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX))
+                return DIR_OPEN_TO_ALL;
+        return DIR_TRUSTED;
+}
+
+const char *trigger_dir_reason(DirVerdict v) {
+        switch (v) {
+        case DIR_TRUSTED:
+                return "is a directory of root or the service user";
+        case DIR_SYMLINK:
+                return "is a symbolic link";
+        case DIR_NOT_DIRECTORY:
+                return "is not a directory";
+        case DIR_FOREIGN_OWNER:
+                return "is owned by neither root nor the service user";
+        case DIR_OPEN_TO_ALL:
+                return "is writable by all without the sticky bit";
+        case DIR_UNREADABLE:
+                return "cannot be looked at";
         }
         return "is unusable";
 }
@@ -71,7 +112,8 @@ uint32_t trigger_watch_mask(bool ancestor) {
         /* Self events (delete, move) tell us to arm again; IN_IGNORED and
          * IN_UNMOUNT come unasked. */
         if (ancestor)
-                return IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+                return IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB | IN_DELETE_SELF |
+                       IN_MOVE_SELF | IN_ONLYDIR;
         /* Delete and move-out only keep STATUS= true and cancel a promotion not yet requested. */
         return IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM |
                IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
@@ -85,8 +127,11 @@ EventAction trigger_event_action(uint32_t mask, const char *name, const char *ex
                 return EVENT_REARM;
         if (strempty(name) || !streq(name, expect))
                 return EVENT_IGNORE;
+        /* The awaited name made, replaced, removed or changed (a link, a file, a foreign directory put
+         * right): look at the path again. */
         if (ancestor)
-                return mask & (IN_CREATE | IN_MOVED_TO) ? EVENT_REARM : EVENT_IGNORE;
+                return mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB) ? EVENT_REARM
+                                                                                              : EVENT_IGNORE;
         return mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM)
                        ? EVENT_CHECK
                        : EVENT_IGNORE;

@@ -32,7 +32,18 @@ typedef enum TriggerVerdict {
         TRIGGER_NOT_REGULAR,   /* fifo, socket, device */
         TRIGGER_FOREIGN_OWNER,
         TRIGGER_HARD_LINKED,   /* a second name of some other file (protected_hardlinks=0) */
+        TRIGGER_MOVED_IN,      /* renamed in, not made in place: its ctime is well after its mtime */
 } TriggerVerdict;
+
+/*
+ * A trigger must have been made or touched in place: creating a file or
+ * touching it sets its mtime and ctime alike, while renaming a file into
+ * the directory sets only its ctime. A file whose two times lie further
+ * apart than this was moved in (any user may rename a root-owned file from
+ * a directory of theirs onto the trigger path) or changed after the fact,
+ * and does not count.
+ */
+#define TRIGGER_FRESH_NSEC (2LL * 1000000000LL)
 
 /*
  * Judge what lstat() found at the trigger path. st NULL means nothing is
@@ -45,6 +56,26 @@ const char *trigger_verdict_reason(TriggerVerdict v);
 static inline bool trigger_verdict_is_bad(TriggerVerdict v) {
         return v >= TRIGGER_SYMLINK;
 }
+
+/* One directory on the way to the trigger (each of "/", "/tmp", "/tmp/trig" for "/tmp/trig/x"). */
+typedef enum DirVerdict {
+        DIR_TRUSTED,          /* a real directory owned by root or the service user, not open to all unguarded */
+        DIR_SYMLINK,          /* the rest: the watcher does not act while any is on the path */
+        DIR_NOT_DIRECTORY,    /* a file, fifo, socket or device */
+        DIR_FOREIGN_OWNER,    /* its owner can plant or swap what is in it */
+        DIR_OPEN_TO_ALL,      /* world-writable without the sticky bit: anyone can swap what is in it */
+        DIR_UNREADABLE,       /* cannot be looked at (permission denied) */
+} DirVerdict;
+
+/*
+ * Judge what lstat() found at one directory of the trigger's path (st NULL:
+ * it could not be looked at). Only real directories of root or self count:
+ * a link can be re-pointed by whoever may replace it, a directory of another
+ * user filled with anything; SPEC 3.
+ */
+DirVerdict trigger_dir_classify(const struct stat *st, uid_t self);
+/* "is a symbolic link", ... for the warning. */
+const char *trigger_dir_reason(DirVerdict v);
 
 typedef enum EventAction {
         EVENT_IGNORE,

@@ -2,11 +2,10 @@
 /*
  * The watcher's event loop and every decision it makes (watch.h): events
  * from the lower modules go through decide_next(); the rest of this file
- * carries the chosen step out and says what happened.
+ * carries the chosen step out, and status.c says what happened.
  */
 #include <errno.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,186 +27,103 @@
 #include "macro.h"
 #include "notify.h"
 #include "promote.h"
+#include "ratelog.h"
 #include "record.h"
 #include "trigger.h"
 #include "slots.h"
 #include "util.h"
 #include "watch.h"
-
-typedef struct Watch {
-        const Config *config;
-        char *path, *dir, *name; /* the trigger path and its parts */
-        char *state_dir;
-        uid_t self;
-        int lock_fd, signal_fd, timer_fd;
-
-        DirWatch dw;             /* the trigger directory's watch */
-        bool dir_missing_logged;
-        Conn conn;               /* the connection to the local server, held while idle */
-
-        uint64_t interval, next_tick, next_retry, retry_delay, timer_armed; /* CLOCK_MONOTONIC usec */
-        bool watchdog;
-
-        PromotionRecord record;  /* the last promotion's, when have_record */
-        bool have_record;
-        bool seen_recovery;      /* a status answer said "in recovery" */
-        const char *last_reason; /* last connection failure reported (log changes only) */
-        bool warned_setting;
-        struct stat warned;      /* last ignored file warned about: warn once per file */
-        bool have_warned;
-        char *state_text, *ignored_text;
-
-        /* With partners: the slots this standby keeps for the others (slots.c), the replay position
-         * the last round learned, and the last failure reported (the log says changes only). */
-        bool keep_slots;
-        char slots_lsn[32];
-        char *slots_error;
-        bool streaming;          /* the last status answer: the WAL receiver streams */
-        bool fork_logged;        /* a divergence already asked about was said once */
-
-        /* The trigger in hand. */
-        bool pending;
-        TriggerId trigger;
-        uid_t trigger_uid;
-        struct timespec touched; /* its ctime when first seen: "touch-to-promoted" */
-        uint64_t detected, promote_sent;
-        unsigned sends;          /* pg_promote() calls sent for it */
-        /* Once promoted: when it was known (for the figures in the log), and the new timeline and
-         * position when the server told them. */
-        uint64_t promoted;
-        struct timespec promoted_wall;
-        bool have_position;
-        unsigned timeline;
-        char lsn[32];
-} Watch;
+#include "watch-internal.h"
 
 static int watch_check(Watch *w);
-
-/* ---- Reporting. ---- */
-
-/* "'nobody', uid 65534"; names are looked up only for messages. */
-static const char *owner(uid_t uid, char *buf, size_t n) {
-        struct passwd *pw = getpwuid(uid);
-
-        if (pw)
-                snprintf(buf, n, "'%s', uid %u", pw->pw_name, (unsigned) uid);
-        else
-                snprintf(buf, n, "uid %u", (unsigned) uid);
-        return buf;
-}
-
-static void set_text(char **field, char *text) {
-        free(*field);
-        *field = text;
-}
-
-static bool watch_promoting(const Watch *w) {
-        return w->conn.query == CONN_PROMOTE || w->conn.query == CONN_POSITION;
-}
-
-static void watch_status(const Watch *w) {
-        uint64_t now = now_usec();
-
-        if (w->pending && watch_promoting(w))
-                notify_status("promoting: pg_promote() running for %llu s after trigger '%s'",
-                              (unsigned long long) ((now - w->promote_sent) / 1000000ULL), w->path);
-        else if (w->pending)
-                notify_status("trigger '%s' seen %llu s ago; waiting for the local server: %s", w->path,
-                              (unsigned long long) ((now - w->detected) / 1000000ULL),
-                              w->last_reason ? w->last_reason : "retrying");
-        else
-                notify_status("%s; watching '%s'%s%s", w->state_text ? w->state_text : "starting", w->path,
-                              w->ignored_text ? "; " : "", w->ignored_text ? w->ignored_text : "");
-}
-
-static void set_unreachable(Watch *w, const char *why) {
-        char *text = NULL;
-
-        if (asprintf(&text, "local server not reachable (%s)", why) < 0)
-                text = NULL;
-        set_text(&w->state_text, text);
-        watch_status(w);
-}
-
-static void warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
-        char who[128], me[128];
-
-        /* Once per file: a reused inode number with another type or owner is another file. */
-        if (w->have_warned && w->warned.st_dev == st->st_dev && w->warned.st_ino == st->st_ino &&
-            (w->warned.st_mode & S_IFMT) == (st->st_mode & S_IFMT) && w->warned.st_uid == st->st_uid)
-                return;
-        w->warned = *st;
-        w->have_warned = true;
-        owner(st->st_uid, who, sizeof(who));
-        if (v == TRIGGER_DONE)
-                log_warning("Ignoring '%s' (owner %s): this node was already promoted by this very file (see "
-                            "'%s/%s'); remove it, or touch it again to promote once more", w->path, who,
-                            w->state_dir, RECORD_FILE);
-        else
-                log_warning("Ignoring '%s' (owner %s): it %s; only a regular file owned by root or %s promotes "
-                            "this node", w->path, who, trigger_verdict_reason(v), owner(w->self, me, sizeof(me)));
-        set_text(&w->ignored_text, NULL);
-        if (asprintf(&w->ignored_text, "ignoring '%s': %s, owner %s", w->path, trigger_verdict_reason(v), who) < 0)
-                w->ignored_text = NULL;
-        watch_status(w);
-}
-
-/* Warn about a trigger directory in which others than root and us can plant or swap files. */
-static void check_dir(const Watch *w) {
-        struct stat st;
-
-        /* A link to the directory is as safe as the link's owner: that user can re-point it. */
-        if (lstat(w->dir, &st) >= 0 && S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != w->self)
-                log_warning("Trigger directory '%s' is a symbolic link owned by uid %u: that user can point it "
-                            "elsewhere; name the real directory in POSTGRESQL_PROMOTE_TRIGGER_FILE",
-                            w->dir, (unsigned) st.st_uid);
-        if (stat(w->dir, &st) < 0)
-                return;
-        if (st.st_uid != 0 && st.st_uid != w->self)
-                log_warning("Trigger directory '%s' is owned by uid %u: that user can plant a trigger file",
-                            w->dir, (unsigned) st.st_uid);
-        else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-                log_warning("Trigger directory '%s' is writable by others without the sticky bit: any local user "
-                            "can rename a root-owned file onto the trigger path", w->dir);
-}
 
 /* ---- The trigger directory. ---- */
 
 /*
+ * A directory on the trigger's path is bad (trigger_dir_classify()): say
+ * so, once, and watch its parent for that name to be put right; nothing
+ * at the trigger path counts meanwhile. The watcher keeps running: a local
+ * user must not be able to stop it for good.
+ */
+static int watch_untrusted(Watch *w, size_t len, DirVerdict v, uid_t uid) {
+        _cleanup_free_ char *bad = strndup(w->dir, len);
+        char who[128], me[128], *text = NULL;
+        int r;
+
+        if (!bad)
+                return log_oom();
+        if (v == DIR_UNREADABLE)
+                snprintf(who, sizeof(who), "unknown");
+        else
+                status_owner(uid, who, sizeof(who));
+        if (asprintf(&text, "'%s' %s, owner %s", bad, trigger_dir_reason(v), who) < 0)
+                return log_oom();
+        /* Said when it appears or changes, not at every look (the beats look again). */
+        if (!w->dir_problem || !streq(w->dir_problem, text))
+                status_say(w, LOG_WARNING, "Not acting on trigger '%s': '%s' on its path %s (owner %s); only real "
+                           "directories owned by root or %s may lead to the trigger (name the real directory in "
+                           "POSTGRESQL_PROMOTE_TRIGGER_FILE); waiting for that to change", w->path, bad,
+                           trigger_dir_reason(v), who, status_owner(w->self, me, sizeof(me)));
+        status_set_text(&w->dir_problem, text);
+        w->dir_missing_logged = false;
+        r = dirwatch_arm_component(&w->dw, len);
+        /* Nothing to watch it from ("/" itself, or gone meanwhile): the beats look again. */
+        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -EACCES)
+                return log_error_errno(r, "Cannot watch the parent of '%s': %m", bad);
+        w->dw.on_ancestor = true;
+        return 0;
+}
+
+/*
  * Watch the trigger's directory; while it is missing, its nearest existing
- * ancestor, so that its appearance arms the real watch. The caller then
- * looks at the path: a file that was already there counts.
+ * ancestor, so that its appearance arms the real watch; while a directory
+ * of its path is bad, that directory's parent. The caller then looks at
+ * the path: a file that was already there counts.
  */
 static int watch_arm(Watch *w) {
         for (unsigned attempt = 0; attempt < 16; attempt++) {
+                DirVerdict v;
+                size_t len;
+                uid_t uid;
                 int r;
 
-                r = dirwatch_arm_dir(&w->dw);
-                if (r >= 0) {
-                        if (w->dir_missing_logged)
-                                log_info("Trigger directory '%s' is there again; watching it", w->dir);
-                        w->dir_missing_logged = false;
-                        check_dir(w);
-                        return 0;
-                }
-                if (r == -ENOTDIR && fs_exists(w->dir)) {
-                        /* The configured path cannot work: a configuration error, not worth a restart. */
-                        log_error("POSTGRESQL_PROMOTE_TRIGGER_FILE='%s': '%s' is not a directory", w->path, w->dir);
-                        return -PGREPL_E_CONFIG;
-                }
-                if (r != -ENOENT && r != -ENOTDIR)
-                        return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
-                r = dirwatch_arm_ancestor(&w->dw);
+                r = dirwatch_trust(w->dir, w->self, &len, &v, &uid);
                 if (r < 0)
+                        return log_error_errno(r, "Cannot look at '%s': %m", w->dir);
+                if (r == DIRWATCH_UNTRUSTED)
+                        return watch_untrusted(w, len, v, uid);
+                if (r == 0) {
+                        r = dirwatch_arm_dir(&w->dw);
+                        if (r >= 0) {
+                                if (w->dir_missing_logged || w->dir_problem)
+                                        status_say(w, LOG_INFO, "Trigger directory '%s' is there again; watching it",
+                                                   w->dir);
+                                w->dir_missing_logged = false;
+                                status_set_text(&w->dir_problem, NULL);
+                                status_check_dir(w);
+                                return 0;
+                        }
+                        if (r != -ENOENT && r != -ENOTDIR)
+                                return log_error_errno(r, "Cannot watch '%s': %m", w->dir);
+                        continue; /* changed meanwhile: look again */
+                }
+                r = dirwatch_arm_ancestor(&w->dw);
+                if (r < 0 && r != -ENOENT && r != -ENOTDIR)
                         return log_error_errno(r, "Cannot watch any parent of '%s': %m", w->dir);
                 if (r == 0) {
                         if (!w->dir_missing_logged)
-                                log_warning("Trigger directory '%s' does not exist; waiting for it to appear", w->dir);
+                                status_say(w, LOG_WARNING,
+                                           "Trigger directory '%s' does not exist; waiting for it to appear",
+                                    w->dir);
                         w->dir_missing_logged = true;
+                        status_set_text(&w->dir_problem, strdup("the trigger directory does not exist"));
                         return 0;
                 }
         }
-        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing; giving up", w->dir);
+        /* It keeps changing under us: the beats look again. */
+        status_say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
+        w->dw.on_ancestor = true;
+        return 0;
 }
 
 /*
@@ -231,13 +147,31 @@ static int watch_open_dir(Watch *w, int *ret_fd) {
                         return log_error_errno(r, "Cannot open the trigger directory '%s': %m", w->dir);
                 /* A missing one is reported by watch_arm(). */
                 if (r == DIRWATCH_ELSEWHERE)
-                        log_info("Trigger directory '%s' is not the one watched any more; watching it again",
-                                 w->dir);
+                        status_say(w, LOG_INFO,
+                                   "Trigger directory '%s' is not the one watched any more; watching it again",
+                            w->dir);
                 r = watch_arm(w);
                 if (r < 0)
                         return r;
         }
-        return log_error_errno(-ELOOP, "Trigger directory '%s' keeps changing", w->dir);
+        status_say(w, LOG_WARNING, "Trigger directory '%s' keeps changing; looking again at the next beat", w->dir);
+        return -ENOENT;
+}
+
+/* Every directory on the path still trusted, at the moment of a look: else nothing counts, and the
+ * watch goes where the problem is. 0 when trusted, 1 when not. */
+static int watch_still_trusted(Watch *w) {
+        DirVerdict v;
+        size_t len;
+        uid_t uid;
+        int r = dirwatch_trust(w->dir, w->self, &len, &v, &uid);
+
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot look at '%s': %m", w->dir);
+        r = watch_arm(w);
+        return r < 0 ? r : 1;
 }
 
 /* ---- Carrying out the decisions. ---- */
@@ -263,23 +197,11 @@ static WatchAction watch_decide_now(const Watch *w, WatchEvent e) {
 
 static void forget_pending(Watch *w) {
         w->pending = false;
+        w->next_status = 0;
         w->next_retry = 0;
         w->retry_delay = 0;
         w->promote_sent = 0;
         w->sends = 0;
-}
-
-/* A failed connection attempt: report a change of reason once, not every attempt. */
-static void connect_failed(Watch *w, const char *reason) {
-        if (reason != w->last_reason) {
-                if (w->pending)
-                        log_warning("Trigger '%s' seen, but the local server on '%s' port %u is not reachable (%s); "
-                                    "retrying", w->path, w->conn.socket_dir, w->conn.port, reason);
-                else
-                        log_info("Local server on '%s' port %u is not reachable (%s); will try again",
-                                 w->conn.socket_dir, w->conn.port, reason);
-        }
-        w->last_reason = reason;
 }
 
 static int watch_do(Watch *w, WatchAction a);
@@ -295,7 +217,7 @@ static int watch_connect(Watch *w) {
         int r = conn_open(&w->conn, &reason);
 
         if (r == -ENOTCONN) {
-                connect_failed(w, reason);
+                status_connect_failed(w, reason);
                 r = watch_on(w, WATCH_EVENT_UNREACHABLE);
                 return r < 0 ? r : -ENOTCONN;
         }
@@ -319,7 +241,7 @@ static int watch_probe(Watch *w) {
                 return 0;
         r = watch_connect(w);
         if (r == -ENOTCONN) {
-                set_unreachable(w, w->last_reason);
+                status_unreachable(w, w->last_reason);
                 return 0;
         }
         if (r < 0)
@@ -334,26 +256,6 @@ static int watch_probe(Watch *w) {
                 conn_drop(&w->conn);
         }
         return 0;
-}
-
-/*
- * At a beat: a status query sent at the last one and still unanswered means
- * a server (or backend) that hangs. Say so; the query stays with its
- * backend rather than a new backend being started every beat, and a
- * trigger goes on a connection of its own (WATCH_STEP_PROMOTE_AFRESH).
- */
-static void watch_check_overdue(Watch *w, uint64_t now) {
-        uint64_t waited = now - w->conn.sent;
-        char why[64];
-
-        if (!conn_status_overdue(&w->conn, w->interval, now))
-                return;
-        if (!w->conn.overdue)
-                log_warning("The local server has not answered the status query for %llu s; waiting for it",
-                            (unsigned long long) (waited / 1000000ULL));
-        w->conn.overdue = true;
-        snprintf(why, sizeof(why), "not answering for %llu s", (unsigned long long) (waited / 1000000ULL));
-        set_unreachable(w, why);
 }
 
 /* The server closed the connection (shutdown, restart, a terminated backend). */
@@ -372,7 +274,7 @@ static int watch_promote(Watch *w) {
 
         r = watch_connect(w);
         if (r == -ENOTCONN) {
-                watch_status(w);
+                status_report(w);
                 return 0;
         }
         if (r < 0)
@@ -390,9 +292,9 @@ static int watch_promote(Watch *w) {
         if (!w->promote_sent) {
                 w->promote_sent = now_usec();
                 log_info("Trigger '%s' (owner %s): promoting the local server", w->path,
-                         owner(w->trigger_uid, who, sizeof(who)));
+                         status_owner(w->trigger_uid, who, sizeof(who)));
         }
-        watch_status(w);
+        status_report(w);
         return watch_on(w, WATCH_EVENT_PROMOTE_SENT);
 }
 
@@ -404,7 +306,7 @@ static int watch_promote_failed(Watch *w, const char *error) {
         if (!conn_ok(&w->conn))
                 conn_drop(&w->conn);
         r = watch_on(w, WATCH_EVENT_PROMOTE_FAILED);
-        watch_status(w);
+        status_report(w);
         return r;
 }
 
@@ -416,7 +318,7 @@ static int watch_resend(Watch *w) {
                     "waiting", (unsigned long long) ((now_usec() - w->promote_sent) / 1000000ULL));
         if (conn_send_promote(&w->conn, now_usec()) >= 0) {
                 w->sends++;
-                watch_status(w);
+                status_report(w);
                 return 0;
         }
         e = conn_error_line(&w->conn);
@@ -544,7 +446,7 @@ static int watch_do(Watch *w, WatchAction a) {
         case WATCH_STEP_PROBE:
                 return watch_probe(w);
         case WATCH_STEP_REPORT:
-                watch_status(w);
+                status_report(w);
                 return 0;
         case WATCH_STEP_ASK_POSITION:
                 return watch_ask_position(w, a.at);
@@ -567,13 +469,13 @@ static int watch_unusable(Watch *w, TriggerVerdict v, const struct stat *st) {
         if (r != 0)
                 return r;
         if (v != TRIGGER_ABSENT) {
-                warn_ignored(w, v, st);
+                status_warn_ignored(w, v, st);
                 return 0;
         }
         w->have_warned = false;
         if (w->ignored_text) {
-                set_text(&w->ignored_text, NULL);
-                watch_status(w);
+                status_set_text(&w->ignored_text, NULL);
+                status_report(w);
         }
         return 0;
 }
@@ -611,31 +513,27 @@ static int watch_check(Watch *w) {
         r = watch_open_dir(w, &dir_fd);
         if (r < 0 && r != -ENOENT)
                 return r;
+        if (dir_fd >= 0) {
+                r = watch_still_trusted(w);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        closep(&dir_fd);
+                        dir_fd = -1;
+                }
+        }
         r = dirwatch_look(&w->dw, dir_fd, &st);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot look at '%s': %m", w->path);
         v = trigger_classify(r >= 0 ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
         if (v != TRIGGER_VALID)
                 return watch_unusable(w, v, r >= 0 ? &st : NULL);
-        set_text(&w->ignored_text, NULL);
+        status_set_text(&w->ignored_text, NULL);
         w->have_warned = false;
         return watch_take(w, &st);
 }
 
 /* ---- The server's answers. ---- */
-
-/* A status answer "in recovery": what STATUS= says while idle. */
-static void watch_standby_seen(Watch *w, const StandbyState *s) {
-        w->seen_recovery = true;
-        w->streaming = s->wal_status && streq(s->wal_status, "streaming");
-        if (!strempty(s->trigger_setting) && !w->warned_setting) {
-                log_warning("PostgreSQL's own promote_trigger_file is set ('%s'): it polls, and may race "
-                            "this watcher; pgrepl never sets it, remove it", s->trigger_setting);
-                w->warned_setting = true;
-        }
-        set_text(&w->state_text, promote_describe(s));
-        watch_status(w);
-}
 
 static int on_status(Watch *w) {
         _cleanup_free_ char *error = NULL;
@@ -660,7 +558,7 @@ static int on_status(Watch *w) {
         } else if (!s.in_recovery)
                 e = WATCH_EVENT_STATUS_PRIMARY;
         else {
-                watch_standby_seen(w, &s);
+                status_standby_seen(w, &s);
                 e = WATCH_EVENT_STATUS_STANDBY;
         }
         promote_state_done(&s);
@@ -761,10 +659,10 @@ static int on_slots(Watch *w) {
                 watch_check_fork(w, w->slots_lsn);
                 if (w->slots_error)
                         log_info("The partners' replication slots are kept again");
-                set_text(&w->slots_error, NULL);
+                status_set_text(&w->slots_error, NULL);
         } else if (!w->slots_error || !error || !streq(w->slots_error, error)) {
                 log_warning("Cannot keep the partners' replication slots: %s", error ? error : "malformed answer");
-                set_text(&w->slots_error, error ? TAKE_PTR(error) : strdup("malformed answer"));
+                status_set_text(&w->slots_error, error ? TAKE_PTR(error) : strdup("malformed answer"));
         }
         return watch_on(w, WATCH_EVENT_SLOTS_DONE);
 }
@@ -839,6 +737,8 @@ static int on_timer(Watch *w) {
         if (read(w->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
                 return log_error_errno(-errno, "Cannot read the timer: %m");
         now = now_usec();
+        if (w->next_status && now >= w->next_status)
+                status_report(w);
         if (w->next_retry && now >= w->next_retry) {
                 w->next_retry = 0;
                 r = watch_on(w, WATCH_EVENT_RETRY_DUE);
@@ -850,7 +750,15 @@ static int on_timer(Watch *w) {
                         w->next_tick += w->interval;
                 if (w->watchdog)
                         notify_watchdog();
-                watch_check_overdue(w, now);
+                /* Not on the trigger's directory (missing, bad, or changing fast): look at the path again. */
+                if (w->dw.on_ancestor && !w->pending) {
+                        r = watch_arm(w);
+                        if (r == 0 && !w->dw.on_ancestor)
+                                r = watch_check(w);
+                        if (r != 0)
+                                return r;
+                }
+                status_check_overdue(w, now);
                 r = watch_on(w, WATCH_EVENT_BEAT);
         }
         return r;
@@ -858,6 +766,9 @@ static int on_timer(Watch *w) {
 
 static int arm_timer(Watch *w) {
         uint64_t when = w->next_retry && w->next_retry < w->next_tick ? w->next_retry : w->next_tick;
+
+        if (w->next_status && w->next_status < when)
+                when = w->next_status;
         struct itimerspec its = { .it_value = { (time_t) (when / 1000000), (long) (when % 1000000) * 1000 } };
 
         if (when == w->timer_armed)
@@ -1023,6 +934,7 @@ static void watch_free(Watch *w) {
         free(w->state_dir);
         free(w->state_text);
         free(w->ignored_text);
+        free(w->dir_problem);
 }
 
 int watch_run(const Config *c) {

@@ -95,6 +95,24 @@ def as_user(user, *argv):
     subprocess.run(list(argv), user=user, check=True, cwd="/")
 
 
+@pytest.fixture
+def intruder(env):
+    """A throwaway unprivileged local user, with a directory of its own in the test's root; removed after."""
+    name = f"pgti{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                    "--shell", "/usr/sbin/nologin", name], check=True)
+    try:
+        pw = pwd.getpwnam(name)
+        home = env.root / "intruder-home"
+        home.mkdir()
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        home.chmod(0o755)
+        yield pw.pw_name, home
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=True)
+
+
 def in_recovery(s):
     return s.psql("select pg_is_in_recovery()") == "t"
 
@@ -290,18 +308,6 @@ def test_directory_missing_then_replaced_is_watched_again(env):
     assert w.proc.poll() is None, w.output()
 
 
-def test_trigger_directory_behind_another_users_symlink_is_warned_about(env):
-    s = env.standby()
-    link = env.root / "nobody-link"
-    link.symlink_to(env.tdir)
-    nobody = pwd.getpwnam("nobody")
-    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
-    w = env.watcher(s, trigger=link / "postgresql.trigger")
-    w.start()
-    w.wait_ready()
-    wait_log(w, f"Trigger directory '{link}' is a symbolic link owned by uid {nobody.pw_uid}")
-
-
 def watcher_backends(s):
     """The server processes serving the watcher's connections."""
     pids = s.psql("select pid from pg_stat_activity where application_name = 'pgrepl-trigger-watcher'")
@@ -408,28 +414,257 @@ def test_a_server_that_stops_answering_does_not_stall_the_watchdog(env):
         os.kill(held, signal.SIGCONT)
 
 
-def test_a_relinked_trigger_directory_is_watched_where_the_path_now_leads(env):
-    """Each look opens the directory afresh and checks it is the watched one:
-    after a link in the path is re-pointed, the next look arms the watch on
-    the new target, and the trigger there promotes (and is what is removed)."""
+def test_a_root_file_renamed_onto_the_trigger_path_does_not_promote(env, intruder):
+    """SPEC 3: a local user may rename a root-owned file from a directory of theirs
+    onto the trigger path in the world-writable directory. Only a file made (or
+    touched) in place counts: its mtime and ctime agree; a rename sets the ctime
+    alone. Root's touch of that very file afterwards is a real request."""
+    user, home = intruder
     s = env.standby()
-    other = make_dir(env.root / "other", 0o1777)
-    link = env.root / "trigdir"
-    link.symlink_to(env.tdir)
-    w = env.watcher(s, fowner=True, trigger=link / "postgresql.trigger")
+    w = env.watcher(s, fowner=True)
     w.start()
     w.wait_ready()
     w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
 
-    tmp = env.root / "trigdir.new"
-    tmp.symlink_to(other)
-    os.rename(tmp, link)
-    # Any event in the old directory makes the watcher look, and find the path leads elsewhere.
-    as_user("nobody", "touch", str(env.trigger))
-    wait_log(w, f"Trigger directory '{link}' is not the one watched any more")
-    assert_not_promoted_for(w, s, 1)
-    (other / "postgresql.trigger").touch()
+    # A root-owned, single-link file root left in the user's directory some time ago.
+    planted = home / "report.txt"
+    planted.write_text("root's\n")
+    old = time.time() - 3600
+    os.utime(planted, (old, old))
+    assert planted.stat().st_uid == 0 and planted.stat().st_nlink == 1
+    as_user(user, "mv", str(planted), str(env.trigger))
+    assert env.trigger.stat().st_uid == 0
+    assert_not_promoted_for(w, s, 3)
+    wait_log(w, "was moved there or changed after it was made, not made in place")
+    assert "ignoring" in w.notify.all("STATUS")[-1]
+    assert not (w.state / "promotion").exists()
+
+    # Present when a watcher starts: the same verdict.
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
+    w2 = env.watcher(s, name="watcher2", fowner=True)
+    w2.start()
+    w2.wait_ready()
+    assert_not_promoted_for(w2, s, 2)
+    wait_log(w2, "not made in place")
+
+    # Root touches it in place: that is a trigger.
+    os.utime(env.trigger)
+    assert w2.wait_exit() == 0, w2.output()
+    assert not in_recovery(s)
+    assert not env.trigger.exists(), w2.output()
+
+
+def test_the_running_watcher_holds_no_password_and_is_not_dumpable(env):
+    """It needs none (peer authentication over the local socket): the password
+    variables are wiped from its environment, and its memory is not dumpable
+    (so /proc/PID belongs to root, and the same user cannot read it)."""
+    s = env.standby()
+    secret = "Zq7-watcher-must-not-keep-this"
+    w = env.watcher(s, fowner=True, env={"POSTGRESQL_REPLICATION_PASSWORD": secret,
+                                         "POSTGRES_PASSWORD": secret + "2", "POSTGRESQL_POSTGRES_PASSWORD": secret + "3"})
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    pid = w.proc.pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert secret.encode() not in environ, environ
+    assert b"POSTGRESQL_PORT_NUMBER=" in environ  # the rest stays
+    assert os.stat(f"/proc/{pid}/environ").st_uid == 0, "the watcher is dumpable"
+    r = subprocess.run(["cat", f"/proc/{pid}/environ"], user=PGUSER.pw_uid, group=PGUSER.pw_gid,
+                       extra_groups=[], capture_output=True, cwd="/")
+    assert r.returncode != 0, "the service user can read the watcher's environment"
+    with open(f"/proc/{pid}/maps") as maps:
+        assert "pgrepl-trigger-watcher" in maps.read()
+    assert secret not in w.output()
+
+
+def test_another_users_read_lock_cannot_keep_the_watcher_from_starting(env, intruder):
+    """Run by hand, the per-path lock file is 0600: no other user can open it,
+    so no other user's flock can hold it; an older, readable lock file held
+    by another user is replaced rather than obeyed."""
+    user, _ = intruder
+    s = env.standby()
+    w = env.watcher(s)
+    w.start()
+    w.wait_ready()
+    [lock] = list(env.locks.iterdir())
+    assert lock.stat().st_mode & 0o777 == 0o600
+    r = subprocess.run(["flock", "-s", "-n", str(lock), "true"], user=user, capture_output=True, cwd="/")
+    assert r.returncode != 0
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
+
+    # The lock file as an older version left it, readable by all, and another user's read lock on it.
+    lock.chmod(0o644)
+    holder = subprocess.Popen(["flock", "-s", str(lock), "sleep", "60"], user=user, cwd="/")
+    try:
+        time.sleep(0.5)
+        assert holder.poll() is None
+        w2 = env.watcher(s, name="watcher2")
+        w2.start()
+        w2.wait_ready(timeout=15)
+        assert w2.proc.poll() is None, w2.output()
+        assert lock.stat().st_mode & 0o777 == 0o600
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_link_or_another_users_directory_on_the_path_is_never_acted_through(env, intruder):
+    """SPEC 3 on a custom path: every directory leading to the trigger must be a
+    real directory of root or postgres. A link a user plants in the sticky
+    directory, pointing at a directory where postgres has a file of that
+    name, must not promote (nor may that file be removed); neither may a
+    root-owned file in a directory the user made. Put right, the watch arms."""
+    user, _ = intruder
+    s = env.standby()
+    custom = env.tdir / "custom"
+    trig = custom / "postgresql.trigger"
+    pgdir = make_dir(env.root / "pgdir", 0o755)
+    as_user("postgres", "touch", str(pgdir / "postgresql.trigger"))
+    as_user(user, "ln", "-s", str(pgdir), str(custom))
+    w = env.watcher(s, fowner=True, trigger=trig)
+    w.start()
+    w.wait_ready()
+    assert_not_promoted_for(w, s, 3)
+    wait_log(w, f"Not acting on trigger '{trig}': '{custom}' on its path is a symbolic link")
+    assert (pgdir / "postgresql.trigger").exists()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    assert "NOT watching" in w.notify.all("STATUS")[-1]
+    # Touched again behind the link: still nothing.
+    as_user("postgres", "touch", str(pgdir / "postgresql.trigger"))
+    assert_not_promoted_for(w, s, 2)
+
+    # The user's own directory instead, and a root-owned file in it.
+    as_user(user, "rm", str(custom))
+    as_user(user, "mkdir", "-m", "0755", str(custom))
+    wait_log(w, f"'{custom}' on its path is owned by neither root nor the service user")
+    os.close(os.open(trig, os.O_CREAT | os.O_WRONLY, 0o600))
+    assert_not_promoted_for(w, s, 2)
+    assert trig.exists()
+
+    # Root puts it right: a directory of root's. The watch arms, and root's trigger promotes.
+    subprocess.run(["rm", "-rf", str(custom)], check=True)
+    custom.mkdir()
+    custom.chmod(0o1777)
+    wait_log(w, f"Trigger directory '{custom}' is there again")
+    trig.touch()
     assert w.wait_exit() == 0, w.output()
     assert not in_recovery(s)
-    assert not (other / "postgresql.trigger").exists(), w.output()
-    assert env.trigger.exists(), "nobody's file in the old directory was removed"
+    assert not trig.exists()
+    assert (pgdir / "postgresql.trigger").exists()
+
+
+def test_a_user_cannot_stop_the_watcher_by_spoiling_the_trigger_directory(env, intruder):
+    """The trigger's directory made a file, a fifo, a link loop, a dangling link,
+    or removed and made again hundreds of times by a local user: the watcher
+    keeps running, says what is wrong (not every time), and arms again once
+    root makes the directory right."""
+    user, _ = intruder
+    s = env.standby()
+    d = env.tdir / "d"
+    trig = d / "postgresql.trigger"
+    as_user(user, "touch", str(d))
+    w = env.watcher(s, fowner=True, trigger=trig)
+    w.start()
+    w.wait_ready()
+    wait_log(w, f"'{d}' on its path is not a directory")
+    assert_not_promoted_for(w, s, 1)
+
+    as_user(user, "rm", str(d))
+    as_user(user, "mkfifo", str(d))
+    assert_not_promoted_for(w, s, 1)
+    as_user(user, "rm", str(d))
+    as_user(user, "ln", "-s", str(d), str(d))  # a loop
+    wait_log(w, f"'{d}' on its path is a symbolic link")
+    assert_not_promoted_for(w, s, 1)
+    as_user(user, "rm", str(d))
+    as_user(user, "ln", "-s", "/nonexistent/dir", str(d))  # dangling
+    assert_not_promoted_for(w, s, 1)
+    as_user(user, "rm", str(d))
+
+    # 300 rounds of a directory of the user's made and removed: a handful of lines, not hundreds.
+    before = len(w.output().splitlines())
+    as_user(user, "sh", "-c", f'for i in $(seq 300); do mkdir "{d}"; rmdir "{d}"; done')
+    assert_not_promoted_for(w, s, 2)
+    added = w.output().splitlines()[before:]
+    assert len(added) <= 6, added
+
+    d.mkdir()
+    wait_log(w, f"Trigger directory '{d}' is there again")
+    trig.touch()
+    assert w.wait_exit() == 0, w.output()
+    assert not in_recovery(s)
+    assert w.output().count(f"'{d}' on its path is not a directory") == 1, w.output()
+
+
+def statuses_since(w, mark):
+    return [f["STATUS"] for _, f in w.notify.messages[mark:] if "STATUS" in f]
+
+
+def test_status_says_the_upstream_is_silent_when_it_stops_talking(env):
+    """pg_stat_wal_receiver still says "streaming" while the upstream is stopped
+    (a link cut looks the same): STATUS= counts the age of its last message."""
+    name = f"silent{os.getpid()}"
+    s = env.standby(conf={"cluster_name": name})
+    s.wait_streaming()
+    w = env.watcher(s, env={"WATCHDOG_USEC": "2000000"})
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    [sender] = env.primary.psql(f"select pid from pg_stat_replication where application_name = '{name}'").split()
+    os.kill(int(sender), signal.SIGSTOP)
+    try:
+        mark = w.notify.mark()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            silent = [x for x in statuses_since(w, mark) if "upstream silent for" in x]
+            if silent and int(silent[-1].split("upstream silent for ")[1].split()[0]) >= 6:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no 'upstream silent' in STATUS=: {statuses_since(w, mark)}")
+        assert in_recovery(s)
+    finally:
+        os.kill(int(sender), signal.SIGCONT)
+
+
+def test_status_counts_a_waiting_trigger_from_its_own_time(env):
+    """A watcher started after the trigger was touched (a restart, say) counts
+    from the trigger's time, not from its own start."""
+    s = env.standby(start=False)
+    env.trigger.touch()
+    time.sleep(3)
+    w = env.watcher(s, fowner=True)
+    w.start()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    waiting = [x for x in statuses_since(w, w.started_at) if "waiting for the local server" in x]
+    assert waiting and int(waiting[0].split("touched ")[1].split()[0]) >= 3, waiting
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.wait_exit(10) == 0, w.output()
+
+
+def test_status_counts_a_running_promotion_every_second(env):
+    """While pg_promote() waits (here for a startup process held with SIGSTOP),
+    STATUS= says for how long, every second, not only at the beats."""
+    s = env.standby()
+    w = env.watcher(s, fowner=True)
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    [startup] = s.psql("select pid from pg_stat_activity where backend_type = 'startup'").split()
+    os.kill(int(startup), signal.SIGSTOP)
+    try:
+        mark = w.notify.mark()
+        env.trigger.touch()
+        w.notify.wait_for("STATUS", timeout=30, since=mark, proc=w.proc,
+                          value="promoting: pg_promote() running for 0 s after trigger '%s'" % env.trigger)
+        time.sleep(4.5)
+        counts = [int(x.split("running for ")[1].split()[0]) for x in statuses_since(w, mark)
+                  if x.startswith("promoting:")]
+        assert counts[-1] >= 3 and counts == sorted(counts), counts
+    finally:
+        os.kill(int(startup), signal.SIGCONT)
+    assert w.wait_exit(60) == 0, w.output()
+    assert not in_recovery(s)

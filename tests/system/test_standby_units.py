@@ -6,6 +6,7 @@ sb1 runs `pgrepl-primary@main`, sb2 `pgrepl-standby@main` (which pulls in
 the test bridge.  Each test starts from clean hosts (see cluster.reset).
 """
 
+import re
 import time
 
 import pytest
@@ -55,6 +56,12 @@ def test_units_are_active_verify_clean_and_hardened(pair):
     status = standby.wait_for(lambda: (lambda s: s if "streaming" in s else None)(
         standby.unit_property(TRIGGER, "StatusText")), timeout=40, what="watcher STATUS= with the standby's state")
     assert primary.ip in status and TRIGGER_FILE in status, status
+    # The watcher needs no password (peer authentication on the local socket): the unit's
+    # UnsetEnvironment= leaves none in its environment, and it is not dumpable (/proc/PID/environ is root's).
+    pid = standby.unit_property(TRIGGER, "MainPID")
+    environ = standby.run(["cat", f"/proc/{pid}/environ"]).stdout.split("\0")
+    assert environ and not [v for v in environ if re.match(r"\w*_PASSWORD(_FILE)?=", v)], environ
+    assert standby.run(["stat", "-c", "%u", f"/proc/{pid}/environ"]).stdout.strip() == "0"
     assert standby.unit_property(STANDBY, "StatusText") != ""
     # Read-only, over the network too.
     r = psql_run(standby, "insert into t values (0, 'x')", user="my_user", db=DB, tcp=True, password="password123")

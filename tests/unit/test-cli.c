@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -270,9 +271,12 @@ static void test_start(void) {
         free(out);
 
         /* Going on: the configuration is handed over, unless running as root. */
+        ASSERT_EQ(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
         cap = capture_begin(STDERR_FILENO);
         r = start(run, true, &a, &c);
         free(capture_end(&cap));
+        /* A process that read the environment's passwords cannot be dumped (nor its memory read by its user). */
+        ASSERT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
         if (geteuid() == 0) {
                 ASSERT_EQ(r, EX_NOPERM);
                 ASSERT_TRUE(c == NULL);

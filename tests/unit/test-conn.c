@@ -191,20 +191,20 @@ static void wait_go(int go) {
         read_all(go, &c, 1);
 }
 
-static const char *const standby_row[] = { "t", "streaming", "10.0.0.1", "5432", "0", "" };
+static const char *const standby_row[] = { "t", "streaming", "10.0.0.1", "5432", "0", "", "800", "60000" };
 
 static void script(int lfd, int go) {
-        static const char *const lag_row[] = { "t", "streaming", "10.0.0.1", "5432", "42", "" };
+        static const char *const lag_row[] = { "t", "streaming", "10.0.0.1", "5432", "42", "", "900", "60000" };
         static const char *const position_row[] = { "0/3000148", "000000020000000000000003" };
         int fd = accept_session(lfd, "15.4");
 
         /* The first status query carries the session set-up: two results. */
         expect(fd, "SET idle_session_timeout = 0; SELECT pg_is_in_recovery()");
         send_str(fd, 'C', "SET");
-        send_row(fd, 6, standby_row);
+        send_row(fd, 8, standby_row);
         send_ready(fd);
         expect(fd, "SELECT pg_is_in_recovery()");
-        send_row(fd, 6, lag_row);
+        send_row(fd, 8, lag_row);
         send_ready(fd);
         expect(fd, "SELECT pg_is_in_recovery()");
         send_error(fd, "ERROR", "42P01", "relation \"pg_stat_wal_receiver\" does not exist");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -369,7 +370,7 @@ static void test_lock(void) {
         ASSERT_EQ(fs_lock(p, "pgrepl-standby-bootstrap pid 1234 with a long note", &fd1, &holder), 0);
         ASSERT_TRUE(fd1 >= 0);
         ASSERT_TRUE(holder == NULL); /* only filled when someone else holds it */
-        ASSERT_EQ(mode_of(p), 0644);
+        ASSERT_EQ(mode_of(p), 0600); /* nobody else can open it, so nobody else can take it */
         ASSERT_TRUE(fcntl(fd1, F_GETFD) & FD_CLOEXEC);
 
         /* A second open file description is refused, and learns who holds the lock. */
@@ -396,6 +397,21 @@ static void test_lock(void) {
         ASSERT_EQ(fs_lock(p, "third", &fd1, &holder), -EWOULDBLOCK);
         ASSERT_STREQ(holder, "short"); /* the first line of the note */
         free(holder);
+        close(fd2);
+
+        /* An older lock file others may open: made 0600 once taken. */
+        ASSERT_EQ(chmod(p, 0644), 0);
+        ASSERT_EQ(fs_lock(p, "fourth", &fd1, NULL), 0);
+        ASSERT_EQ(mode_of(p), 0600);
+        close(fd1);
+        /* Held through such a file (as another user's read lock would): replaced by a file of our own. */
+        ASSERT_EQ(chmod(p, 0644), 0);
+        fd2 = open(p, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd2 >= 0);
+        ASSERT_EQ(flock(fd2, LOCK_SH | LOCK_NB), 0);
+        ASSERT_EQ(fs_lock(p, "fifth", &fd1, NULL), 0);
+        ASSERT_EQ(mode_of(p), 0600);
+        close(fd1);
         close(fd2);
 
         /* Never through a symlink. */

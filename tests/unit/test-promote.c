@@ -64,17 +64,23 @@ static void test_session_by_version(void) {
 }
 
 static void test_parse_state(void) {
-        const char *streaming[] = { "t", "streaming", "10.0.0.1", "5432", "1024", "" };
-        const char *v6[] = { "t", "streaming", "fd00::1", "5433", "0", NULL };
-        const char *no_receiver[] = { "t", NULL, NULL, NULL, "0", NULL };
-        const char *waiting[] = { "t", "waiting", "db1", "5432", "-5", NULL };
-        const char *primary[] = { "f", NULL, NULL, NULL, NULL, NULL };
-        const char *bad[] = { "maybe", NULL, NULL, NULL, NULL, NULL };
-        const char *bad_lag[] = { "t", NULL, NULL, NULL, "12x", NULL };
+        const char *streaming[] = { "t", "streaming", "10.0.0.1", "5432", "1024", "", "1200", "60000" };
+        const char *v6[] = { "t", "streaming", "fd00::1", "5433", "0", NULL, "0", "60000" };
+        const char *no_receiver[] = { "t", NULL, NULL, NULL, "0", NULL, NULL, "60000" };
+        const char *waiting[] = { "t", "waiting", "db1", "5432", "-5", NULL, "40000", "60000" };
+        const char *primary[] = { "f", NULL, NULL, NULL, NULL, NULL, NULL, "60000" };
+        const char *bad[] = { "maybe", NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+        const char *bad_lag[] = { "t", NULL, NULL, NULL, "12x", NULL, NULL, NULL };
+        const char *bad_age[] = { "t", "streaming", "db1", "5432", "0", NULL, "12 s", "60000" };
+        /* A link cut: streaming as far as the WAL receiver knows, nothing for 15 s, not yet past its ping. */
+        const char *cut[] = { "t", "streaming", "db1", "5432", "0", NULL, "15400", "60000" };
+        /* Past half of wal_receiver_timeout and the margin: the ping went unanswered. */
+        const char *unanswered[] = { "t", "streaming", "db1", "5432", "0", NULL, "33001", "60000" };
+        const char *no_timeout[] = { "t", "streaming", "db1", "5432", "0", NULL, "90000", "0" };
         StandbyState s;
         char *d;
 
-        ASSERT_EQ(promote_parse_state(streaming, 6, &s), 0);
+        ASSERT_EQ(promote_parse_state(streaming, PROMOTE_STATE_COLUMNS, &s), 0);
         ASSERT_TRUE(s.in_recovery);
         ASSERT_STREQ(s.upstream, "10.0.0.1:5432");
         ASSERT_EQ(s.lag, 1024);
@@ -84,26 +90,26 @@ static void test_parse_state(void) {
         free(d);
         promote_state_done(&s);
 
-        ASSERT_EQ(promote_parse_state(v6, 6, &s), 0);
+        ASSERT_EQ(promote_parse_state(v6, PROMOTE_STATE_COLUMNS, &s), 0);
         ASSERT_STREQ(s.upstream, "[fd00::1]:5433");
         ASSERT_TRUE(s.trigger_setting == NULL);
         promote_state_done(&s);
 
-        ASSERT_EQ(promote_parse_state(no_receiver, 6, &s), 0);
+        ASSERT_EQ(promote_parse_state(no_receiver, PROMOTE_STATE_COLUMNS, &s), 0);
         d = promote_describe(&s);
         ASSERT_STREQ(d, "standby, not streaming (no WAL receiver), replay lag 0 bytes");
         free(d);
         promote_state_done(&s);
 
         /* Replay ahead of receipt (WAL from an archive) is no lag. */
-        ASSERT_EQ(promote_parse_state(waiting, 6, &s), 0);
+        ASSERT_EQ(promote_parse_state(waiting, PROMOTE_STATE_COLUMNS, &s), 0);
         ASSERT_EQ(s.lag, 0);
         d = promote_describe(&s);
         ASSERT_STREQ(d, "standby of 'db1:5432', not streaming (WAL receiver waiting), replay lag 0 bytes");
         free(d);
         promote_state_done(&s);
 
-        ASSERT_EQ(promote_parse_state(primary, 6, &s), 0);
+        ASSERT_EQ(promote_parse_state(primary, PROMOTE_STATE_COLUMNS, &s), 0);
         ASSERT_TRUE(!s.in_recovery);
         ASSERT_EQ(s.lag, -1);
         d = promote_describe(&s);
@@ -111,9 +117,28 @@ static void test_parse_state(void) {
         free(d);
         promote_state_done(&s);
 
-        ASSERT_EQ(promote_parse_state(bad, 6, &s), -EBADMSG);
-        ASSERT_EQ(promote_parse_state(bad_lag, 6, &s), -EBADMSG);
-        ASSERT_EQ(promote_parse_state(streaming, 5, &s), -EBADMSG);
+        ASSERT_EQ(promote_parse_state(bad, PROMOTE_STATE_COLUMNS, &s), -EBADMSG);
+        ASSERT_EQ(promote_parse_state(bad_lag, PROMOTE_STATE_COLUMNS, &s), -EBADMSG);
+        ASSERT_EQ(promote_parse_state(bad_age, PROMOTE_STATE_COLUMNS, &s), -EBADMSG);
+
+        ASSERT_EQ(promote_parse_state(cut, PROMOTE_STATE_COLUMNS, &s), 0);
+        ASSERT_EQ(s.silent_ms, 15400);
+        d = promote_describe(&s);
+        ASSERT_STREQ(d, "standby of 'db1:5432', streaming, replay lag 0 bytes, upstream silent for 15 s");
+        free(d);
+        promote_state_done(&s);
+        ASSERT_EQ(promote_parse_state(unanswered, PROMOTE_STATE_COLUMNS, &s), 0);
+        d = promote_describe(&s);
+        ASSERT_STREQ(d, "standby of 'db1:5432', upstream silent for 33 s (no answer to the WAL receiver's ping; it "
+                        "gives up after 60 s), replay lag 0 bytes");
+        free(d);
+        promote_state_done(&s);
+        ASSERT_EQ(promote_parse_state(no_timeout, PROMOTE_STATE_COLUMNS, &s), 0);
+        d = promote_describe(&s);
+        ASSERT_STREQ(d, "standby of 'db1:5432', streaming, replay lag 0 bytes, upstream silent for 90 s");
+        free(d);
+        promote_state_done(&s);
+        ASSERT_EQ(promote_parse_state(streaming, PROMOTE_STATE_COLUMNS - 1, &s), -EBADMSG);
 }
 
 static void test_classify(void) {

@@ -26,6 +26,7 @@ static struct stat make_stat(mode_t mode, uid_t uid, nlink_t links) {
         st.st_ino = 4242;
         st.st_ctim.tv_sec = 1700000000;
         st.st_ctim.tv_nsec = 123456789;
+        st.st_mtim = st.st_ctim;
         return st;
 }
 
@@ -48,6 +49,17 @@ static void test_classify(void) {
                 { S_IFCHR | 0666, 0, 1, TRIGGER_NOT_REGULAR },
                 { S_IFREG | 0644, 0, 2, TRIGGER_HARD_LINKED },
         };
+        static const struct {
+                long long mtime_behind_ns; /* how far the mtime lies before the ctime */
+                TriggerVerdict want;
+        } ages[] = {
+                { 0, TRIGGER_VALID },                   /* touch, pgreplctl promote */
+                { 50000000, TRIGGER_VALID },            /* touch, then chmod or chown */
+                { 2000000000, TRIGGER_VALID },
+                { 2000000001, TRIGGER_MOVED_IN },
+                { 86400LL * 1000000000LL, TRIGGER_MOVED_IN }, /* a day-old root file renamed in */
+                { -3000000000LL, TRIGGER_MOVED_IN },   /* an mtime in the future */
+        };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct stat st = make_stat(cases[i].mode, cases[i].uid, cases[i].links);
@@ -55,6 +67,15 @@ static void test_classify(void) {
                 ASSERT_EQ(trigger_classify(&st, SELF, NULL), cases[i].want);
                 ASSERT_TRUE(trigger_verdict_reason(cases[i].want)[0] != 0);
         }
+        for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+                struct stat st = make_stat(S_IFREG | 0600, 0, 1);
+                long long ns = (long long) st.st_ctim.tv_nsec - ages[i].mtime_behind_ns;
+
+                st.st_mtim.tv_sec = st.st_ctim.tv_sec + ns / 1000000000LL - (ns % 1000000000LL < 0);
+                st.st_mtim.tv_nsec = (long) ((ns % 1000000000LL + 1000000000LL) % 1000000000LL);
+                ASSERT_EQ(trigger_classify(&st, SELF, NULL), ages[i].want);
+        }
+        ASSERT_TRUE(trigger_verdict_is_bad(TRIGGER_MOVED_IN));
         ASSERT_EQ(trigger_classify(NULL, SELF, NULL), TRIGGER_ABSENT);
         ASSERT_TRUE(!trigger_verdict_is_bad(TRIGGER_VALID) && !trigger_verdict_is_bad(TRIGGER_DONE));
         ASSERT_TRUE(trigger_verdict_is_bad(TRIGGER_SYMLINK) && trigger_verdict_is_bad(TRIGGER_FOREIGN_OWNER));
@@ -75,6 +96,35 @@ static void test_classify_done(void) {
         /* A bad file stays bad even if it matches. */
         st = make_stat(S_IFREG | 0644, 65534, 1);
         ASSERT_EQ(trigger_classify(&st, SELF, &done), TRIGGER_FOREIGN_OWNER);
+}
+
+static void test_dir_classify(void) {
+        static const struct {
+                mode_t mode;
+                uid_t uid;
+                DirVerdict want;
+        } cases[] = {
+                { S_IFDIR | 0755, 0, DIR_TRUSTED },
+                { S_IFDIR | 01777, 0, DIR_TRUSTED },    /* /tmp */
+                { S_IFDIR | 0700, SELF, DIR_TRUSTED },
+                { S_IFDIR | 0775, SELF, DIR_TRUSTED },
+                { S_IFDIR | 0777, 0, DIR_OPEN_TO_ALL }, /* anyone may swap what is in it */
+                { S_IFDIR | 01777, 65534, DIR_FOREIGN_OWNER },
+                { S_IFDIR | 0755, 1000, DIR_FOREIGN_OWNER },
+                { S_IFLNK | 0777, 0, DIR_SYMLINK },
+                { S_IFLNK | 0777, 65534, DIR_SYMLINK },
+                { S_IFREG | 0644, 0, DIR_NOT_DIRECTORY },
+                { S_IFIFO | 0644, 65534, DIR_NOT_DIRECTORY },
+                { S_IFSOCK | 0755, 0, DIR_NOT_DIRECTORY },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct stat st = make_stat(cases[i].mode, cases[i].uid, 1);
+
+                ASSERT_EQ(trigger_dir_classify(&st, SELF), cases[i].want);
+                ASSERT_TRUE(trigger_dir_reason(cases[i].want)[0] != 0);
+        }
+        ASSERT_EQ(trigger_dir_classify(NULL, SELF), DIR_UNREADABLE);
 }
 
 static void test_events(void) {
@@ -99,11 +149,15 @@ static void test_events(void) {
                 { IN_IGNORED, NULL, false, EVENT_REARM },
                 { IN_UNMOUNT, NULL, false, EVENT_REARM },
                 { IN_Q_OVERFLOW, NULL, false, EVENT_CHECK },
-                /* On an ancestor, waiting for the directory "trigger" names. */
+                /* On an ancestor, waiting for the directory "trigger" names, or for a bad one there (a
+                 * file, a link, another user's directory) to be put right. */
                 { IN_CREATE | IN_ISDIR, "trigger", true, EVENT_REARM },
                 { IN_MOVED_TO | IN_ISDIR, "trigger", true, EVENT_REARM },
                 { IN_CREATE, "other", true, EVENT_IGNORE },
-                { IN_ATTRIB, "trigger", true, EVENT_IGNORE },
+                { IN_ATTRIB, "trigger", true, EVENT_REARM },
+                { IN_DELETE, "trigger", true, EVENT_REARM },
+                { IN_MOVED_FROM, "trigger", true, EVENT_REARM },
+                { IN_DELETE, "other", true, EVENT_IGNORE },
                 { IN_DELETE_SELF, NULL, true, EVENT_REARM },
                 { IN_Q_OVERFLOW, NULL, true, EVENT_REARM },
         };
@@ -219,6 +273,7 @@ static void test_record(void) {
 int main(void) {
         test_classify();
         test_classify_done();
+        test_dir_classify();
         test_events();
         test_lock_names();
         test_split();
