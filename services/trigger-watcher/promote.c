@@ -252,7 +252,7 @@ char *promote_describe(const StandbyState *s) {
                 buf_printf(&b, ", replay lag %lld bytes", (long long) s->lag);
         /* A link cut, a stopped upstream: nothing for a few seconds is worth saying, even before the ping. */
         if (streaming && !unanswered && s->silent_ms >= PROMOTE_SILENT_MS)
-                buf_printf(&b, ", upstream silent for %lld s", (long long) (s->silent_ms / 1000));
+                buf_printf(&b, ", last message from upstream %lld s ago", (long long) (s->silent_ms / 1000));
         return buf_steal(&b);
 }
 

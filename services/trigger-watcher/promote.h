@@ -50,8 +50,8 @@ typedef struct StandbyState {
 
 /* Columns of the status query. */
 #define PROMOTE_STATE_COLUMNS 8
-/* STATUS= says "upstream silent for N s" from this age of the last message on. An idle primary's
- * messages can be 15 s apart, so this is a fact to read, not yet a fault. */
+/* STATUS= says "last message from upstream N s ago" from this age on. An idle primary's messages
+ * can be 15 s apart, so this is a fact to read, not a fault; a fault is a missed ping (below). */
 #define PROMOTE_SILENT_MS 5000
 /* Past half of wal_receiver_timeout plus this, the upstream did not answer the WAL receiver's ping. */
 #define PROMOTE_PING_MARGIN_MS 3000
@@ -70,9 +70,9 @@ int promote_send_state(PGconn *conn, bool with_setup);
  * -EBADMSG for a malformed row, -ENOMEM.
  */
 int promote_receive_state(PGconn *conn, PGresult **kept, StandbyState *ret, char **ret_error);
-/* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes", then ", upstream silent for
- * N s" once the last message is PROMOTE_SILENT_MS old; "standby of '...', upstream silent for N s (no answer
- * to the WAL receiver's ping ...)" once the upstream missed a ping. */
+/* For STATUS=: "standby of '10.0.0.1:5432', streaming, replay lag 0 bytes", then ", last message from
+ * upstream N s ago" once that is PROMOTE_SILENT_MS old; "standby of '...', upstream silent for N s (no
+ * answer to the WAL receiver's ping ...)" once the upstream missed a ping. */
 char *promote_describe(const StandbyState *s);
 
 typedef enum PromoteOutcome {

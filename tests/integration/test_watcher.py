@@ -619,12 +619,12 @@ def test_status_says_the_upstream_is_silent_when_it_stops_talking(env):
         mark = w.notify.mark()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            silent = [x for x in statuses_since(w, mark) if "upstream silent for" in x]
-            if silent and int(silent[-1].split("upstream silent for ")[1].split()[0]) >= 6:
+            silent = [x for x in statuses_since(w, mark) if "last message from upstream" in x]
+            if silent and int(silent[-1].split("last message from upstream ")[1].split()[0]) >= 6:
                 break
             time.sleep(0.2)
         else:
-            raise AssertionError(f"no 'upstream silent' in STATUS=: {statuses_since(w, mark)}")
+            raise AssertionError(f"no 'last message from upstream' in STATUS=: {statuses_since(w, mark)}")
         assert in_recovery(s)
     finally:
         os.kill(int(sender), signal.SIGCONT)

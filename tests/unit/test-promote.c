@@ -124,7 +124,7 @@ static void test_parse_state(void) {
         ASSERT_EQ(promote_parse_state(cut, PROMOTE_STATE_COLUMNS, &s), 0);
         ASSERT_EQ(s.silent_ms, 15400);
         d = promote_describe(&s);
-        ASSERT_STREQ(d, "standby of 'db1:5432', streaming, replay lag 0 bytes, upstream silent for 15 s");
+        ASSERT_STREQ(d, "standby of 'db1:5432', streaming, replay lag 0 bytes, last message from upstream 15 s ago");
         free(d);
         promote_state_done(&s);
         ASSERT_EQ(promote_parse_state(unanswered, PROMOTE_STATE_COLUMNS, &s), 0);
@@ -135,7 +135,7 @@ static void test_parse_state(void) {
         promote_state_done(&s);
         ASSERT_EQ(promote_parse_state(no_timeout, PROMOTE_STATE_COLUMNS, &s), 0);
         d = promote_describe(&s);
-        ASSERT_STREQ(d, "standby of 'db1:5432', streaming, replay lag 0 bytes, upstream silent for 90 s");
+        ASSERT_STREQ(d, "standby of 'db1:5432', streaming, replay lag 0 bytes, last message from upstream 90 s ago");
         free(d);
         promote_state_done(&s);
         ASSERT_EQ(promote_parse_state(streaming, PROMOTE_STATE_COLUMNS - 1, &s), -EBADMSG);
