@@ -22,13 +22,19 @@ static char *quote(const char *s, char open, const char *specials, char esc_with
 char *render_conf_string(const char *s) {
         Buf b = {};
 
-        /* GUC strings: a quote is doubled, a backslash starts an escape. */
+        /* GUC strings: a quote is doubled, a backslash starts an escape. A line break cannot
+         * stand in one (the file's lexer ends the token there and the rest becomes a line of its
+         * own): it is written as the \n or \r escape PostgreSQL reads back (GUC_scanstr). */
         buf_puts(&b, "'");
         for (const char *p = s; *p; p++) {
                 if (*p == '\'')
                         buf_puts(&b, "''");
                 else if (*p == '\\')
                         buf_puts(&b, "\\\\");
+                else if (*p == '\n')
+                        buf_puts(&b, "\\n");
+                else if (*p == '\r')
+                        buf_puts(&b, "\\r");
                 else
                         buf_printf(&b, "%c", *p);
         }

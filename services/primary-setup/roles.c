@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "fs.h"
 #include "log.h"
@@ -10,20 +14,69 @@
 #include "roles.h"
 #include "util.h"
 
-#define FINGERPRINT_FILE "pgrepl.roles"
+/* The fingerprint and its key live in the state directory, never in the data directory: the
+ * clone copies that to every standby. A file of the old scheme there (an MD5 salted beside it, a
+ * cheap check of a password guess) is removed by the next role work. */
+#define FINGERPRINT_FILE "roles.fingerprint"
+#define KEY_FILE "roles.key"
+#define LEGACY_FINGERPRINT_FILE "pgrepl.roles"
+#define KEY_BYTES 32
 
 static void PQfreememp(char **p) {
         if (*p)
                 PQfreemem(*p);
 }
 
+static void hex(const unsigned char *raw, size_t n, char *out) {
+        for (size_t i = 0; i < n; i++)
+                snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
 
-static char *fingerprint(const Config *c, const char *salt) {
+/* The key (hex) from STATE_DIR/roles.key; created (0600) when absent and create is set. -ENOENT
+ * when absent and not created. */
+static int fingerprint_key(const char *state_dir, bool create, char **ret) {
+        _cleanup_free_ char *path = path_join(state_dir, KEY_FILE), *key = NULL;
+        unsigned char raw[KEY_BYTES];
+        char text[2 * KEY_BYTES + 2];
+        int r;
+
+        if (!path)
+                return log_oom();
+        r = fs_read_secret(path, &key);
+        if (r >= 0 && strlen(key) == 2 * KEY_BYTES && strspn(key, "0123456789abcdef") == 2 * KEY_BYTES) {
+                *ret = TAKE_PTR(key);
+                return 0;
+        }
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Failed to read '%s': %m", path);
+        if (!create)
+                return -ENOENT; /* absent or not a key of ours: the next role work makes a new one */
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
+                return log_error_errno(negative_errno(), "Failed to get random bytes: %m");
+        hex(raw, sizeof(raw), text);
+        explicit_bzero(raw, sizeof(raw));
+        strcat(text, "\n");
+        r = fs_write_atomic(path, text, 0600);
+        if (r < 0) {
+                explicit_bzero(text, sizeof(text));
+                return log_error_errno(r, "Failed to write '%s': %m", path);
+        }
+        text[2 * KEY_BYTES] = 0;
+        *ret = strdup(text);
+        explicit_bzero(text, sizeof(text));
+        return *ret ? 0 : log_oom();
+}
+
+/* "hmac-sha256 <hex>\n": HMAC-SHA256, keyed with the state directory's key, of every setting the
+ * roles depend on, passwords included. Without the key the file says nothing about a password. */
+static char *fingerprint(const Config *c, const char *key) {
         static const VarId ids[] = { VAR_USERNAME, VAR_DATABASE, VAR_REPLICATION_USER, VAR_PASSWORD,
                                      VAR_POSTGRES_PASSWORD, VAR_REPLICATION_PASSWORD,
                                      VAR_PASSWORD_ENCRYPTION, VAR_USERNAME_CONNECTION_LIMIT,
                                      VAR_POSTGRES_CONNECTION_LIMIT };
-        _cleanup_free_ char *hash = NULL;
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned mac_len = 0;
+        char text[2 * EVP_MAX_MD_SIZE + 1];
         char *line = NULL;
         Buf b = {};
 
@@ -38,56 +91,73 @@ static char *fingerprint(const Config *c, const char *salt) {
                 buf_free(&b);
                 return NULL;
         }
-        /* A salted one-way hash: the file never holds a password. */
-        hash = PQencryptPassword(b.data, salt);
+        if (!HMAC(EVP_sha256(), key, (int) strlen(key), (const unsigned char *) b.data, b.len, mac, &mac_len))
+                mac_len = 0;
+        explicit_bzero(b.data, b.len);
         buf_free(&b);
-        if (!hash || asprintf(&line, "%s %s\n", salt, hash) < 0)
+        if (mac_len == 0)
+                return NULL;
+        hex(mac, mac_len, text);
+        if (asprintf(&line, "hmac-sha256 %s\n", text) < 0)
                 return NULL;
         return line;
 }
 
-static char *fingerprint_path(const char *datadir) {
-        return path_join(datadir, FINGERPRINT_FILE);
-}
-
 int roles_need_work(const Config *c, const char *datadir) {
-        _cleanup_free_ char *path = fingerprint_path(datadir), *old = NULL, *now = NULL;
-        char salt[40];
+        _cleanup_free_ char *state = config_state_dir(c), *path = NULL, *legacy = NULL, *key = NULL,
+                            *old = NULL, *now = NULL;
         int r;
 
-        if (!path)
+        if (!state)
                 return log_oom();
+        legacy = path_join(datadir, LEGACY_FINGERPRINT_FILE);
+        path = path_join(state, FINGERPRINT_FILE);
+        if (!legacy || !path)
+                return log_oom();
+        if (fs_exists(legacy)) {
+                log_info("'%s' is of an older pgrepl: roles are applied once more and it is removed", legacy);
+                return 1;
+        }
         r = fs_read_file(path, &old);
         if (r == -ENOENT)
                 return 1;
         if (r < 0)
                 return log_error_errno(r, "Failed to read '%s': %m", path);
-        if (sscanf(old, "%39s ", salt) != 1)
+        r = fingerprint_key(state, false, &key);
+        if (r == -ENOENT)
                 return 1;
-        now = fingerprint(c, salt);
+        if (r < 0)
+                return r;
+        now = fingerprint(c, key);
+        explicit_bzero(key, strlen(key));
         if (!now)
                 return log_oom();
         return streq(now, old) ? 0 : 1;
 }
 
 int roles_save_fingerprint(const Config *c, const char *datadir) {
-        _cleanup_free_ char *path = fingerprint_path(datadir), *line = NULL;
-        unsigned char raw[12];
-        char salt[2 * sizeof(raw) + 1];
+        _cleanup_free_ char *state = config_state_dir(c), *path = NULL, *legacy = NULL, *key = NULL,
+                            *line = NULL;
         int r;
 
-        if (!path)
+        if (!state)
                 return log_oom();
-        if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
-                return log_error_errno(negative_errno(), "Failed to get random bytes: %m");
-        for (size_t i = 0; i < sizeof(raw); i++)
-                snprintf(salt + 2 * i, 3, "%02x", raw[i]);
-        line = fingerprint(c, salt);
+        legacy = path_join(datadir, LEGACY_FINGERPRINT_FILE);
+        path = path_join(state, FINGERPRINT_FILE);
+        if (!legacy || !path)
+                return log_oom();
+        r = fingerprint_key(state, true, &key);
+        if (r < 0)
+                return r;
+        line = fingerprint(c, key);
+        explicit_bzero(key, strlen(key));
         if (!line)
                 return log_oom();
         r = fs_write_atomic(path, line, 0600);
         if (r < 0)
                 return log_error_errno(r, "Failed to write '%s': %m", path);
+        if (unlink(legacy) < 0 && errno != ENOENT)
+                return log_error_errno(-errno, "Failed to remove '%s': %m", legacy);
         return 0;
 }
 

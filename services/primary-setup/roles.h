@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Roles and the database the configuration asks for. A salted fingerprint
- * of everything they depend on (names, passwords, encryption) is kept in
- * the data directory (0600), so a restart with nothing changed skips the
- * role work entirely.
+ * Roles and the database the configuration asks for. A keyed fingerprint
+ * (HMAC-SHA256) of everything they depend on (names, passwords, encryption)
+ * is kept in the state directory with its key (roles.fingerprint and
+ * roles.key, 0600; never in the data directory, which the clone copies to
+ * every standby), so a restart with nothing changed skips the role work
+ * entirely. An old DATADIR/pgrepl.roles makes the roles be applied once
+ * more, and is then removed.
  */
 #pragma once
 

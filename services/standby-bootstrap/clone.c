@@ -225,10 +225,14 @@ int clone_run(const Upstream *u, const char *bindir, const char *side, char **re
 }
 
 int clone_commit(const char *side, const char *datadir) {
-        _cleanup_free_ char *parent = path_parent(side);
+        _cleanup_free_ char *parent = path_parent(side), *legacy = path_join(side, "pgrepl.roles");
 
-        if (!parent)
+        if (!parent || !legacy)
                 return log_oom();
+        /* A primary of an older pgrepl kept its roles' fingerprint (salted, unkeyed: a check of a
+         * password guess) in its data directory; a standby has no use for it. */
+        if (unlink(legacy) < 0 && errno != ENOENT)
+                return log_error_errno(-errno, "Failed to remove '%s': %m", legacy);
         /* An empty data directory (created by an admin or a package) makes way for the copy. */
         if (rmdir(datadir) < 0 && errno != ENOENT)
                 return log_error_errno(-errno, "Failed to remove the empty data directory '%s' before the "

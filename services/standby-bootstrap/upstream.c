@@ -5,6 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-id128.h>
+
+#include "config.h"
 #include "errors.h"
 #include "fs.h"
 #include "log.h"
@@ -40,6 +43,76 @@ int upstream_slot_name(const char *hostname, const char *instance, char **ret) {
                 snprintf(s + 54, 10, "_%08x", h);
         }
         *ret = s;
+        return 0;
+}
+
+/* The application id of the machine-specific part of slot names: sd_id128_get_machine_app_specific()
+ * with it gives a stable id of this machine that says nothing about /etc/machine-id itself. */
+#define SLOT_APP_ID SD_ID128_MAKE(36,ab,5b,3a,20,c6,44,92,bd,43,bb,d9,70,b4,45,df)
+#define SLOT_FILE "slot"
+
+int upstream_slot_name_machine(const char *instance, char **ret) {
+        char id[SD_ID128_STRING_MAX];
+        sd_id128_t m;
+        int r;
+
+        r = sd_id128_get_machine_app_specific(SLOT_APP_ID, &m);
+        if (r < 0)
+                return r;
+        sd_id128_to_string(m, id);
+        id[16] = 0; /* 64 bits tell machines apart and leave room for the instance name */
+        return upstream_slot_name(id, instance, ret);
+}
+
+static bool slot_name_valid(const char *s) {
+        size_t n = strlen(s);
+
+        return n >= 1 && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+int upstream_default_slot(const Config *c, bool first, char **ret) {
+        _cleanup_free_ char *state = config_state_dir(c), *path = NULL, *name = NULL, *text = NULL;
+        char host[256] = "";
+        int r;
+
+        if (!state || !(path = path_join(state, SLOT_FILE)))
+                return log_oom();
+        r = fs_read_secret(path, &name);
+        if (r >= 0) {
+                if (!slot_name_valid(name))
+                        return log_error_errno(-EBADMSG, "'%s' does not hold a slot name ([a-z0-9_], at most 63 "
+                                               "bytes); it names this standby's slot on its primary: write that "
+                                               "name into it, or remove it for a new slot", path);
+                *ret = TAKE_PTR(name);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return log_error_errno(r, "Failed to read '%s': %m", path);
+
+        if (first) {
+                /* A new standby: a name of this machine and instance, never of the host name, which
+                 * cloned machines share and a rename changes. */
+                r = upstream_slot_name_machine(c->instance, &name);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read this machine's id (/etc/machine-id) for the "
+                                               "slot name: %m; set POSTGRESQL_REPLICATION_SLOT to a name");
+        } else {
+                /* A standby of an older pgrepl: its slot on the primary (and the WAL it holds) keeps the
+                 * name it was made with, from the host name. */
+                if (gethostname(host, sizeof(host) - 1) < 0)
+                        return log_error_errno(-errno, "Failed to get the host name: %m");
+                if (upstream_slot_name(host, c->instance, &name) < 0)
+                        return log_oom();
+        }
+        if (asprintf(&text, "%s\n", name) < 0)
+                return log_oom();
+        r = fs_write_atomic(path, text, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the slot name in '%s': %m", path);
+        log_info("Replication slot name '%s', recorded in '%s'", name, path);
+        *ret = TAKE_PTR(name);
         return 0;
 }
 
@@ -116,15 +189,15 @@ int upstream_init(const Config *c, bool first, Upstream *u) {
                 /* The slot every other partner keeps for this node; none when it has no entry. */
                 if (c->partners.self >= 0 && !(u->slot = strdup(c->partners.items[c->partners.self].slot)))
                         goto oom;
-        } else if (c->use_slot) {
-                char host[256] = "";
-
-                if (c->slot_name)
-                        u->slot = strdup(c->slot_name);
-                else if (gethostname(host, sizeof(host) - 1) < 0 || upstream_slot_name(host, c->instance, &u->slot) < 0)
-                        u->slot = NULL;
-                if (!u->slot)
+        } else if (c->use_slot && c->slot_name) {
+                if (!(u->slot = strdup(c->slot_name)))
                         goto oom;
+        } else if (c->use_slot) {
+                r = upstream_default_slot(c, first, &u->slot);
+                if (r < 0) {
+                        upstream_done(u);
+                        return r;
+                }
         }
         return 0;
 oom:

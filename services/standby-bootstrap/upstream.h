@@ -30,13 +30,24 @@ typedef struct Upstream {
         char *slot;      /* NULL when POSTGRESQL_REPLICATION_SLOT=off */
 } Upstream;
 
-/* Fill u from the configuration; touches nothing. first: for a first start, whose clone comes from
+/* Fill u from the configuration; touches nothing but the state directory's slot file
+ * (upstream_default_slot()). first: for a first start, whose clone comes from
  * POSTGRESQL_MASTER_HOST when set; later starts with partners always look among the partners. */
 int upstream_init(const Config *c, bool first, Upstream *u);
 void upstream_done(Upstream *u);
 
-/* Default slot name: pgrepl_<host>_<instance>, [a-z0-9_], at most 63 bytes. */
+/* Slot name pgrepl_<host>_<instance>, [a-z0-9_], at most 63 bytes. */
 int upstream_slot_name(const char *hostname, const char *instance, char **ret);
+/* pgrepl_<machine>_<instance>: <machine> is 16 hex digits of this machine's id for pgrepl
+ * (sd_id128_get_machine_app_specific()), so two machines with one host name differ. */
+int upstream_slot_name_machine(const char *instance, char **ret);
+/*
+ * The slot name without partners and without POSTGRESQL_REPLICATION_SLOT=<name>: the one recorded
+ * in STATE_DIRECTORY/slot; when none is, chosen and recorded: for a first clone (first) by
+ * upstream_slot_name_machine(), for a standby of an older pgrepl by the host name rule it was made
+ * with (its slot on the primary holds its WAL). A renamed host keeps its slot. Logs.
+ */
+int upstream_default_slot(const Config *c, bool first, char **ret);
 
 /* Write the passfile (0600, atomically): the only place the password lives. */
 int upstream_write_passfile(const Upstream *u);

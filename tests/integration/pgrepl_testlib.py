@@ -20,6 +20,52 @@ BUILDDIR = Path(os.environ.get("PGREPL_BUILDDIR", REPO / "build")).resolve()
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PGUSER = pwd.getpwnam("postgres")
 
+# Where ASan, LSan and UBSan write their reports for the running test: set
+# by conftest's autouse fixture (a fresh directory per test, writable by
+# every user), which fails the test when a report file is left in it. The
+# binaries of a -Db_sanitize build read these variables; PostgreSQL and the
+# other programs they run are not instrumented and ignore them. With gcc,
+# UBSan's handlers (libubsan) beside ASan's runtime write to stderr whatever
+# log_path says, so the fixture also reads what the binaries printed: every
+# Node's log file and every output note_output() was given.
+SANITIZER_DIR = None
+SANITIZER_OUTPUTS = []  # (what, path or text) the fixture scans after the test
+SANITIZER_MARKS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "LeakSanitizer has encountered a fatal error")
+
+
+def sanitizer_env():
+    """ASAN_OPTIONS, LSAN_OPTIONS and UBSAN_OPTIONS writing into SANITIZER_DIR."""
+    if SANITIZER_DIR is None:
+        return {}
+    d = SANITIZER_DIR
+    return {
+        "ASAN_OPTIONS": f"log_path={d}/asan:detect_leaks=1:abort_on_error=0",
+        "LSAN_OPTIONS": f"suppressions={REPO}/tests/unit/lsan.supp",
+        "UBSAN_OPTIONS": f"halt_on_error=1:print_stacktrace=1:log_path={d}/ubsan",
+    }
+
+
+def note_output(what, text):
+    """Output of a binary the test captured itself, for the sanitizer check."""
+    SANITIZER_OUTPUTS.append((what, text or ""))
+
+
+def sanitizer_reports(directory, outputs=()):
+    """(name, text) of every report a sanitizer left: the files in directory,
+    and the outputs ((what, Path or text)) holding a sanitizer's error line."""
+    found = []
+    directory = Path(directory)
+    if directory.is_dir():
+        found += [(str(p), p.read_text(errors="replace")) for p in sorted(directory.iterdir()) if p.is_file()]
+    for what, out in outputs:
+        if isinstance(out, Path):
+            out = out.read_text(errors="replace") if out.exists() else ""
+        lines = [line for line in out.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+        if lines:
+            found.append((str(what), "\n".join(lines)))
+    return found
+
 
 def binary(name):
     """Path of a built pgrepl binary."""
@@ -132,9 +178,11 @@ class Node:
         self.env.update(env)
         self.proc = None
         self.log = self.root / "log.txt"
+        SANITIZER_OUTPUTS.append((self.log, self.log))
 
     def command_env(self, extra=None, notify=True):
         env = {"PATH": "/usr/bin:/bin"}
+        env.update(sanitizer_env())
         env.update(self.env)
         if notify:
             env["NOTIFY_SOCKET"] = self.notify.path
@@ -165,10 +213,12 @@ class Node:
 
     def run_once(self, args=(), extra_env=None, timeout=60, notify=False):
         """Run the binary to completion (e.g. --check, --reload)."""
-        return subprocess.run(
+        r = subprocess.run(
             [binary(self.binary_name), *args], env=self.command_env(extra_env, notify),
             user=PGUSER.pw_uid, group=PGUSER.pw_gid, extra_groups=[],
             capture_output=True, text=True, timeout=timeout, cwd="/")
+        note_output(f"{self.binary_name} {' '.join(args)}", r.stdout + r.stderr)
+        return r
 
     def wait_ready(self, timeout=60):
         return self.notify.wait_for("READY", "1", timeout=timeout, proc=self.proc, since=self.started_at)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pgrepl_testlib import BUILDDIR, PG_BIN, PGUSER, Node, binary, free_port, make_dir
+from pgrepl_testlib import BUILDDIR, PG_BIN, PGUSER, Node, binary, free_port, make_dir, note_output, sanitizer_env
 
 CTL = str(BUILDDIR / "services" / "pgreplctl" / "pgreplctl")
 
@@ -48,10 +48,12 @@ class Conf:
         return text
 
     def run(self, *args, env=None, user=None, timeout=120):
-        e = dict(self.env)
+        e = dict(self.env, **sanitizer_env())
         e.update(env or {})
-        return subprocess.run([CTL, *args], env=e, capture_output=True, text=True, timeout=timeout, user=user,
-                              cwd="/")
+        r = subprocess.run([CTL, *args], env=e, capture_output=True, text=True, timeout=timeout, user=user,
+                           cwd="/")
+        note_output(f"pgreplctl {' '.join(args)}", r.stdout + r.stderr)
+        return r
 
     def status(self, *args, **kw):
         r = self.run("status", "--json", *args, **kw)

@@ -4,6 +4,8 @@ and helpers that drive hosts the way an operator would (env files, systemctl,
 psql, touch) and wait, with a deadline, for what a user would see."""
 
 import concurrent.futures
+import hashlib
+import hmac
 import threading
 import time
 
@@ -135,8 +137,18 @@ def receiver(standby):
     return tuple(out.split("|")) if out else None
 
 
+# The application id pgrepl-standby-bootstrap names default slots with (services/standby-bootstrap/upstream.c).
+SLOT_APP_ID = bytes.fromhex("36ab5b3a20c64492bd43bbd970b445df")
+
+
 def slot_name(standby):
-    return f"pgrepl_{standby.name}_main"
+    """The default slot of a standby of instance main: pgrepl_<machine>_main, <machine> the first 16 hex
+    digits of sd_id128_get_machine_app_specific() of the host's machine id (computed here, as the host
+    may be gone)."""
+    mac = bytearray(hmac.new(bytes.fromhex(standby.machine_id), SLOT_APP_ID, hashlib.sha256).digest()[:16])
+    mac[6] = (mac[6] & 0x0F) | 0x40  # a v4 UUID, as systemd makes it
+    mac[8] = (mac[8] & 0x3F) | 0x80
+    return f"pgrepl_{mac.hex()[:16]}_main"
 
 
 def journal_count(host, unit, text):

@@ -28,6 +28,9 @@ static void test_conf_string(void) {
                 { "a\\b", "'a\\\\b'" },
                 { "ü €", "'ü €'" },
                 { "", "''" },
+                /* a line break is an escape: raw, it would end the string and start a line */
+                { "a\nb", "'a\\nb'" },
+                { "x\r\n' y", "'x\\r\\n'' y'" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 char *s = render_conf_string(cases[i].in);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The standby's view of its primary: default slot names (unique
- * per host and instance, valid, at most 63 bytes), the conninfo (passfile=,
+ * per machine and instance, valid, at most 63 bytes, recorded in the state
+ * directory), the conninfo (passfile=,
  * never a password; parsed back by libpq) and the passfile (0600, fields
  * escaped, any password).
  */
@@ -123,8 +124,56 @@ static void test_conninfo_and_passfile(void) {
         config_free(c);
 }
 
+/* The default slot: a first clone names it by this machine's id and the instance, and records it;
+ * later starts read it back (a renamed host keeps its slot); a standby of an older pgrepl, with no
+ * record, keeps its host-name slot. */
+static void test_default_slot_recorded(void) {
+        char dir[] = "/tmp/pgrepl-test-upstream-XXXXXX", path[128], host[256] = "";
+        _cleanup_free_ char *machine = NULL, *by_host = NULL, *a = NULL, *b = NULL, *c_ = NULL, *text = NULL;
+        Config *c;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        c = load(dir);
+        snprintf(path, sizeof(path), "%s/slot", dir);
+        ASSERT_EQ(upstream_slot_name_machine("sb1", &machine), 0);
+        ASSERT_TRUE(valid_slot(machine) && strncmp(machine, "pgrepl_", 7) == 0 && strlen(machine) == 7 + 16 + 4);
+        ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+        ASSERT_EQ(upstream_slot_name(host, "sb1", &by_host), 0);
+
+        /* First clone: the machine's name, recorded. */
+        ASSERT_EQ(upstream_default_slot(c, true, &a), 0);
+        ASSERT_STREQ(a, machine);
+        ASSERT_EQ(fs_read_file(path, &text), 0);
+        ASSERT_TRUE(strncmp(text, machine, strlen(machine)) == 0 && text[strlen(machine)] == '\n');
+        /* Later starts (and a later re-clone) read it back, whatever the host name says. */
+        ASSERT_EQ(upstream_default_slot(c, false, &b), 0);
+        ASSERT_STREQ(b, machine);
+        ASSERT_EQ(fs_write_atomic(path, "pgrepl_renamed_host_sb1\n", 0644), 0);
+        ASSERT_EQ(upstream_default_slot(c, true, &c_), 0);
+        ASSERT_STREQ(c_, "pgrepl_renamed_host_sb1");
+        free(c_);
+        c_ = NULL;
+        /* An existing standby without a record keeps the host-name slot it was made with. */
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_EQ(upstream_default_slot(c, false, &c_), 0);
+        ASSERT_STREQ(c_, by_host);
+        free(text);
+        ASSERT_EQ(fs_read_file(path, &text), 0);
+        ASSERT_TRUE(strncmp(text, by_host, strlen(by_host)) == 0);
+        /* A record that is not a slot name is refused, not replaced. */
+        ASSERT_EQ(fs_write_atomic(path, "x'; drop\n", 0644), 0);
+        free(c_);
+        c_ = NULL;
+        ASSERT_TRUE(upstream_default_slot(c, true, &c_) < 0);
+        ASSERT_TRUE(!c_);
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_EQ(rmdir(dir), 0);
+        config_free(c);
+}
+
 int main(void) {
         test_slot_names();
         test_conninfo_and_passfile();
+        test_default_slot_recorded();
         return 0;
 }
