@@ -161,8 +161,13 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
                 return r == 0 ? EX_OK : cli_exit(r);
         if (ret_args->stage_secrets)
                 return cli_exit(secrets_stage(environ));
-        if (ret_args->record_exit)
-                return cli_exit(lastexit_record(environ));
+        if (ret_args->record_exit) {
+                /* Best effort: a clean stop must not turn into a failed one over it. */
+                r = lastexit_record(environ);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot keep what the server's last run ended with: %m");
+                return cli_exit(0);
+        }
         r = config_load(role, ret_args->instance, ret_args->config, environ, &c);
         if (r < 0)
                 return cli_exit(r);

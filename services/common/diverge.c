@@ -12,39 +12,48 @@
 #include "peer.h"
 #include "util.h"
 
-int diverge_check(const char *datadir, uint64_t replayed, Divergence *ret) {
-        _cleanup_free_ char *wal = path_join(datadir, "pg_wal");
-        unsigned tli = control_wal_timeline(datadir), best = 0;
-        uint64_t fork = 0;
+/* The newest timeline pg_wal holds a history file of, 0 when none. */
+static unsigned newest_history(const char *wal) {
         struct dirent *de;
-        DIR *d;
+        unsigned best = 0;
+        DIR *d = opendir(wal);
 
-        /* No segment at all: the timeline is not known, and nothing is claimed. */
-        if (!wal || tli == 0 || !(d = opendir(wal)))
+        if (!d)
                 return 0;
         while ((de = readdir(d))) {
-                _cleanup_free_ char *path = NULL, *history = NULL;
                 unsigned t;
-                uint64_t sw;
 
-                if (strlen(de->d_name) != 16 || strspn(de->d_name, "0123456789ABCDEF") != 8 ||
-                    !streq(de->d_name + 8, ".history") || sscanf(de->d_name, "%8X", &t) != 1 || t <= tli ||
-                    t <= best)
-                        continue;
-                path = path_join(wal, de->d_name);
-                if (!path || fs_read_file(path, &history) < 0)
-                        continue;
-                /* A timeline that forks off this one before what was replayed cannot be followed; one
-                 * whose history does not name this timeline is another lineage: no claim. */
-                if (peer_history_switchpoint(history, tli, &sw) > 0 && sw < replayed) {
+                if (strlen(de->d_name) == 16 && strspn(de->d_name, "0123456789ABCDEF") == 8 &&
+                    streq(de->d_name + 8, ".history") && sscanf(de->d_name, "%8X", &t) == 1 && t > best)
                         best = t;
-                        fork = sw;
-                }
         }
         closedir(d);
-        if (best == 0)
+        return best;
+}
+
+int diverge_check(const char *datadir, uint64_t replayed, Divergence *ret) {
+        _cleanup_free_ char *wal = path_join(datadir, "pg_wal"), *path = NULL, *history = NULL;
+        unsigned tli = control_wal_timeline(datadir), newest;
+        char name[32];
+        uint64_t fork;
+
+        /* No segment at all: the timeline is not known, and nothing is claimed. */
+        if (!wal || tli == 0)
                 return 0;
-        *ret = (Divergence) { .tli = tli, .replayed = replayed, .newer = best, .fork = fork };
+        /* Only the newest timeline counts, as for PostgreSQL (recovery_target_timeline=latest): an
+         * older sibling timeline this standby cannot follow is no reason to rewind it. */
+        newest = newest_history(wal);
+        if (newest <= tli)
+                return 0;
+        snprintf(name, sizeof(name), "%08X.history", newest);
+        path = path_join(wal, name);
+        if (!path || fs_read_file(path, &history) < 0)
+                return 0;
+        /* It forks off this timeline before what was replayed: it cannot be followed. A history
+         * that does not name this timeline is another lineage: no claim. */
+        if (peer_history_switchpoint(history, tli, &fork) <= 0 || fork >= replayed)
+                return 0;
+        *ret = (Divergence) { .tli = tli, .replayed = replayed, .newer = newest, .fork = fork };
         return 1;
 }
 

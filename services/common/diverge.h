@@ -28,11 +28,11 @@ typedef struct Divergence {
 } Divergence;
 
 /*
- * Whether a standby replayed past the fork of a newer timeline: pg_wal holds that timeline's
+ * Whether a standby replayed past the fork of the newest timeline: pg_wal holds that timeline's
  * history file (the WAL receiver fetched it from the new primary before it asked for WAL) and the
  * history forks off this standby's timeline (control_wal_timeline()) before replayed, the running
- * server's replay position. 1 with *ret filled (the newest such timeline); 0 when not, or when it
- * cannot be told.
+ * server's replay position. Only the newest timeline counts, as for PostgreSQL's
+ * recovery_target_timeline=latest. 1 with *ret filled; 0 when not, or when it cannot be told.
  */
 int diverge_check(const char *datadir, uint64_t replayed, Divergence *ret);
 

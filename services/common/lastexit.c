@@ -39,42 +39,94 @@ char *lastexit_extract(const char *message) {
         }
         while (o > out && o[-1] == ' ')
                 o--;
+        /* STATUS= has room for it: at most LASTEXIT_MAX bytes, never half a UTF-8 character. */
+        if (o - out > LASTEXIT_MAX) {
+                o = out + LASTEXIT_MAX;
+                while (o > out && ((unsigned char) *o & 0xc0) == 0x80)
+                        o--;
+        }
         *o = 0;
         return out;
 }
 
-static char *last_line_of(const char *invocation) {
-        _cleanup_free_ char *match = NULL;
-        sd_journal *j = NULL;
-        char *found = NULL;
+/* An entry's field as text (newly allocated), NULL when it has none. */
+static char *field(sd_journal *j, const char *name) {
+        size_t n = strlen(name), len;
+        const void *data;
 
-        if (asprintf(&match, "_SYSTEMD_INVOCATION_ID=%s", invocation) < 0)
+        if (sd_journal_get_data(j, name, &data, &len) < 0 || len <= n + 1)
                 return NULL;
-        if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
-                return NULL;
-        if (sd_journal_add_match(j, match, 0) < 0)
-                goto out;
-        /* The postmaster's last lines may still be on their way through journald's stream. */
-        for (int pass = 0; pass < 2 && !found; pass++) {
-                if (pass > 0)
-                        (void) sd_journal_wait(j, CATCH_UP_USEC);
-                if (sd_journal_seek_tail(j) < 0)
+        return strndup((const char *) data + n + 1, len - n - 1);
+}
+
+/*
+ * One look back from the end of the run's journal to pgrepl's own LASTEXIT_MARKER line: that line's
+ * PID is the postmaster's (the exec keeps it). The newest PANIC of any of the server's processes
+ * wins, else the newest FATAL of the postmaster itself: a FATAL of a backend is a client's (a failed
+ * login, a cancelled session), not the server's death, and its text is the client's to choose.
+ * 1 with *ret; 0 when the server ran but nothing of the kind was found (killed, say); -ENOENT when
+ * the server was never started in this run (a start pgrepl refused).
+ */
+static int look_back(sd_journal *j, char **ret) {
+        _cleanup_free_ char *panic = NULL;
+        char *fatals[64] = {}, *pids[64] = {};
+        size_t nf = 0;
+        int found = -ENOENT;
+
+        if (sd_journal_seek_tail(j) < 0)
+                return -ENOENT;
+        for (int n = 0; n < SCAN_ENTRIES && sd_journal_previous(j) > 0; n++) {
+                _cleanup_free_ char *msg = field(j, "MESSAGE"), *pid = field(j, "_PID");
+
+                if (!msg)
+                        continue;
+                if (strncmp(msg, LASTEXIT_MARKER, strlen(LASTEXIT_MARKER)) == 0) {
+                        found = 0;
+                        for (size_t i = 0; !panic && pid && i < nf; i++)
+                                if (pids[i] && streq(pids[i], pid)) {
+                                        *ret = TAKE_PTR(fatals[i]);
+                                        found = 1;
+                                        break;
+                                }
+                        if (panic) {
+                                *ret = TAKE_PTR(panic);
+                                found = 1;
+                        }
                         break;
-                for (int n = 0; n < SCAN_ENTRIES && !found && sd_journal_previous(j) > 0; n++) {
-                        const void *data;
-                        size_t len;
-                        _cleanup_free_ char *msg = NULL;
-
-                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len <= 8)
-                                continue;
-                        msg = strndup((const char *) data + 8, len - 8);
-                        if (msg)
-                                found = lastexit_extract(msg);
+                }
+                if (!panic && strstr(msg, "PANIC:"))
+                        panic = lastexit_extract(msg);
+                else if (nf < ELEMENTSOF(fatals) && strstr(msg, "FATAL:")) {
+                        fatals[nf] = lastexit_extract(msg);
+                        pids[nf++] = TAKE_PTR(pid);
                 }
         }
-out:
-        sd_journal_close(j);
+        for (size_t i = 0; i < nf; i++) {
+                free(fatals[i]);
+                free(pids[i]);
+        }
         return found;
+}
+
+/* look_back() on the journal of the run (its invocation), twice when the first finds no line: the
+ * postmaster's last lines may still be on their way through journald's stream. */
+static int last_line_of(const char *invocation, char **ret) {
+        _cleanup_free_ char *match = NULL;
+        sd_journal *j = NULL;
+        int r;
+
+        if (asprintf(&match, "_SYSTEMD_INVOCATION_ID=%s", invocation) < 0)
+                return -ENOMEM;
+        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        if (r < 0)
+                return r;
+        r = sd_journal_add_match(j, match, 0);
+        if (r >= 0)
+                r = look_back(j, ret);
+        if (r <= 0 && sd_journal_wait(j, CATCH_UP_USEC) >= 0)
+                r = look_back(j, ret);
+        sd_journal_close(j);
+        return r;
 }
 
 int lastexit_record(char **env) {
@@ -97,10 +149,10 @@ int lastexit_record(char **env) {
                         return -errno;
                 return 0;
         }
-        if (inv)
-                line = last_line_of(inv);
-        /* A start refused since (no room to start, say) keeps what the server itself died of. */
-        if (!line && access(path, F_OK) >= 0)
+        /* A run that never started the server (a start pgrepl refused: no room, say) is not the
+         * server's death, and keeps what an earlier run died of. Without the journal, so does any. */
+        r = inv ? last_line_of(inv, &line) : -ENOENT;
+        if (r == -ENOENT && (inv || access(path, F_OK) >= 0))
                 return 0;
         if (asprintf(&text, "%s (%s %s, %s)\n", line ? line : "no FATAL or PANIC line in its log",
                      code ? code : "?", status ? status : "?", result) < 0)
@@ -118,7 +170,7 @@ int lastexit_record(char **env) {
         if (fchown(fd, st.st_uid, st.st_gid) < 0)
                 r = -errno;
         else
-                r = write(fd, text, n) == (ssize_t) n ? 0 : -EIO;
+                r = write(fd, text, n) == (ssize_t) n ? 0 : errno > 0 ? -errno : -EIO;
         if (r >= 0 && renameat(dfd, LASTEXIT_FILE ".tmp", dfd, LASTEXIT_FILE) < 0)
                 r = -errno;
         if (r < 0)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,24 +89,32 @@ int node_reload_server(const char *datadir) {
         return 0;
 }
 
-int node_before_exec(const Config *c, const char *datadir, const char *what) {
-        _cleanup_free_ char *state = config_state_dir(c), *last = NULL;
+/* Free bytes on the file system of path, ULLONG_MAX when it cannot be told. */
+static unsigned long long free_bytes(const char *path) {
         struct statvfs vfs;
 
-        if (statvfs(datadir, &vfs) >= 0) {
-                unsigned long long avail = (unsigned long long) vfs.f_bavail * vfs.f_frsize;
+        if (!path || statvfs(path, &vfs) < 0)
+                return ULLONG_MAX;
+        return (unsigned long long) vfs.f_bavail * vfs.f_frsize;
+}
 
-                if (avail < NODE_MIN_FREE_BYTES) {
-                        if (state)
-                                (void) lastexit_read(state, false, &last);
-                        notify_status("not started: only %llu kB free on the file system of '%s'", avail >> 10,
-                                      datadir);
-                        log_error("Not starting PostgreSQL: the file system of '%s' has only %llu kB free, less "
-                                  "than the %llu MB it needs to write WAL. Free some space; the unit tries again%s%s",
-                                  datadir, avail >> 10, NODE_MIN_FREE_BYTES >> 20,
-                                  last ? ". The server's last run ended with: " : "", last ? last : "");
-                        return -ENOSPC;
-                }
+int node_before_exec(const Config *c, const char *datadir, const char *what) {
+        _cleanup_free_ char *state = config_state_dir(c), *last = NULL, *wal = path_join(datadir, "pg_wal");
+        /* pg_wal may be a link to another file system (POSTGRESQL_INITDB_WAL_DIR): WAL goes there. */
+        unsigned long long at_wal = free_bytes(wal), at_data = free_bytes(datadir);
+        const char *where = at_wal <= at_data ? wal : datadir;
+        unsigned long long avail = at_wal <= at_data ? at_wal : at_data;
+
+        if (avail < NODE_MIN_FREE_BYTES) {
+                if (state)
+                        (void) lastexit_read(state, false, &last);
+                notify_status("not started: only %llu kB free on the file system of '%s'", avail >> 10, where);
+                log_error("Not starting PostgreSQL: the file system of '%s' has only %llu kB free, less than the "
+                          "%llu MB it needs to write WAL. Free some space there (not by removing files in pg_wal: "
+                          "once the server runs, a replication slot that holds WAL can be dropped); the unit "
+                          "tries again%s%s", where, avail >> 10, NODE_MIN_FREE_BYTES >> 20,
+                          last ? ". The server's last run ended with: " : "", last ? last : "");
+                return -ENOSPC;
         }
         if (state && lastexit_read(state, true, &last) > 0) {
                 log_warning("The server's last run ended with: %s", last);

@@ -23,11 +23,11 @@ int node_signal_reload(const char *datadir);
 int node_reload_server(const char *datadir);
 /*
  * The last steps before the exec, with what the server will be ("primary on port 5432"): the file
- * system of datadir must have NODE_MIN_FREE_BYTES free (a server that cannot write WAL dies at
+ * systems of datadir and its pg_wal must have NODE_MIN_FREE_BYTES free (a server that cannot write WAL dies at
  * once, in a loop), else -ENOSPC, said in STATUS= and the log; then the STATUS= that stays while
  * the server runs, with what its last run died of when it died (lastexit.h), also logged.
  */
-#define NODE_MIN_FREE_BYTES (32ULL << 20) /* two WAL segments of the default size */
+#define NODE_MIN_FREE_BYTES (16ULL << 20) /* one WAL segment of the default size */
 int node_before_exec(const Config *c, const char *datadir, const char *what);
 /* Replace this process with the postmaster (the stop signals unblocked first, signals.h); returns
  * only on failure. */

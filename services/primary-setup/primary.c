@@ -9,6 +9,7 @@
 #include "fence.h"
 #include "fs.h"
 #include "initscripts.h"
+#include "lastexit.h"
 #include "log.h"
 #include "node.h"
 #include "notify.h"
@@ -192,7 +193,8 @@ int primary_run(const Config *c) {
         r = node_before_exec(c, d.path, what);
         if (r < 0)
                 return r;
-        log_info("Starting PostgreSQL primary on port %u, data directory '%s'", c->port, d.path);
+        /* The marker --record-exit looks back to (lastexit.h). */
+        log_info(LASTEXIT_MARKER "primary on port %u, data directory '%s'", c->port, d.path);
         r = node_exec_postmaster(c, d.bindir, d.path);
         return log_error_errno(r, "Failed to execute the postmaster in '%s': %m", d.bindir);
 }

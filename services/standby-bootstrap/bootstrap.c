@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "follow.h"
 #include "fs.h"
+#include "lastexit.h"
 #include "log.h"
 #include "node.h"
 #include "notify.h"
@@ -136,7 +137,8 @@ static int start_postmaster(const Config *c, const DataDir *d, const char *what)
         if (r < 0)
                 return r;
         notify_extend_timeout(POSTMASTER_EXTEND_USEC);
-        log_info("Starting PostgreSQL (%s) on port %u, data directory '%s'", what, c->port, d->path);
+        /* The marker --record-exit looks back to (lastexit.h). */
+        log_info(LASTEXIT_MARKER "(%s) on port %u, data directory '%s'", what, c->port, d->path);
         return log_error_errno(node_exec_postmaster(c, d->bindir, d->path),
                                "Failed to execute the postmaster in '%s': %m", d->bindir);
 }
@@ -209,13 +211,15 @@ static int find_source(const Config *c, const Upstream *u, uint64_t sysid, PeerS
         return p;
 }
 
-/* Rewound: what the watcher saw of the old timeline (diverge.h) is history. */
-static void forget_divergence(const Config *c) {
+/* A file of the watcher's in the state directory (diverge.h), removed: after a rewind or a clone what
+ * it saw (DIVERGE_SEEN) is history; at any start its request (DIVERGE_REQUEST) is answered, even one
+ * its path unit did not see. */
+static void forget_state_file(const Config *c, const char *name) {
         _cleanup_free_ char *state = config_state_dir(c);
-        _cleanup_free_ char *seen = state ? path_join(state, DIVERGE_SEEN) : NULL;
+        _cleanup_free_ char *p = state ? path_join(state, name) : NULL;
 
-        if (seen && unlink(seen) < 0 && errno != ENOENT)
-                log_debug_errno(-errno, "Cannot remove '%s': %m", seen);
+        if (p && unlink(p) < 0 && errno != ENOENT)
+                log_debug_errno(-errno, "Cannot remove '%s': %m", p);
 }
 
 /*
@@ -237,7 +241,7 @@ static int rejoin(const Config *c, const DataDir *d, const Upstream *u, uint64_t
         r = read_control(d->bindir, d->path, &cd);
         if (r < 0)
                 return r;
-        forget_divergence(c);
+        forget_state_file(c, DIVERGE_SEEN);
         snprintf(what, n, "standby of '%s' (rewound)", u->display);
         return write_standby_config(c, d->bindir, d->path, u, &cd);
 }
@@ -415,8 +419,11 @@ int bootstrap_run(const Config *c) {
         r = prepare(c, false, &d, &u);
         if (r < 0)
                 return r;
-        if (d.kind == DATADIR_EMPTY)
+        forget_state_file(c, DIVERGE_REQUEST);
+        if (d.kind == DATADIR_EMPTY) {
+                forget_state_file(c, DIVERGE_SEEN);
                 return start_first(c, &d, &u);
+        }
         r = prepare_later(c, &d, &u, false, what, sizeof(what));
         if (r < 0)
                 return r;

@@ -21,7 +21,6 @@ systemctl, touch, kill, reboot.
 
 import json
 import os
-import time
 
 import pytest
 
@@ -272,9 +271,9 @@ def sync_standby(primary, standbys):
 def test_kill_and_promote_loop_loses_no_acknowledged_commit(hosts):
     """Synchronous commit; a writer on a fourth host records each commit the primary acknowledged;
     the primary's host is killed (no shutdown), its synchronous standby promoted by touch: every
-    acknowledged commit is there. The killed host comes back as a standby (the primary unit refuses,
-    pgreplctl rejoin; a promoted standby's unit rejoins by itself), and the loop goes on from the
-    new primary."""
+    acknowledged commit is there. The killed host comes back as a standby (the primary unit refuses
+    with 79, then pgreplctl rejoin; a promoted standby's unit fences and rejoins by itself, and is
+    checked to be in recovery), and the loop goes on from the new primary."""
     loops = int(os.environ.get("PGREPL_KILL_LOOPS", "3"))
     nodes, client = list(hosts[:3]), hosts[3]
     primary = start_trio(hosts, SYNCHRONOUS_COMMIT_MODE="on", NUM_SYNCHRONOUS_REPLICAS="1")[0]
@@ -305,6 +304,7 @@ def test_kill_and_promote_loop_loses_no_acknowledged_commit(hosts):
             r = old.run(["pgreplctl", "rejoin", "main"], check=False, timeout=300)
             assert r.returncode == 0, r.stdout + r.stderr
         old.wait_unit(STANDBY, "active", timeout=180)
+        assert old.psql("select pg_is_in_recovery()") == "t"
         eventually(streams_from(old, primary), 60)
         for other in nodes:
             if other is not primary:

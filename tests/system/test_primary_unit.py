@@ -148,6 +148,8 @@ def test_full_disk_is_said_and_the_server_death_named(host):
         status = host.unit_property(unit, "StatusText")
         assert status.startswith("primary on port 5441; restarted after: PANIC:"), status
         assert "No space left on device" in status
+        # What the server died of, once: the refused starts since added nothing to it.
+        assert status.count("(exited") == 1 and status.endswith("(exited 1, exit-code)"), status
         assert host.psql("select x from keep", port=5441) == "7"
         # Said once: a clean restart starts with the plain STATUS= again.
         host.systemctl("restart", unit, timeout=120)

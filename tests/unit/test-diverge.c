@@ -28,6 +28,13 @@ static void write_in(const char *dir, const char *name, const char *text) {
         fclose(f);
 }
 
+static void unlink_in(const char *dir, const char *name) {
+        char p[512];
+
+        snprintf(p, sizeof(p), "%s/pg_wal/%s", dir, name);
+        ASSERT_EQ(unlink(p), 0);
+}
+
 static void test_check(void) {
         char dir[] = "/tmp/pgrepl-test-diverge.XXXXXX", wal[600], cmd[700];
         Divergence d = {};
@@ -49,11 +56,20 @@ static void test_check(void) {
         ASSERT_EQ(d.newer, 2u);
         ASSERT_EQ(d.fork, 0x3000148u);
         ASSERT_EQ(d.replayed, 0x3000200u);
-        /* The newest such timeline is named; one whose history leaves timeline 1 out makes no claim. */
+        /* Only the newest timeline is judged: timeline 3 forks off 1 after this position, so the
+         * standby can follow it, whatever the older sibling timeline 2 says. */
+        write_in(dir, "00000003.history", "1\t0/3000300\tno recovery target specified\n");
+        write_in(dir, "0000000X.history", "1\t0/1\tx\n");
+        ASSERT_EQ(diverge_check(dir, 0x3000200, &d), 0);
+        ASSERT_EQ(diverge_check(dir, 0x3000301, &d), 1);
+        ASSERT_EQ(d.newer, 3u);
+        ASSERT_EQ(d.fork, 0x3000300u);
+        /* A newest timeline whose history leaves timeline 1 out makes no claim. */
+        write_in(dir, "00000004.history", "# nothing of timeline 1\n7\t0/1000000\tx\n");
+        ASSERT_EQ(diverge_check(dir, 0x3000301, &d), 0);
+        unlink_in(dir, "00000004.history");
         write_in(dir, "00000003.history", "1\t0/3000148\tno recovery target specified\n"
                                           "2\t0/5000000\tno recovery target specified\n");
-        write_in(dir, "00000004.history", "# nothing of timeline 1\n7\t0/1000000\tx\n");
-        write_in(dir, "0000000X.history", "1\t0/1\tx\n");
         ASSERT_EQ(diverge_check(dir, 0x3000200, &d), 1);
         ASSERT_EQ(d.newer, 3u);
         /* On timeline 2 already (a segment of it), before timeline 3's fork at 0/5000000: fine. */
