@@ -97,14 +97,18 @@ int clone_prepare(const Config *c, const char *datadir, const char *side, int *r
 }
 
 int clone_until_done(const Upstream *u, const char *bindir, const char *side) {
+        unsigned local_major = 0;
         Waiter w;
         int r, k;
 
+        /* Unknown (0) is not checked: pg_basebackup itself refuses a server it cannot copy. */
+        if (pg_bin_version(bindir, &local_major) < 0)
+                local_major = 0;
         wait_init(&w, u->c->init_max_timeout);
         for (;;) {
                 _cleanup_free_ char *reason = NULL;
 
-                r = upstream_wait(u, &w);
+                r = upstream_wait(u, &w, local_major);
                 if (r < 0)
                         return r;
                 r = clone_run(u, bindir, side, &reason);

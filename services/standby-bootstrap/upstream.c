@@ -291,7 +291,23 @@ static void first_line(const char *m, char *buf, size_t n) {
         buf[strcspn(buf, "\n")] = 0;
 }
 
-int upstream_wait(const Upstream *u, Waiter *w) {
+/* Streaming replication works only between servers of the same major: say so once, before any copy. */
+static int check_major(const Upstream *u, PGconn *conn, unsigned local_major) {
+        int v = PQserverVersion(conn);
+        unsigned major = v >= 100000 ? (unsigned) v / 10000 : (unsigned) v / 100;
+
+        if (local_major == 0 || v <= 0 || major == local_major)
+                return 0;
+        notify_status("refused: primary '%s' runs PostgreSQL %u, this standby's binaries are PostgreSQL %u",
+                      u->display, major, local_major);
+        log_error("Primary '%s' runs PostgreSQL %u, but this standby's binaries are PostgreSQL %u: streaming "
+                  "replication needs the same major version on both. Install PostgreSQL %u here (or point "
+                  "POSTGRESQL_BIN_DIR at it), or POSTGRESQL_MASTER_HOST at a primary of PostgreSQL %u; nothing "
+                  "was copied", u->display, major, local_major, major, local_major);
+        return -PGREPL_E_CONFIG;
+}
+
+int upstream_wait(const Upstream *u, Waiter *w, unsigned local_major) {
         const char *last = NULL;
         int r;
 
@@ -307,6 +323,9 @@ int upstream_wait(const Upstream *u, Waiter *w) {
                 notify_extend_timeout(WAIT_EXTEND_USEC);
                 conn = upstream_connect(u);
                 if (PQstatus(conn) == CONNECTION_OK) {
+                        r = check_major(u, conn, local_major);
+                        if (r < 0)
+                                return r;
                         if (!u->slot)
                                 return 0;
                         r = upstream_ensure_slot(u, conn, &reason);

@@ -265,14 +265,30 @@ PromoteOutcome promote_classify(ExecStatusType status, const char *sqlstate, con
         return PROMOTE_FAILED;
 }
 
+/*
+ * pg_promote(wait => true) checks every 100 ms whether recovery has ended,
+ * so its answer, and the time the watcher reports, would come up to 100 ms
+ * after the server became writable (which takes ~15 ms). Instead: ask
+ * without waiting, then poll pg_is_in_recovery() every millisecond in the
+ * same round trip, up to wait_seconds, and answer as pg_promote(true, N)
+ * does: true once a primary, false while still in recovery. An error
+ * (55000, not in recovery) stops the rest, and is the answer. A refused
+ * signal (false) answers false at once: the caller asks again.
+ */
 int promote_send(PGconn *conn, unsigned wait_seconds) {
-        char n[16];
-        const char *params[] = { n };
+        _cleanup_free_ char *sql = NULL;
 
-        snprintf(n, sizeof(n), "%u", wait_seconds);
-        if (!PQsendQueryParams(conn, "SELECT pg_promote(true, $1::int)", 1, NULL, params, NULL, NULL, 0))
-                return -EIO;
-        return 0;
+        if (asprintf(&sql,
+                     "DO $pgrepl$ DECLARE stop timestamptz := clock_timestamp() + interval '%u s'; BEGIN "
+                     "IF NOT pg_promote(false) THEN RETURN; END IF; "
+                     "WHILE pg_is_in_recovery() AND clock_timestamp() < stop LOOP PERFORM pg_sleep(0.001); "
+                     "END LOOP; END $pgrepl$; "
+                     "SELECT NOT pg_is_in_recovery()",
+                     wait_seconds) < 0) {
+                sql = NULL;
+                return -ENOMEM;
+        }
+        return PQsendQuery(conn, sql) ? 0 : -EIO;
 }
 
 char *promote_error_line(const char *msg) {

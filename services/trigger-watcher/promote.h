@@ -4,7 +4,8 @@
  * service user (peer authentication), on the one connection it holds: a
  * session set-up that keeps server timeouts from closing it, one cheap
  * status query, chosen by server version (pg_stat_wal_receiver renamed a
- * column in 13; promote_trigger_file is gone in 16), pg_promote(true, N)
+ * column in 13; promote_trigger_file is gone in 16), the promotion
+ * (pg_promote(false), then pg_is_in_recovery() every millisecond, up to N s)
  * and then the new timeline and position: all sent asynchronously, so the
  * event loop keeps serving the watchdog and signals while PostgreSQL
  * finishes recovery. Helpers that don't decide don't log.
@@ -19,7 +20,7 @@
 
 /* pg_promote() exists from 12 on. */
 #define PROMOTE_MIN_VERSION 120000
-/* pg_promote(true, N): N seconds per call; a false return means still pending. */
+/* promote_send(): N seconds per call; a false answer means still pending. */
 #define PROMOTE_WAIT_SEC 60
 
 /* Connect to the local server on its unix socket as postgres (blocking, connect_timeout applies); check
@@ -85,7 +86,13 @@ typedef enum PromoteOutcome {
 /* Classify a result of pg_promote(): status, SQLSTATE (may be NULL), first value (may be NULL). */
 PromoteOutcome promote_classify(ExecStatusType status, const char *sqlstate, const char *value);
 
-/* Send pg_promote(true, wait_seconds) without waiting for the answer. */
+/*
+ * Send, without waiting for the answer, what pg_promote(true, wait_seconds)
+ * does, but answered within a millisecond of the server becoming writable
+ * (pg_promote's own wait looks every 100 ms): pg_promote(false), then
+ * pg_is_in_recovery() polled every millisecond up to wait_seconds; the last
+ * result is true (a primary) or false (still in recovery). -ENOMEM, -EIO.
+ */
 int promote_send(PGconn *conn, unsigned wait_seconds);
 /*
  * Call when the connection's socket is readable, kept as for

@@ -17,7 +17,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILDDIR = Path(os.environ.get("PGREPL_BUILDDIR", REPO / "build")).resolve()
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# PostgreSQL 15 (Debian 12); PGREPL_PG_BIN names another (the promotion bench on 17 in a trixie root).
+PG_BIN = Path(os.environ.get("PGREPL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PGUSER = pwd.getpwnam("postgres")
 
 # Where ASan, LSan and UBSan write their reports for the running test: set

@@ -668,3 +668,54 @@ def test_status_counts_a_running_promotion_every_second(env):
         os.kill(int(startup), signal.SIGCONT)
     assert w.wait_exit(60) == 0, w.output()
     assert not in_recovery(s)
+
+
+def test_reported_promotion_time_is_when_the_server_became_writable(env):
+    """The watcher's "N ms after trigger ... was touched" is measured to the moment the server is
+    writable, not to the next 100 ms tick of pg_promote(wait => true)'s own polling."""
+    import re
+    import threading
+
+    s = env.standby()
+    w = env.watcher(s)
+    w.start()
+    w.wait_ready()
+    w.notify.wait_for("STATUS", timeout=10, since=w.started_at)
+    # An observer in the server itself: the wall-clock time at which it first sees the server out of
+    # recovery, polling every millisecond as the watcher now does.
+    seen = {}
+
+    def observe():
+        seen["at"] = float(s.psql("DO $$ BEGIN WHILE pg_is_in_recovery() LOOP PERFORM pg_sleep(0.001); "
+                                  "END LOOP; END $$; SELECT extract(epoch FROM clock_timestamp())",
+                                  timeout=60))
+
+    observer = threading.Thread(target=observe)
+    observer.start()
+    deadline = time.monotonic() + 10
+    while s.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DO $$ BEGIN WHILE%'") != "1":
+        assert time.monotonic() < deadline, "the observer did not start"
+        time.sleep(0.05)
+    # The trigger as postgres; its ctime is where the watcher's figure starts.
+    made = subprocess.run(
+        ["python3", "-c", "import os,sys; fd=os.open(sys.argv[1], os.O_CREAT|os.O_WRONLY, 0o644); "
+         "print(os.fstat(fd).st_ctime_ns)", str(env.trigger)],
+        user="postgres", check=True, capture_output=True, text=True, cwd="/")
+    touched = int(made.stdout) / 1e9
+    assert w.wait_exit() == 0, w.output()
+    around_ms = (time.time() - touched) * 1000
+    observer.join(60)
+    assert w.record()["timeline"] == "2"
+
+    m = re.search(r"Promoted: .*, (\d+) ms after trigger '.*' was touched", w.output())
+    assert m, w.output()
+    reported_ms = int(m.group(1))
+    writable_ms = (seen["at"] - touched) * 1000
+    status = w.notify.all("STATUS")[-1]
+    assert f"{reported_ms} ms after the trigger" in status, status
+    # Within what the test itself measured around the whole promotion...
+    assert reported_ms <= around_ms, (reported_ms, around_ms)
+    # ... and close to when the observer saw it writable: pg_promote(wait => true) would answer only
+    # at its next 100 ms check, ~85 ms after a ~15 ms promotion (the margin is for a loaded machine).
+    print(f"reported {reported_ms} ms, writable at {writable_ms:.1f} ms, measured around {around_ms:.1f} ms")
+    assert reported_ms <= writable_ms + 60, (reported_ms, writable_ms, w.output())

@@ -4,8 +4,12 @@
 - testbed     (session) the Testbed; skips everything when it cannot run here
 - builddir    (session) the meson build to install (PGREPL_BUILDDIR or
               --pgrepl-builddir, default <repo>/build); skips if not built
-- make_hosts  (module)  make_hosts("pg1", "pg2", persist=False) boots hosts
-              concurrently and removes them when the module is done
+- make_hosts  (module)  make_hosts("pg1", "pg2", persist=False, release=None)
+              boots hosts concurrently (release: a Debian release, e.g.
+              "trixie"; default the machine's) and removes them when the
+              module is done
+- install     (session) install(host): the .deb for the host's release, or
+              the build on the machine's own release
 - host_pair   (module)  two plain hosts, pg1 and pg2
 
 Set PGT_KEEP=1 to keep /var/tmp/pgt-run (console logs) after a passing run;
@@ -13,6 +17,7 @@ it is always kept after a failing one.
 """
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -81,18 +86,51 @@ def builddir(request) -> Path:
 def install(request):
     """install(host): put pgrepl on a host the way users get it.
 
-    The .deb named by PGREPL_DEB (tests/run-all builds it) with dpkg -i; or,
-    when that is unset, the meson build (PGREPL_BUILDDIR, default <repo>/build)
-    with meson install, for a quick run during development.
+    On a host of the machine's release: the .deb named by PGREPL_DEB
+    (tests/run-all builds it) with dpkg -i; or, when that is unset, the meson
+    build (PGREPL_BUILDDIR, default <repo>/build) with meson install, for a
+    quick run during development. On a host of another release: that
+    release's .deb, named by PGREPL_DEB_<RELEASE> (PGREPL_DEB_TRIXIE;
+    tests/run-all builds it), else built once per run with
+    packaging/build-in-root into <builddir or build>/packages-<release>.
     """
+    debs: dict[str, Path] = {}
+
+    def release_deb(release: str) -> Path:
+        if release in debs:
+            return debs[release]
+        named = os.environ.get(f"PGREPL_DEB_{release.upper()}")
+        if named:
+            path = Path(named).resolve()
+            if not path.exists():
+                pytest.fail(f"PGREPL_DEB_{release.upper()}={named} does not exist")
+        else:
+            out = _builddir(request.config) / f"packages-{release}"
+            r = subprocess.run([str(REPO / "packaging" / "build-in-root"), release, str(out)],
+                               capture_output=True, text=True, timeout=1800)
+            if r.returncode != 0:
+                pytest.fail(f"packaging/build-in-root {release} failed:\n{r.stderr[-3000:]}")
+            path = Path(r.stdout.strip().splitlines()[-1])
+        debs[release] = path
+        return path
+
     deb = os.environ.get("PGREPL_DEB")
+    own = None
     if deb:
         path = Path(deb).resolve()
         if not path.exists():
             pytest.fail(f"PGREPL_DEB={deb} does not exist")
-        return lambda host: host.install_deb(path)
-    builddir = request.getfixturevalue("builddir")
-    return lambda host: host.install_build(builddir)
+        own = lambda host: host.install_deb(path)  # noqa: E731
+    else:
+        builddir = request.getfixturevalue("builddir")
+        own = lambda host: host.install_build(builddir)  # noqa: E731
+
+    def install_on(host):
+        if host.release != host.tb.machine_release:
+            return host.install_deb(release_deb(host.release))
+        return own(host)
+
+    return install_on
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +138,8 @@ def make_hosts(testbed):
     """Factory: boot hosts for this module (concurrently), removed at module end."""
     booted: list[harness.Host] = []
 
-    def make(*names: str, persist: bool = False) -> list[harness.Host]:
-        specs = [dict(name=n, persist_dir=testbed.persist_dir(n) if persist else None)
+    def make(*names: str, persist: bool = False, release: str | None = None) -> list[harness.Host]:
+        specs = [dict(name=n, persist_dir=testbed.persist_dir(n) if persist else None, release=release)
                  for n in names]
         try:
             hosts = testbed.boot_many(specs)

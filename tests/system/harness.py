@@ -8,7 +8,9 @@ file system, each in its own network namespace on a private bridge, and a
 - Everything the harness creates is named `pgt-*` (netns, links, mounts,
   cgroups) and addressed in 10.231.0.0/24, which has no route anywhere else:
   traffic only ever goes to loopback or to other test hosts.
-- Each host's root is an overlay of the machine's `/` with a writable layer on
+- Each host's root is an overlay of the machine's `/` (or, for a host of
+  another Debian release, of that release's root that make-root caches under
+  /var/tmp/pgrepl-roots) with a writable layer on
   a tmpfs that lives until the host is removed, so a `reboot()` keeps what a
   real disk keeps (installed files, /etc, enabled units); `persist_dir` is
   bind-mounted at /var/lib/pgrepl and survives even `reboot(reset_root=True)`.
@@ -58,11 +60,26 @@ PGREPL_STATE = "/var/lib/pgrepl"
 # would run apt/man-db jobs mid-test.  Masked at boot through PID 1's command
 # line (systemd-debug-generator reads it in a container), so they never start.
 MASKED_UNITS = (
-    "postgresql@15-main.service", "postgresql.service",
+    "postgresql@15-main.service", "postgresql@17-main.service", "postgresql.service",
     "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer",
     "dpkg-db-backup.timer", "e2scrub_all.timer", "fstrim.timer",
 )
-POSTGRESQL_UNITS = MASKED_UNITS[:2]
+POSTGRESQL_UNITS = MASKED_UNITS[:3]
+
+# Debian releases a host can run: the machine's own (its root) and others from a
+# root tests/system/make-root builds and caches; each with its PostgreSQL major.
+PG_MAJORS = {"bookworm": 15, "trixie": 17}
+MAKE_ROOT = Path(__file__).resolve().parent / "make-root"
+
+
+def machine_release() -> str:
+    """The machine's Debian release (VERSION_CODENAME in /etc/os-release)."""
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return ""
+    m = re.search(r"^VERSION_CODENAME=\"?([a-z]+)", text, re.M)
+    return m.group(1) if m else ""
 
 BOOT_TIMEOUT = float(os.environ.get("PGT_BOOT_TIMEOUT", "120"))
 STOP_TIMEOUT = 60.0
@@ -299,8 +316,13 @@ def _kill(pid: int, sig: int) -> None:
 class Host:
     """One systemd container with its own netns, address and overlay root."""
 
-    def __init__(self, tb: "Testbed", name: str, ip: str, persist_dir: Path | None):
+    def __init__(self, tb: "Testbed", name: str, ip: str, persist_dir: Path | None,
+                 release: str | None = None):
         self.tb, self.name, self.ip = tb, name, ip
+        # The Debian release it runs, its root (the lower layer) and its PostgreSQL major.
+        self.release = release or tb.machine_release
+        self.lower = tb.release_root(self.release)
+        self.pg_major = PG_MAJORS.get(self.release)
         self.persist_dir = persist_dir
         self.netns = PREFIX + name
         self.veth = f"{PREFIX}v{ip.rsplit('.', 1)[1]}"
@@ -321,7 +343,7 @@ class Host:
         self._boots = 0
 
     def __repr__(self) -> str:
-        return f"<Host {self.name} {self.ip} pid1={self.pid1}>"
+        return f"<Host {self.name} {self.release} {self.ip} pid1={self.pid1}>"
 
     # --- lifecycle -------------------------------------------------------
 
@@ -514,6 +536,10 @@ class Host:
         postinst would, and reloads systemd.  Returns the installed paths.
         """
         builddir = Path(builddir).resolve()
+        if self.release != self.tb.machine_release:
+            raise HarnessError(f"{self.name} runs Debian {self.release}: a build of this machine "
+                               f"({self.tb.machine_release}) does not fit its libraries; install "
+                               f"that release's .deb (packaging/build-in-root) with install_deb()")
         _forget_cached_lookups()
         _warn_unless_system_prefix(builddir)
         if self.run(["test", "-e", str(builddir / "meson-private" / "install.dat")], check=False).returncode == 0:
@@ -589,6 +615,10 @@ class Host:
                 f"--bind-ro={self.tb.hosts_file}:/etc/hosts"]
         if self.persist_dir is not None:
             argv.append(f"--bind={self.persist_dir}:{PGREPL_STATE}")
+        if self.lower != ROOT_DIR:
+            # Another release's root has none of the machine's files: the run dir
+            # (packages, staged installs) is shared like on the machine's own hosts.
+            argv.append(f"--bind={self.tb.run_dir}")
         return argv + ["--boot"] + [f"systemd.mask={u}" for u in MASKED_UNITS]
 
     def _spawn(self) -> None:
@@ -739,7 +769,7 @@ class Host:
             if not (etc / name).exists():
                 (etc / name).write_text(text + "\n")
         _outer(["mount", "-t", "overlay", self.netns, "-o",
-                f"lowerdir={ROOT_DIR},upperdir={upper},workdir={work}", str(self.root)])
+                f"lowerdir={self.lower},upperdir={upper},workdir={work}", str(self.root)])
 
     def _reset_root(self) -> None:
         if _is_mounted(self.root):
@@ -777,6 +807,24 @@ class Testbed:
         self._state: dict = {"hosts": {}}
         self._open = False
         self._old_sigterm = None
+        self.machine_release = machine_release()
+        self._roots: dict[str, Path] = {}
+
+    def release_root(self, release: str) -> Path:
+        """The lower layer of a host of this Debian release: the machine's / for its own, else the
+        root make-root keeps under /var/tmp (built on first use, ~2 min; rebuilt when stale)."""
+        if release == self.machine_release:
+            return ROOT_DIR
+        if release not in PG_MAJORS:
+            raise HarnessError(f"unknown Debian release '{release}' (known: {', '.join(PG_MAJORS)})")
+        with self._lock:
+            if release not in self._roots:
+                r = subprocess.run([str(MAKE_ROOT), release], capture_output=True, text=True,
+                                   timeout=1800, env=OUTER_ENV)
+                if r.returncode != 0:
+                    raise HarnessError(f"make-root {release} failed ({r.returncode}):\n{_tail(r.stderr, 30)}")
+                self._roots[release] = Path(r.stdout.strip().splitlines()[-1])
+            return self._roots[release]
 
     def __enter__(self) -> "Testbed":
         self.open()
@@ -832,9 +880,10 @@ class Testbed:
     # --- hosts -----------------------------------------------------------
 
     def boot(self, name: str, ip: str | None = None, persist_dir: str | os.PathLike | None = None,
-             timeout: float = BOOT_TIMEOUT) -> Host:
-        """Create the host's netns and veth, boot it, return when it is running."""
-        host = self._add(name, ip, persist_dir)
+             timeout: float = BOOT_TIMEOUT, release: str | None = None) -> Host:
+        """Create the host's netns and veth, boot it, return when it is running.
+        release: a Debian release (PG_MAJORS); default the machine's own."""
+        host = self._add(name, ip, persist_dir, release)
         host.start(timeout)
         return host
 
@@ -867,7 +916,7 @@ class Testbed:
         host._close()
 
     def _add(self, name: str, ip: str | None = None,
-             persist_dir: str | os.PathLike | None = None) -> Host:
+             persist_dir: str | os.PathLike | None = None, release: str | None = None) -> Host:
         """Validate, pick the address, plug the netns in; the host is not booted yet."""
         with self._lock:
             if not self._open:
@@ -880,7 +929,7 @@ class Testbed:
             persist = Path(persist_dir).resolve() if persist_dir is not None else None
             if persist is not None:
                 persist.mkdir(parents=True, exist_ok=True)
-            host = Host(self, name, ip, persist)
+            host = Host(self, name, ip, persist, release)
             self._plug(host)
             self.hosts[name] = host
             self._write_hosts_file()

@@ -210,14 +210,14 @@ static void script(int lfd, int go) {
         send_error(fd, "ERROR", "42P01", "relation \"pg_stat_wal_receiver\" does not exist");
         send_ready(fd);
 
-        /* pg_promote(): false (pending), true, refused, failed. */
+        /* The promotion: pg_promote(false), a wait for the end of recovery in the same round trip (a
+         * DO block), then the answer: false (pending), true, refused, failed. */
         for (int i = 0; i < 4; i++) {
-                expect(fd, "SELECT pg_promote(true, $1::int)");
-                send_msg(fd, '1', NULL);
-                send_msg(fd, '2', NULL);
-                if (i < 2)
+                expect(fd, "IF NOT pg_promote(false) THEN RETURN; END IF; WHILE pg_is_in_recovery()");
+                if (i < 2) {
+                        send_str(fd, 'C', "DO");
                         send_row(fd, 1, (const char *const[]) { i == 0 ? "f" : "t" });
-                else if (i == 2)
+                } else if (i == 2)
                         send_error(fd, "ERROR", "55000", "recovery is not in progress");
                 else
                         send_error(fd, "ERROR", "57014", "canceling statement due to user request");
