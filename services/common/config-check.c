@@ -89,6 +89,8 @@ static const char *check_value(Config *c, VarId id) {
         case T_STRING:
                 return strpbrk(s, "\n\r") && !v->secret ? "must be a single line" : NULL;
         case T_NAME:
+                if (!string_printable(s))
+                        return "must be a name without control characters such as a line break";
                 return strlen(s) > 63 ? "must be 1 to 63 bytes long (PostgreSQL's NAMEDATALEN)" : NULL;
         case T_HOST:
                 return config_host_valid(s) ? NULL

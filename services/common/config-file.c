@@ -9,6 +9,7 @@
 #include <libconfig.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -16,6 +17,7 @@
 #include "fs.h"
 #include "log.h"
 #include "render.h"
+#include "util.h"
 
 static int find_key(const char *name, bool *ret_is_file) {
         for (VarId id = 0; id < _VAR_MAX; id++) {
@@ -158,8 +160,11 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
         char buf[32];
         const char *v;
         int line = config_setting_source_line(s), r;
+        /* The file the setting was read from: the main one, or one it @includes. */
+        const char *from = config_setting_source_file(s);
+        bool included = from && !streq(from, path);
 
-        if (asprintf(&source, "%s:%d", path, line) < 0)
+        if (asprintf(&source, "%s:%d", included ? from : path, line) < 0)
                 return log_oom();
         switch (config_setting_type(s)) {
         case CONFIG_TYPE_STRING:
@@ -178,10 +183,24 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
                 return -PGREPL_E_CONFIG;
         }
         if (is_file) {
-                r = fs_read_secret(v, &secret);
+                struct stat fst;
+
+                if (!string_printable(v)) {
+                        log_error("%s: %s: the value holds a line break or control characters (not shown): it must "
+                                  "name one file", source, config_setting_name(s));
+                        return -PGREPL_E_CONFIG;
+                }
+                r = fs_stat_regular(v, &fst);
+                if (r >= 0 && (fst.st_mode & 0077)) {
+                        log_error("%s: %s='%s': a secret in a file others can read (mode %04o); chmod 600",
+                                  source, config_setting_name(s), v, (unsigned) (fst.st_mode & 07777));
+                        return -PGREPL_E_CONFIG;
+                }
+                if (r >= 0)
+                        r = fs_read_secret(v, &secret);
                 if (r < 0) {
-                        log_error_errno(r, "%s: %s='%s': cannot read the secret file: %m",
-                                        source, config_setting_name(s), v);
+                        log_error("%s: %s='%s': cannot read the secret file: %s",
+                                  source, config_setting_name(s), v, fs_strerror(r));
                         return -PGREPL_E_CONFIG;
                 }
                 free(source);
@@ -189,10 +208,17 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
                 if (asprintf(&source, "file '%s' (%s:%d)", v, path, line) < 0)
                         return log_oom();
                 v = secret;
-        } else if (config_vars[id].secret && (st->st_mode & 0077)) {
-                log_error("%s: %s: a secret in a file others can read (mode %04o); use %s_file or chmod 600",
-                          source, config_setting_name(s), (unsigned) (st->st_mode & 07777), config_setting_name(s));
-                return -PGREPL_E_CONFIG;
+        } else if (config_vars[id].secret) {
+                struct stat ist = *st;
+
+                if (included && stat(from, &ist) < 0)
+                        ist.st_mode = 0777; /* it was read a moment ago: gone or replaced, so not trusted */
+                if (ist.st_mode & 0077) {
+                        log_error("%s: %s: a secret in a file others can read (mode %04o); use %s_file or chmod 600",
+                                  source, config_setting_name(s), (unsigned) (ist.st_mode & 07777),
+                                  config_setting_name(s));
+                        return -PGREPL_E_CONFIG;
+                }
         }
         if (!*v)
                 return 0;
@@ -200,7 +226,48 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
         return r < 0 ? log_oom() : 0;
 }
 
+/* The file names @include lines give, as libconfig 1.5's scanner matches them (a line starting with
+ * optional blanks, @include, blanks, a quoted name); libconfig opens them itself with fopen(), and
+ * its include hook came in 1.7, so they are looked at here first: a FIFO would block that open for
+ * ever. The check is conservative: an @include inside a block comment is looked at too. */
+static int check_includes(const char *path, const char *text, unsigned depth) {
+        unsigned line = 0;
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+                _cleanup_free_ char *name = NULL, *inc = NULL;
+                const char *q = p + strspn(p, " \t"), *end;
+                int r;
+
+                line++;
+                if (strncmp(q, "@include", 8) != 0 || !strchr(" \t", q[8]) || !q[8])
+                        continue;
+                q += 8 + strspn(q + 8, " \t");
+                if (*q != '"' || !(end = strpbrk(q + 1, "\"\n")) || *end != '"')
+                        continue;
+                name = strndup(q + 1, (size_t) (end - q - 1));
+                if (!name)
+                        return log_oom();
+                r = fs_stat_regular(name, NULL);
+                if (r == -EBADFD) {
+                        log_error("%s:%u: @include \"%s\": %s", path, line, name, fs_strerror(r));
+                        return -PGREPL_E_CONFIG;
+                }
+                if (r < 0)
+                        continue; /* libconfig says it cannot open it, with the line */
+                if (depth >= 10)
+                        continue; /* libconfig refuses deeper nesting itself */
+                r = fs_read_file(name, &inc);
+                if (r < 0)
+                        continue;
+                r = check_includes(name, inc, depth + 1);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int config_load_file(Config *c, const char *path, bool explicit_path) {
+        _cleanup_free_ char *text = NULL;
         config_t cf;
         config_setting_t *root;
         struct stat st;
@@ -212,12 +279,27 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
                 log_error_errno(-errno, "--config='%s': cannot read the configuration file: %m", path);
                 return -PGREPL_E_CONFIG;
         }
+        /* --config=/dev/null: no file, the usual way to say so. */
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
+                return 0;
+        /* Read once, by a non-blocking open of a regular file only; libconfig parses the text. */
+        r = fs_read_file(path, &text);
+        if (r >= 0 && fs_stat_regular(path, &st) < 0)
+                r = -EBADFD;
+        if (r < 0) {
+                log_error("%s='%s': cannot read the configuration file: %s", explicit_path ? "--config" : "the default file",
+                          path, fs_strerror(r));
+                return -PGREPL_E_CONFIG;
+        }
+        r = check_includes(path, text, 0);
+        if (r < 0)
+                return r;
         c->config_file = strdup(path);
         if (!c->config_file)
                 return log_oom();
 
         config_init(&cf);
-        if (!config_read_file(&cf, path)) {
+        if (!config_read_string(&cf, text)) {
                 if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
                         log_error("%s: cannot read the configuration file", path);
                 else

@@ -77,13 +77,37 @@ fail:
         return r;
 }
 
+int fs_stat_regular(const char *path, struct stat *ret) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (ret)
+                *ret = st;
+        return 0;
+}
+
+const char *fs_strerror(int r) {
+        if (r == -EBADFD)
+                return "not a regular file (a FIFO, socket, device or directory)";
+        return strerror(r < 0 ? -r : r);
+}
+
 int fs_read_file(const char *path, char **ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO put where a file belongs must not block the open until a writer comes. */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, cap = 4096;
+        struct stat st;
 
         if (fd < 0)
                 return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
         buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
@@ -121,6 +145,10 @@ int fs_read_secret(const char *path, char **ret) {
         size_t n;
         int r;
 
+        /* Refused before it is opened: opening a device can have effects of its own. */
+        r = fs_stat_regular(path, NULL);
+        if (r < 0)
+                return r;
         r = fs_read_file(path, &s);
         if (r < 0)
                 return r;

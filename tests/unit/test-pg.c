@@ -113,7 +113,7 @@ static void test_data_version(void) {
         snprintf(sub, sizeof(sub), "%s/d/PG_VERSION", tmpdir);
         ASSERT_EQ(mkdir(sub, 0700), 0);
         snprintf(sub, sizeof(sub), "%s/d", tmpdir);
-        ASSERT_EQ(pg_data_version(sub, &v), -EISDIR);
+        ASSERT_EQ(pg_data_version(sub, &v), -EBADFD);
 }
 
 static void test_bin_version(void) {
