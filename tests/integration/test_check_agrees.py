@@ -101,6 +101,61 @@ def mount_point(node):
     node.mounted = node.datadir
 
 
+def env_file(text):
+    """The variables given as an env file, read with --env-file as the unit's EnvironmentFile= reads it:
+    the node's own variables first, then text as written (systemd's quoting, not a shell's)."""
+    return lambda node: {"--env-file": text}
+
+
+def fifo(node, name="fifo"):
+    path = node.root / name
+    if not path.exists():
+        os.mkfifo(path, 0o600)
+        os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def secret_file(node, mode, name="secret"):
+    path = node.root / name
+    path.write_text("topsecret-file\n")
+    path.chmod(mode)
+    os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def config_file(node, text, mode=0o600, name="pgrepl.conf"):
+    path = node.root / name
+    path.write_text(text)
+    path.chmod(mode)
+    os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def fifo_secret(var):
+    return lambda node: {var: fifo(node)}
+
+
+def fifo_config(node):
+    return {"--config": fifo(node)}
+
+
+def include_fifo(node):
+    return {"--config": config_file(node, f'@include "{fifo(node)}"\n')}
+
+
+def include_readable_secret(node):
+    inc = config_file(node, 'password = "topsecret-inc";\n', 0o644, "inc.conf")
+    return {"--config": config_file(node, f'@include "{inc}"\n'), "POSTGRESQL_PASSWORD": None}
+
+
+def readable_secret_file(node):
+    return {"POSTGRESQL_PASSWORD_FILE": secret_file(node, 0o644)}
+
+
+def secret_file_is_dir(node):
+    return {"POSTGRESQL_PASSWORD_FILE": str(node.sockdir)}
+
+
 BOTH = ("pgrepl-primary-setup", "pgrepl-standby-bootstrap")
 PRIMARY = ("pgrepl-primary-setup",)
 STANDBY = ("pgrepl-standby-bootstrap",)
@@ -138,6 +193,33 @@ REFUSED = [
      "contradicts the standby unit"),
     ("bad slot name", STANDBY, set_env(POSTGRESQL_REPLICATION_SLOT="Bad-Slot"), "POSTGRESQL_REPLICATION_SLOT='Bad-Slot'"),
     ("partners naming only this standby, no master host", STANDBY, only_self_partner, "names no node but this one"),
+    # An unbalanced quote: systemd joins the following lines, secrets included, into the value.
+    ("app name with an unbalanced quote", BOTH,
+     env_file('POSTGRESQL_CLUSTER_APP_NAME="pgslave1\nPOSTGRESQL_REPLICATION_PASSWORD=topsecret-repl\n'),
+     "POSTGRESQL_CLUSTER_APP_NAME (from env file '"),
+    ("database with an unbalanced quote", BOTH,
+     env_file("POSTGRESQL_DATABASE='appdb\nPOSTGRESQL_PASSWORD=topsecret-pw\nPOSTGRESQL_FSYNC=on\n"),
+     "the value spans several lines (not shown; an unbalanced quote in the env file?): must be a name without "
+     "control characters"),
+    ("user name with an unbalanced quote", BOTH,
+     env_file('POSTGRESQL_REPLICATION_USER="repl\nPOSTGRESQL_REPLICATION_PASSWORD=topsecret-repl\n'),
+     "POSTGRESQL_REPLICATION_USER (from env file '"),
+    ("user name with a control character", BOTH, set_env(POSTGRESQL_USERNAME="ad\x1bmin"),
+     "POSTGRESQL_USERNAME (from environment): the value holds control characters (not shown)"),
+    ("password file path with an unbalanced quote", PRIMARY,
+     env_file('POSTGRESQL_PASSWORD_FILE="/etc/pw\nPOSTGRESQL_REPLICATION_PASSWORD=topsecret-repl\n'),
+     "POSTGRESQL_PASSWORD_FILE (from env file '"),
+    ("password file is a FIFO", PRIMARY, fifo_secret("POSTGRESQL_PASSWORD_FILE"),
+     "cannot read the secret file: not a regular file"),
+    ("replication password file is a FIFO", STANDBY, fifo_secret("POSTGRESQL_REPLICATION_PASSWORD_FILE"),
+     "cannot read the secret file: not a regular file"),
+    ("password file is a directory", PRIMARY, secret_file_is_dir, "cannot read the secret file: not a regular file"),
+    ("password file others can read", PRIMARY, readable_secret_file,
+     "a secret in a file others can read (mode 0644)"),
+    ("--config is a FIFO", BOTH, fifo_config, "cannot read the configuration file: not a regular file"),
+    ("--config includes a FIFO", BOTH, include_fifo, ':1: @include "'),
+    ("secret in an included file others can read", PRIMARY, include_readable_secret,
+     "inc.conf:1: password: a secret in a file others can read (mode 0644)"),
     ("partners with a slot name", STANDBY, set_env(POSTGRESQL_PARTNER_NODES="127.0.0.1:1,127.0.0.1:2",
                                                    POSTGRESQL_REPLICATION_SLOT="myslot"),
      "must be on or off with POSTGRESQL_PARTNER_NODES"),
@@ -182,10 +264,23 @@ def test_check_and_start_refuse_alike(cluster, name, binary_name, setup, expect)
     node = make_node(cluster, binary_name)
     node.mounted = None
     try:
-        node.env.update(setup(node) or {})
+        args = []
+        for k, v in (setup(node) or {}).items():
+            if k == "--env-file":
+                path = node.root / "node.env"
+                path.write_text("".join(f"{k}={v}\n" for k, v in node.env.items()
+                                        if v is not None and (k.startswith("POSTGRESQL_") or k == "ALLOW_EMPTY_PASSWORD"))
+                                + v)
+                path.chmod(0o600)
+                os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+                args += ["--env-file", str(path)]
+            elif k.startswith("--"):
+                args += [k, v]
+            else:
+                node.env[k] = v
         before = snapshot(node.root)
-        check = node.run_once(["--check"], timeout=30)
-        start = node.run_once([], timeout=60)
+        check = node.run_once(["--check", *args], timeout=30)
+        start = node.run_once(args, timeout=60)
         after = snapshot(node.root)
     finally:
         if node.mounted:
@@ -194,6 +289,7 @@ def test_check_and_start_refuse_alike(cluster, name, binary_name, setup, expect)
     assert start.returncode == EX_CONFIG, start.stderr
     assert len(errors(check)) == 1 and expect in errors(check)[0], check.stderr
     assert errors(start) == errors(check), (start.stderr, check.stderr)
+    assert "topsecret" not in check.stderr + start.stderr
     assert check.stdout == ""
     assert after == before
 

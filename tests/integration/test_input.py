@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+"""Input as systemd gives it: --env-file reads an env file exactly as the units' EnvironmentFile= does
+(no shell: '$' and '`' are characters), and the root --stage-secrets step never blocks on a FIFO."""
+
+import os
+import subprocess
+
+from pgrepl_testlib import PGUSER, binary
+
+
+def write_env(node, text):
+    path = node.root / "node.env"
+    path.write_text(text)
+    path.chmod(0o600)
+    os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def test_env_file_is_read_as_systemd_reads_it(cluster):
+    p = cluster.primary()
+    password = "pa$word`id`\\x"
+    path = write_env(p, f"# as the unit reads it\n"
+                        f"POSTGRESQL_DATA_DIR={p.datadir}\nPOSTGRESQL_PORT_NUMBER={p.port}\n"
+                        f"POSTGRESQL_SOCKET_DIR={p.sockdir}\n"
+                        f"POSTGRESQL_PASSWORD='{password}'\nPOSTGRESQL_DATABASE=app$db\n")
+    # The process environment's values are not read with --env-file: only the file counts.
+    p.env.update({"POSTGRESQL_PASSWORD": "from-the-shell", "POSTGRESQL_DATABASE": "shelldb"})
+
+    r = p.run_once(["--check", "--env-file", path])
+    assert r.returncode == 0, r.stderr
+    assert f"POSTGRESQL_DATABASE=app$db\t(env file '{path}')\n" in r.stdout
+    assert "POSTGRESQL_PASSWORD=(set)\t(env file" in r.stdout
+
+    p.start(["--env-file", path])
+    p.wait_ready()
+    assert p.psql("SELECT current_database()", password=password, host="127.0.0.1", db="app$db") == "app$db"
+    r = p.psql("SELECT 1", password="from-the-shell", host="127.0.0.1", check=False)
+    assert r.returncode != 0
+
+
+def test_env_file_that_is_a_fifo_is_refused(cluster):
+    p = cluster.primary()
+    fifo = p.root / "env.fifo"
+    os.mkfifo(fifo, 0o600)
+    os.chown(fifo, PGUSER.pw_uid, PGUSER.pw_gid)
+    r = p.run_once(["--check", "--env-file", str(fifo)], timeout=10)
+    assert r.returncode == 78, r.stderr
+    assert f"--env-file='{fifo}': cannot read the file: not a regular file" in r.stderr
+
+
+def test_stage_secrets_skips_a_fifo_without_blocking(cluster):
+    """The unit's ExecStartPre=+ step runs as root with no start timeout to save it."""
+    p = cluster.primary()
+    fifo = p.root / "pw.fifo"
+    os.mkfifo(fifo, 0o600)
+    env = p.command_env({"POSTGRESQL_PASSWORD_FILE": str(fifo), "POSTGRESQL_PASSWORD": None}, notify=False)
+    env = {k: v for k, v in env.items() if v is not None}
+    r = subprocess.run([binary("pgrepl-primary-setup"), "--stage-secrets"], env=env, capture_output=True,
+                       text=True, timeout=10, cwd="/")
+    assert f"POSTGRESQL_PASSWORD_FILE='{fifo}': cannot read the secret file: not a regular file" in r.stderr
+    assert not (p.run / "secrets" / "POSTGRESQL_PASSWORD_FILE").exists()
