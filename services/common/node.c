@@ -52,22 +52,59 @@ int node_write_config(const Config *c, const char *datadir, const StandbySetting
         return ensure_include(datadir);
 }
 
-int node_signal_reload(const char *datadir) {
+int node_postmaster_running(const char *datadir, pid_t *ret_pid) {
         _cleanup_free_ char *cwd = NULL;
         struct stat proc, data;
         pid_t pid;
         int r;
 
         r = pg_postmaster_pid(datadir, &pid);
+        if (r == -ESRCH || r == -EBADMSG)
+                return 0;
         if (r < 0)
                 return r;
-        /* postmaster.pid outlives a crashed server, and its pid may since be another process of
-         * ours: signal it only if it works in this data directory (the postmaster chdirs there). */
+        /* postmaster.pid outlives a crashed server, and its pid may since be another process (even
+         * this one, restarted by systemd): it is the postmaster only if it works in this data
+         * directory (the postmaster chdirs there). A process of another user cannot be it. */
+        if (pid == getpid())
+                return 0;
         if (asprintf(&cwd, "/proc/%d/cwd", (int) pid) < 0)
                 return -ENOMEM;
-        if (stat(cwd, &proc) < 0 || stat(datadir, &data) < 0)
-                return errno == EACCES ? -EACCES : -ESRCH;
+        if (stat(datadir, &data) < 0)
+                return -errno;
+        if (stat(cwd, &proc) < 0)
+                return errno == ENOENT || errno == ESRCH || errno == EACCES || errno == EPERM ? 0 : -errno;
         if (proc.st_dev != data.st_dev || proc.st_ino != data.st_ino)
+                return 0;
+        if (ret_pid)
+                *ret_pid = pid;
+        return 1;
+}
+
+int node_refuse_running(const DataDir *d) {
+        pid_t pid = 0;
+        int r;
+
+        if (d->kind == DATADIR_EMPTY)
+                return 0;
+        r = node_postmaster_running(d->path, &pid);
+        if (r < 0)
+                return log_error_errno(r, "Cannot tell whether a server runs on '%s': %m", d->path);
+        if (r == 0)
+                return 0;
+        log_error("A PostgreSQL server (pid %d) already runs on '%s': nothing was written into it. Two instances "
+                  "on one data directory? Stop that server first (exit 75: tried again later)", (int) pid, d->path);
+        return -EAGAIN;
+}
+
+int node_signal_reload(const char *datadir) {
+        pid_t pid;
+        int r;
+
+        r = node_postmaster_running(datadir, &pid);
+        if (r < 0)
+                return r == -EACCES ? -EACCES : -ESRCH;
+        if (r == 0)
                 return -ESRCH;
         if (kill(pid, SIGHUP) < 0)
                 return -errno;

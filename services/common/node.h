@@ -10,12 +10,16 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "render.h"
 
 /* Write RENDER_SETTINGS_FILE and pg_hba.conf, and the include line if missing. */
 int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby);
+/* 1 (and its pid) when a postmaster runs on datadir: postmaster.pid names a live process that
+ * works in that directory; 0 when none does. */
+int node_postmaster_running(const char *datadir, pid_t *ret_pid);
 /* SIGHUP the postmaster running on datadir; -ESRCH when none runs. */
 int node_signal_reload(const char *datadir);
 /* The same, for a reload's last step: a failure is logged here (no server runs, or it could not be
@@ -56,6 +60,10 @@ typedef struct DataDir {
  * onto it). What cannot be read is logged ("Cannot inspect ...") and returned as its errno.
  */
 int node_inspect_datadir(const Config *c, DataDir *ret);
+/* A start, before it writes anything: a server that already runs on the directory (another
+ * instance, or one started by hand) is refused with -EAGAIN (exit 75), logged. A reload is what
+ * changes a running server's files. */
+int node_refuse_running(const DataDir *d);
 /* The same for a reload, which needs a cluster: an empty directory is refused (logged, -ESRCH). */
 int node_inspect_for_reload(const Config *c, DataDir *ret);
 void node_datadir_done(DataDir *d);

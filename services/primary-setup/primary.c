@@ -147,8 +147,12 @@ static int prepare(const Config *c, bool reload, DataDir *d) {
         r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
-        /* Before anything is written: a superseded node is left exactly as it is. */
+        /* Before anything is written: a running server's directory and a superseded node are left
+         * exactly as they are. */
         if (!reload) {
+                r = node_refuse_running(d);
+                if (r < 0)
+                        return r;
                 r = fence_check(c, d);
                 if (r < 0)
                         return r;

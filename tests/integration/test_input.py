@@ -59,3 +59,54 @@ def test_stage_secrets_skips_a_fifo_without_blocking(cluster):
                        text=True, timeout=10, cwd="/")
     assert f"POSTGRESQL_PASSWORD_FILE='{fifo}': cannot read the secret file: not a regular file" in r.stderr
     assert not (p.run / "secrets" / "POSTGRESQL_PASSWORD_FILE").exists()
+
+
+def data_files(node):
+    return {name: ((node.datadir / name).read_bytes(), (node.datadir / name).stat().st_mtime_ns)
+            for name in ("pg_hba.conf", "pgrepl.auto.conf", "postgresql.conf")}
+
+
+def test_second_start_on_a_running_primary_writes_nothing(cluster):
+    p = cluster.primary()
+    p.start()
+    p.wait_ready()
+    before = data_files(p)
+    # Another configuration for the same directory: it would render trust rules and another port.
+    r = p.run_once([], extra_env={"POSTGRESQL_PASSWORD": None, "ALLOW_EMPTY_PASSWORD": "yes",
+                                  "POSTGRESQL_PORT_NUMBER": "1"}, timeout=30)
+    assert r.returncode == 75, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("<3>")]
+    assert len(errors) == 1 and f"already runs on '{p.datadir}': nothing was written into it" in errors[0], r.stderr
+    assert data_files(p) == before
+    # The instance's own reload still re-renders and signals it.
+    r = p.run_once(["--reload"], extra_env={"POSTGRESQL_MAX_CONNECTIONS": "77"}, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "max_connections = 77" in (p.datadir / "pgrepl.auto.conf").read_text()
+    assert p.proc.poll() is None
+
+
+def test_second_start_on_a_running_standby_writes_nothing(cluster):
+    p = cluster.primary()
+    p.start()
+    p.wait_ready()
+    s = cluster.standby(primary=p)
+    s.start()
+    s.wait_ready()
+    before = data_files(s)
+    r = s.run_once([], extra_env={"POSTGRESQL_MASTER_HOST": "192.0.2.1"}, timeout=30)
+    assert r.returncode == 75, r.stderr
+    assert f"already runs on '{s.datadir}': nothing was written into it" in r.stderr
+    assert data_files(s) == before
+
+
+def test_stale_postmaster_pid_does_not_block_a_start(cluster):
+    """After a crash postmaster.pid stays, and its pid may be any other process now (here: this test's)."""
+    p = cluster.primary()
+    p.start()
+    p.wait_ready()
+    p.stop()
+    pid_file = p.datadir / "postmaster.pid"
+    pid_file.write_text(f"{os.getpid()}\n{p.datadir}\n")
+    os.chown(pid_file, PGUSER.pw_uid, PGUSER.pw_gid)
+    p.start()
+    p.wait_ready()
