@@ -113,6 +113,45 @@ static int load_settings(Config *c, const config_setting_t *group, const char *p
         return bad ? -PGREPL_E_CONFIG : 0;
 }
 
+/* Whether an hba rule has its fields: TYPE DATABASE USER [ADDRESS [MASK]] METHOD [OPTIONS], the
+ * method one PostgreSQL knows. Fields are split as pg_hba.conf splits them: blanks, "quoted". */
+static bool hba_rule_complete(const char *rule) {
+        static const char *const methods[] = { "trust", "reject", "scram-sha-256", "md5", "password", "gss",
+                                               "sspi", "ident", "peer", "pam", "ldap", "radius", "cert", NULL };
+        char fields[6][64];
+        size_t n = 0, m;
+        const char *p = rule;
+
+        while (n < ELEMENTSOF(fields)) {
+                size_t k = 0;
+                bool quoted = false;
+
+                p += strspn(p, " \t");
+                if (!*p || *p == '#')
+                        break;
+                while (*p && (quoted || !strchr(" \t#", *p))) {
+                        if (*p == '"')
+                                quoted = !quoted;
+                        else if (k + 1 < sizeof(fields[n]))
+                                fields[n][k++] = *p;
+                        p++;
+                }
+                fields[n++][k] = 0;
+        }
+        if (n < 4)
+                return false;
+        /* local: the method is the fourth field; host*: the fifth, or the sixth after an IP mask. */
+        m = streq(fields[0], "local") ? 3 : 4;
+        if (m == 4 && n > 5 && strspn(fields[4], "0123456789.:abcdefABCDEF") == strlen(fields[4]))
+                m = 5;
+        if (n <= m)
+                return false;
+        for (size_t i = 0; methods[i]; i++)
+                if (streq(fields[m], methods[i]))
+                        return true;
+        return false;
+}
+
 static int load_hba(Config *c, const config_setting_t *list, const char *path) {
         int n = config_setting_length(list), bad = 0;
 
@@ -141,6 +180,13 @@ static int load_hba(Config *c, const config_setting_t *list, const char *path) {
                         log_error("%s:%d: hba[%d]: must be one pg_hba.conf rule starting with local, host, "
                                   "hostssl, hostnossl, hostgssenc or hostnogssenc",
                                   path, config_setting_source_line(s), i);
+                        bad++;
+                        continue;
+                }
+                if (!hba_rule_complete(v)) {
+                        log_error("%s:%d: hba[%d]: '%s' is incomplete: local DATABASE USER METHOD, or host... "
+                                  "DATABASE USER ADDRESS METHOD, with a method PostgreSQL knows (scram-sha-256, "
+                                  "md5, peer, trust, reject, ...)", path, config_setting_source_line(s), i, v);
                         bad++;
                         continue;
                 }

@@ -233,6 +233,18 @@ static int remove_one(const char *fpath, const struct stat *sb, int type, struct
         return 0;
 }
 
+static int remove_below(const char *fpath, const struct stat *sb, int type, struct FTW *ftw) {
+        if (ftw->level == 0)
+                return 0;
+        return remove_one(fpath, sb, type, ftw);
+}
+
+int fs_empty_dir(const char *path) {
+        if (nftw(path, remove_below, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return 0;
+}
+
 int fs_remove_tree(const char *path) {
         if (nftw(path, remove_one, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT) < 0)
                 return errno == ENOENT ? 0 : -errno;

@@ -39,4 +39,6 @@ int fs_remove_tree(const char *path);
  * holder in it. *ret_fd: the open lock, held until closed. -EWOULDBLOCK: someone else holds it
  * (ret_holder, if given, gets what they noted). */
 int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder);
+/* Remove everything below a directory (on its file system), keeping the directory itself. */
+int fs_empty_dir(const char *path);
 bool fs_exists(const char *path);

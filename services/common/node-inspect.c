@@ -263,7 +263,10 @@ static int inspect(const Config *c, DataDir *d) {
         r = inspect_contents(c, d);
         if (r < 0)
                 return r;
-        return check_role(c, d);
+        r = check_role(c, d);
+        if (r < 0)
+                return r;
+        return node_check_settings(c, d);
 }
 
 int node_inspect_datadir(const Config *c, DataDir *ret) {

@@ -60,6 +60,12 @@ typedef struct DataDir {
  * onto it). What cannot be read is logged ("Cannot inspect ...") and returned as its errno.
  */
 int node_inspect_datadir(const Config *c, DataDir *ret);
+/* What PostgreSQL itself would refuse at its start, asked of d->bindir's server before anything is
+ * written (node-settings.c): the `settings` group, POSTGRESQL_EXTRA_FLAGS, MAX_CONNECTIONS,
+ * SHARED_PRELOAD_LIBRARIES (each must be in the server's library directory) and SOCKET_DIR (must
+ * be a directory). Each refusal is logged as one problem and returned as -PGREPL_E_CONFIG.
+ * node_inspect_datadir() calls it. */
+int node_check_settings(const Config *c, const DataDir *d);
 /* A start, before it writes anything: a server that already runs on the directory (another
  * instance, or one started by hand) is refused with -EAGAIN (exit 75), logged. A reload is what
  * changes a running server's files. */

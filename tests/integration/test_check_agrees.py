@@ -156,6 +156,10 @@ def secret_file_is_dir(node):
     return {"POSTGRESQL_PASSWORD_FILE": str(node.sockdir)}
 
 
+def settings_file(text):
+    return lambda node: {"--config": config_file(node, text)}
+
+
 BOTH = ("pgrepl-primary-setup", "pgrepl-standby-bootstrap")
 PRIMARY = ("pgrepl-primary-setup",)
 STANDBY = ("pgrepl-standby-bootstrap",)
@@ -220,6 +224,35 @@ REFUSED = [
     ("--config includes a FIFO", BOTH, include_fifo, ':1: @include "'),
     ("secret in an included file others can read", PRIMARY, include_readable_secret,
      "inc.conf:1: password: a secret in a file others can read (mode 0644)"),
+    # What PostgreSQL would refuse after initdb, asked of the server itself first.
+    ("unknown setting", BOTH, settings_file('settings = { work_mme = "4MB"; };\n'),
+     "settings.work_mme = '4MB': PostgreSQL 15 refuses it: unrecognized configuration parameter \"work_mme\""),
+    ("setting of the wrong type", BOTH, settings_file('settings = { work_mem = "lots"; };\n'),
+     "settings.work_mem = 'lots': PostgreSQL 15 refuses it: invalid value for parameter \"work_mem\": \"lots\""),
+    ("setting outside its enumeration", BOTH, settings_file('settings = { log_min_messages = "loud"; };\n'),
+     "(Available values: debug5"),
+    ("incomplete hba rule", BOTH, settings_file('hba = [ "host all all" ];\n'), "hba[0]: 'host all all' is incomplete"),
+    ("hba rule without a known method", BOTH, settings_file('hba = [ "host all all 10.0.0.0/8 sesame" ];\n'),
+     "is incomplete"),
+    ("max_connections of 1", BOTH, set_env(POSTGRESQL_MAX_CONNECTIONS="1"),
+     "POSTGRESQL_MAX_CONNECTIONS='1' (from environment): must be more than superuser_reserved_connections (3)"),
+    ("preload library that is not installed", BOTH, set_env(POSTGRESQL_SHARED_PRELOAD_LIBRARIES="pg_stat_statements,nosuchlib"),
+     "no library 'nosuchlib' in '/usr/lib/postgresql/15/lib'"),
+    ("extra flags setting the port", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-c port=1"),
+     "POSTGRESQL_EXTRA_FLAGS='-c port=1' (from environment): must not set what pgrepl renders"),
+    ("extra flags setting the hba file", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="--hba-file=/tmp/trust"),
+     "must not set what pgrepl renders"),
+    ("extra flags with -p", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-p 1"), "must not set what pgrepl renders"),
+    ("extra flags with a bad value", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-c work_mem=lots"),
+     "POSTGRESQL_EXTRA_FLAGS='-c work_mem=lots' (from environment): PostgreSQL 15 refuses it: invalid value"),
+    ("extra flags with an unknown option", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-Z"),
+     "PostgreSQL 15 refuses it: /usr/lib/postgresql/15/bin/postgres: invalid option -- 'Z'"),
+    ("socket directory that does not exist", BOTH, set_env(POSTGRESQL_SOCKET_DIR="/nonexistent/sock"),
+     "POSTGRESQL_SOCKET_DIR='/nonexistent/sock' (from environment): does not exist or is not a directory"),
+    ("initdb superuser", BOTH, set_env(POSTGRESQL_INITDB_ARGS="-U root"),
+     "POSTGRESQL_INITDB_ARGS='-U root' (from environment): must not set what pgrepl passes to initdb"),
+    ("initdb data directory", BOTH, set_env(POSTGRESQL_INITDB_ARGS="--data-checksums --pgdata=/tmp/x"),
+     "must not set what pgrepl passes to initdb"),
     ("partners with a slot name", STANDBY, set_env(POSTGRESQL_PARTNER_NODES="127.0.0.1:1,127.0.0.1:2",
                                                    POSTGRESQL_REPLICATION_SLOT="myslot"),
      "must be on or off with POSTGRESQL_PARTNER_NODES"),

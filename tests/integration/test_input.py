@@ -110,3 +110,43 @@ def test_stale_postmaster_pid_does_not_block_a_start(cluster):
     os.chown(pid_file, PGUSER.pw_uid, PGUSER.pw_gid)
     p.start()
     p.wait_ready()
+
+
+def test_failed_first_start_leaves_no_half_made_cluster(cluster):
+    """initdb fails (a locale that does not exist): the data directory stays as it was, nothing is left
+    beside it, and the next start with the mistake fixed initializes it."""
+    p = cluster.primary(env={"POSTGRESQL_INITDB_ARGS": "--locale=xx_NOWHERE.UTF-8"})
+    p.datadir.mkdir(mode=0o700)
+    os.chown(p.datadir, PGUSER.pw_uid, PGUSER.pw_gid)
+    r = p.run_once([], timeout=120)
+    assert r.returncode != 0 and r.returncode != 78, r.stderr
+    assert "initdb failed" in r.stderr
+    assert list(p.datadir.iterdir()) == []
+    assert sorted(x.name for x in p.root.iterdir() if x.name.startswith("data")) == ["data"]
+
+    p.env["POSTGRESQL_INITDB_ARGS"] = None
+    p.start()
+    p.wait_ready()
+    assert p.psql("SELECT 1", password="secret-pw", host="127.0.0.1") == "1"
+
+
+def test_first_start_on_a_busy_port_leaves_a_complete_cluster(cluster):
+    """The server cannot bind its port after the first start's setup: the cluster in place is complete
+    (roles made), and starts once the port is free."""
+    import socket
+    p = cluster.primary()
+    busy = socket.socket(socket.AF_INET6)
+    busy.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # both families: listen_addresses='*'
+    busy.bind(("::", p.port))
+    busy.listen()
+    try:
+        p.start()
+        assert p.proc.wait(timeout=120) != 0, p.output()
+    finally:
+        busy.close()
+    assert "Address already in use" in p.output()
+    assert (p.datadir / "global" / "pg_control").exists()
+    assert not (p.root / "data.pgrepl-initdb").exists()
+    p.start()
+    p.wait_ready()
+    assert p.psql("SELECT 1", password="secret-pw", host="127.0.0.1") == "1"
