@@ -213,7 +213,10 @@ static int sync_one(const char *fpath, const struct stat *sb, int type, struct F
 
         if (type != FTW_F && type != FTW_D && type != FTW_DP)
                 return 0;
-        fd = open(fpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* Only files and directories have data to sync; opening a FIFO would wait for a writer. */
+        if (!S_ISREG(sb->st_mode) && !S_ISDIR(sb->st_mode))
+                return 0;
+        fd = open(fpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return 0;
         (void) fsync(fd);
