@@ -16,6 +16,7 @@
 #include "node.h"
 #include "secrets.h"
 #include "signals.h"
+#include "util.h"
 #include "pgrepl-build.h"
 
 static void help(const char *prog, const char *summary, bool allow_reload) {
@@ -41,7 +42,7 @@ static int resolve_instance(CliArgs *a) {
                         a->instance = "main";
         }
         if (!config_instance_valid(a->instance)) {
-                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", a->instance);
+                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", string_shown(a->instance));
                 return -PGREPL_E_USAGE;
         }
         return 0;

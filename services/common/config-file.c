@@ -97,6 +97,13 @@ static int load_settings(Config *c, const config_setting_t *group, const char *p
                         bad++;
                         continue;
                 }
+                if (config_setting_type(s) == CONFIG_TYPE_STRING &&
+                    !string_printable(config_setting_get_string(s))) {
+                        log_error("%s:%d: settings.%s: must be one line without control characters (not shown)",
+                                  path, config_setting_source_line(s), k);
+                        bad++;
+                        continue;
+                }
                 v = setting_literal(s);
                 if (!v) {
                         log_error("%s:%d: settings.%s: must be a string, number or boolean",

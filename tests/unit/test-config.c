@@ -326,6 +326,7 @@ static const BadCase bad_cases[] = {
         { P("POSTGRESQL_MAX_CONNECTIONS=3"), NULL, "must be more than superuser_reserved_connections (3)" },
         { P("POSTGRESQL_MAX_CONNECTIONS=10"), "settings = { superuser_reserved_connections = 10; };",
           "must be more than superuser_reserved_connections (10)" },
+        { P(NULL), "settings = { application_name = \"a\\nb\"; };", "settings.application_name: must be one line" },
         { P(NULL), "hba = [ \"host all all\" ];", "hba[0]: 'host all all' is incomplete" },
         { P(NULL), "hba = [ \"local all all\" ];", "is incomplete" },
         { P(NULL), "hba = [ \"host all all 10.0.0.0/8 sesame\" ];", "is incomplete" },
