@@ -340,8 +340,8 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
         if (r >= 0 && fs_stat_regular(path, &st) < 0)
                 r = -EBADFD;
         if (r < 0) {
-                log_error("%s='%s': cannot read the configuration file: %s", explicit_path ? "--config" : "the default file",
-                          path, fs_strerror(r));
+                log_error("%s'%s'%s: cannot read the configuration file: %s", explicit_path ? "--config=" : "",
+                          path, explicit_path ? "" : " (the default configuration file)", fs_strerror(r));
                 return -PGREPL_E_CONFIG;
         }
         r = check_includes(path, text, 0);
