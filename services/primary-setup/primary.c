@@ -198,8 +198,19 @@ static int first_start(const Config *c, const DataDir *d) {
         }
         if (!side)
                 return log_oom();
-        if (!in_place && fs_exists(side)) {
-                /* Ours, left by a first start that was killed (the lock says no other one runs). */
+        if (!in_place && lstat(side, &st) >= 0) {
+                _cleanup_free_ char *version = path_join(side, "PG_VERSION");
+
+                /* Ours, left by a first start that was killed (the lock says no other one runs): a
+                 * directory, empty or made by initdb, on which no server runs any more. */
+                if (!version)
+                        return log_oom();
+                if (!S_ISDIR(st.st_mode) || (fs_dir_is_empty(side) == 0 && !fs_exists(version)) ||
+                    node_postmaster_running(side, NULL) != 0) {
+                        log_error("'%s' is in the way of the first start but is not an interrupted one of pgrepl's "
+                                  "(or a server still runs in it); it is left alone: move it away", side);
+                        return -EEXIST;
+                }
                 log_notice("Removing '%s', left over from an interrupted first start", side);
                 r = fs_remove_tree(side);
                 if (r < 0)

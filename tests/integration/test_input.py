@@ -150,3 +150,24 @@ def test_first_start_on_a_busy_port_leaves_a_complete_cluster(cluster):
     p.start()
     p.wait_ready()
     assert p.psql("SELECT 1", password="secret-pw", host="127.0.0.1") == "1"
+
+
+def test_first_start_removes_its_own_leftover_and_nothing_else(cluster):
+    p = cluster.primary()
+    side = p.root / "data.pgrepl-initdb"
+    side.write_text("not pgrepl's\n")
+    r = p.run_once([], timeout=60)
+    assert r.returncode == 73, r.stderr
+    assert "is in the way of the first start" in r.stderr
+    assert side.read_text() == "not pgrepl's\n" and not p.datadir.exists()
+
+    # What a killed first start leaves: initdb's work, half done.
+    side.unlink()
+    side.mkdir(mode=0o700)
+    (side / "PG_VERSION").write_text("15\n")
+    for x in (side, side / "PG_VERSION"):
+        os.chown(x, PGUSER.pw_uid, PGUSER.pw_gid)
+    p.start()
+    p.wait_ready()
+    assert not side.exists()
+    assert "left over from an interrupted first start" in p.output()
