@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "fs.h"
 #include "log.h"
 #include "node.h"
 #include "pg.h"
@@ -313,10 +314,28 @@ static int check_socket_dir(const Config *c) {
         return -PGREPL_E_CONFIG;
 }
 
+/* The service user (no capabilities in the units) binds only ports from
+ * net.ipv4.ip_unprivileged_port_start (1024 unless lowered). */
+static int check_port(const Config *c) {
+        _cleanup_free_ char *s = NULL;
+        unsigned start = 1024;
+
+        if (fs_read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", &s) >= 0 &&
+            parse_uint(strstrip(s), 0, 65536, &start) < 0)
+                start = 1024;
+        if (c->port >= start)
+                return 0;
+        config_report(c, VAR_PORT_NUMBER, "is below %u (net.ipv4.ip_unprivileged_port_start): the service user "
+                      "cannot listen on it; use a port from %u", start, start);
+        return -PGREPL_E_CONFIG;
+}
+
 int node_check_settings(const Config *c, const DataDir *d) {
         int r;
 
-        r = check_socket_dir(c);
+        r = check_port(c);
+        if (r >= 0)
+                r = check_socket_dir(c);
         if (r >= 0)
                 r = check_libraries(c, d);
         if (r >= 0)

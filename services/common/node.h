@@ -70,6 +70,10 @@ int node_check_settings(const Config *c, const DataDir *d);
  * instance, or one started by hand) is refused with -EAGAIN (exit 75), logged. A reload is what
  * changes a running server's files. */
 int node_refuse_running(const DataDir *d);
+/* A start, before it writes anything: when no address the postmaster would listen on
+ * (listen_addresses) can be bound because another process holds the port, -EAGAIN (exit 75),
+ * logged. Only at a start: while the instance runs, its own server holds the port. */
+int node_refuse_busy_port(const Config *c);
 /* The same for a reload, which needs a cluster: an empty directory is refused (logged, -ESRCH). */
 int node_inspect_for_reload(const Config *c, DataDir *ret);
 void node_datadir_done(DataDir *d);

@@ -253,6 +253,8 @@ static int prepare(const Config *c, bool reload, DataDir *d) {
          * exactly as they are. */
         if (!reload) {
                 r = node_refuse_running(d);
+                if (r >= 0)
+                        r = node_refuse_busy_port(c);
                 if (r < 0)
                         return r;
                 r = fence_check(c, d);

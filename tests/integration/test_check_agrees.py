@@ -247,6 +247,8 @@ REFUSED = [
      "POSTGRESQL_EXTRA_FLAGS='-c work_mem=lots' (from environment): PostgreSQL 15 refuses it: invalid value"),
     ("extra flags with an unknown option", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-Z"),
      "PostgreSQL 15 refuses it: /usr/lib/postgresql/15/bin/postgres: invalid option -- 'Z'"),
+    ("port the service user cannot bind", BOTH, set_env(POSTGRESQL_PORT_NUMBER="80"),
+     "POSTGRESQL_PORT_NUMBER='80' (from environment): is below 1024 (net.ipv4.ip_unprivileged_port_start)"),
     ("socket directory that does not exist", BOTH, set_env(POSTGRESQL_SOCKET_DIR="/nonexistent/sock"),
      "POSTGRESQL_SOCKET_DIR='/nonexistent/sock' (from environment): does not exist or is not a directory"),
     ("initdb superuser", BOTH, set_env(POSTGRESQL_INITDB_ARGS="-U root"),
