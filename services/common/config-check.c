@@ -248,6 +248,8 @@ static const char *check_specific(Config *c, VarId id) {
                                "fsync, primary_conninfo, ...: -p -D -k -h -i -N -F or -c NAME=...) nor change how "
                                "postgres runs (-C, -s, -S); use the POSTGRESQL_* variables";
         }
+        if ((id == VAR_USERNAME || id == VAR_REPLICATION_USER) && strncmp(s, "pg_", 3) == 0)
+                return "must not start with 'pg_': PostgreSQL reserves those role names";
         if (id == VAR_MAX_CONNECTIONS) {
                 static char buf[160];
                 unsigned v = 0, reserved = reserved_connections(c);

@@ -251,6 +251,8 @@ REFUSED = [
      "POSTGRESQL_PORT_NUMBER='80' (from environment): is below 1024 (net.ipv4.ip_unprivileged_port_start)"),
     ("socket directory that does not exist", BOTH, set_env(POSTGRESQL_SOCKET_DIR="/nonexistent/sock"),
      "POSTGRESQL_SOCKET_DIR='/nonexistent/sock' (from environment): does not exist or is not a directory"),
+    ("reserved role name", BOTH, set_env(POSTGRESQL_USERNAME="pg_app"),
+     "POSTGRESQL_USERNAME='pg_app' (from environment): must not start with 'pg_'"),
     ("initdb superuser", BOTH, set_env(POSTGRESQL_INITDB_ARGS="-U root"),
      "POSTGRESQL_INITDB_ARGS='-U root' (from environment): must not set what pgrepl passes to initdb"),
     ("initdb data directory", BOTH, set_env(POSTGRESQL_INITDB_ARGS="--data-checksums --pgdata=/tmp/x"),

@@ -113,19 +113,22 @@ def test_stale_postmaster_pid_does_not_block_a_start(cluster):
 
 
 def test_failed_first_start_leaves_no_half_made_cluster(cluster):
-    """initdb fails (a locale that does not exist): the data directory stays as it was, nothing is left
-    beside it, and the next start with the mistake fixed initializes it."""
-    p = cluster.primary(env={"POSTGRESQL_INITDB_ARGS": "--locale=xx_NOWHERE.UTF-8"})
+    """The first start fails after initdb (ssl = on without a certificate: postgres -C accepts it, the
+    setup server does not start): the data directory stays as it was, nothing is left beside it, and
+    the next start with the mistake fixed initializes it."""
+    p = cluster.primary()
+    p_conf = p.root / "pgrepl.conf"
+    p_conf.write_text("settings = { ssl = true; };\n")
     p.datadir.mkdir(mode=0o700)
     os.chown(p.datadir, PGUSER.pw_uid, PGUSER.pw_gid)
-    r = p.run_once([], timeout=120)
+    r = p.run_once(["--config", str(p_conf)], timeout=120)
     assert r.returncode != 0 and r.returncode != 78, r.stderr
-    assert "initdb failed" in r.stderr
+    assert "server.crt" in r.stderr
     assert list(p.datadir.iterdir()) == []
     assert sorted(x.name for x in p.root.iterdir() if x.name.startswith("data")) == ["data"]
 
-    p.env["POSTGRESQL_INITDB_ARGS"] = None
-    p.start()
+    p_conf.write_text("")
+    p.start(["--config", str(p_conf)])
     p.wait_ready()
     assert p.psql("SELECT 1", password="secret-pw", host="127.0.0.1") == "1"
 

@@ -314,6 +314,8 @@ static const BadCase bad_cases[] = {
         { P("POSTGRESQL_PASSWORD_FILE=/dev/null"), NULL, "cannot read the secret file: not a regular file" },
         { P("POSTGRESQL_PASSWORD_FILE=/"), NULL, "cannot read the secret file: not a regular file" },
         { P(NULL), "password_file = \"/dev/null\";", "not a regular file" },
+        { P("POSTGRESQL_USERNAME=pg_app"), NULL, "POSTGRESQL_USERNAME='pg_app' (from environment): must not start with 'pg_'" },
+        { P("POSTGRESQL_REPLICATION_USER=pg_repl", "POSTGRESQL_REPLICATION_PASSWORD=x"), NULL, "POSTGRESQL_REPLICATION_USER='pg_repl'" },
         { P("POSTGRESQL_INITDB_ARGS=-U root"), NULL, "POSTGRESQL_INITDB_ARGS='-U root' (from environment): must not set" },
         { P("POSTGRESQL_INITDB_ARGS=--data-checksums --username=x"), NULL, "must not set what pgrepl passes to initdb" },
         { P("POSTGRESQL_INITDB_ARGS=-D/tmp/x"), NULL, "must not set what pgrepl passes to initdb" },
