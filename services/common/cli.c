@@ -10,19 +10,24 @@
 
 #include "cli.h"
 #include "config.h"
+#include "envfile.h"
 #include "errors.h"
+#include "fs.h"
 #include "lastexit.h"
 #include "log.h"
 #include "pg.h"
 #include "node.h"
 #include "secrets.h"
 #include "signals.h"
+#include "util.h"
 #include "pgrepl-build.h"
 
 static void help(const char *prog, const char *summary, bool allow_reload) {
-        printf("%s [--instance=NAME] [--config=FILE] [--check%s]\n\n%s\n\n"
+        printf("%s [--instance=NAME] [--config=FILE] [--env-file=FILE] [--check%s]\n\n%s\n\n"
                "  --instance=NAME  node name (default $PGREPL_INSTANCE, else 'main')\n"
                "  --config=FILE    libconfig file (default %s)\n"
+               "  --env-file=FILE  read the POSTGRESQL_* variables from FILE exactly as the unit's\n"
+               "                   EnvironmentFile= does, instead of the environment\n"
                "  --check          validate, print the effective settings, touch nothing\n"
                "%s"
                "  --help           show this help\n"
@@ -40,7 +45,7 @@ static int resolve_instance(CliArgs *a) {
                         a->instance = "main";
         }
         if (!config_instance_valid(a->instance)) {
-                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", a->instance);
+                log_error("--instance='%s': must be 1-64 of letters, digits, '_', '.', '@', '-'", string_shown(a->instance));
                 return -PGREPL_E_USAGE;
         }
         return 0;
@@ -49,6 +54,7 @@ static int resolve_instance(CliArgs *a) {
 static const struct option options[] = {
         { "instance", required_argument, NULL, 'i' },
         { "config", required_argument, NULL, 'c' },
+        { "env-file", required_argument, NULL, 'e' },
         { "check", no_argument, NULL, 'k' },
         { "reload", no_argument, NULL, 'r' },
         { "stage-secrets", no_argument, NULL, 's' },
@@ -71,6 +77,9 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
                         break;
                 case 'c':
                         a.config = optarg;
+                        break;
+                case 'e':
+                        a.env_file = optarg;
                         break;
                 case 'k':
                         a.check = true;
@@ -148,8 +157,35 @@ static int cli_check(const Config *c) {
         return EX_OK;
 }
 
+/* --env-file: the environment the unit would have, its Environment= and then the file as systemd's
+ * EnvironmentFile= reads it (envfile.h): no shell, so '$' and '`' are only characters. The process
+ * environment is left out, so that a variable exported in the shell cannot change the verdict. */
+static int read_env_file(const CliArgs *a, char ***ret) {
+        _cleanup_(envfile_done) EnvFile f = {};
+        _cleanup_free_ char *file_var = NULL, *inst_var = NULL;
+        unsigned bad_line = 0;
+        int r;
+
+        r = envfile_read(a->env_file, &f, &bad_line);
+        if (r == -EBADMSG) {
+                log_error("--env-file='%s': line %u is not valid UTF-8; systemd ignores the whole file then",
+                          a->env_file, bad_line);
+                return -PGREPL_E_CONFIG;
+        }
+        if (r < 0) {
+                log_error("--env-file='%s': cannot read the file: %s", a->env_file, fs_strerror(r));
+                return r == -ENOMEM ? r : -PGREPL_E_CONFIG;
+        }
+        if (asprintf(&file_var, "PGREPL_ENV_FILE=%s", a->env_file) < 0 ||
+            asprintf(&inst_var, "PGREPL_INSTANCE=%s", a->instance) < 0)
+                return log_oom();
+        r = envfile_envp(&f, (char *const[]) { file_var, inst_var, NULL }, ret);
+        return r < 0 ? log_oom() : 0;
+}
+
 int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
               Config **ret_config) {
+        _cleanup_strv_free_ char **envp = NULL;
         Config *c = NULL;
         int r;
 
@@ -159,16 +195,21 @@ int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_
         r = cli_parse(argc, argv, summary, allow_reload, ret_args);
         if (r <= 0)
                 return r == 0 ? EX_OK : cli_exit(r);
+        if (ret_args->env_file) {
+                r = read_env_file(ret_args, &envp);
+                if (r < 0)
+                        return cli_exit(r);
+        }
         if (ret_args->stage_secrets)
-                return cli_exit(secrets_stage(environ));
+                return cli_exit(secrets_stage(envp ? envp : environ));
         if (ret_args->record_exit) {
                 /* Best effort: a clean stop must not turn into a failed one over it. */
-                r = lastexit_record(environ);
+                r = lastexit_record(envp ? envp : environ);
                 if (r < 0)
                         log_warning_errno(r, "Cannot keep what the server's last run ended with: %m");
                 return cli_exit(0);
         }
-        r = config_load(role, ret_args->instance, ret_args->config, environ, &c);
+        r = config_load(role, ret_args->instance, ret_args->config, envp ? envp : environ, &c);
         if (r < 0)
                 return cli_exit(r);
         r = pg_tls_client(c);

@@ -19,6 +19,7 @@
 typedef struct CliArgs {
         const char *instance;
         const char *config; /* NULL: the default file */
+        const char *env_file; /* NULL: the process environment (the unit's EnvironmentFile=) */
         bool check;
         bool reload;
         bool stage_secrets; /* hidden: the units' ExecStartPre=+ */

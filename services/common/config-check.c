@@ -89,6 +89,8 @@ static const char *check_value(Config *c, VarId id) {
         case T_STRING:
                 return strpbrk(s, "\n\r") && !v->secret ? "must be a single line" : NULL;
         case T_NAME:
+                if (!string_printable(s))
+                        return "must be a name without control characters such as a line break";
                 return strlen(s) > 63 ? "must be 1 to 63 bytes long (PostgreSQL's NAMEDATALEN)" : NULL;
         case T_HOST:
                 return config_host_valid(s) ? NULL
@@ -150,6 +152,73 @@ static const char *check_value(Config *c, VarId id) {
         return NULL;
 }
 
+/* initdb options pgrepl passes itself, or that keep initdb from making a cluster (SPEC section 2:
+ * superuser postgres, UTF8, checksums, peer; the data and WAL directories are variables). */
+static const char *initdb_collision(char **words) {
+        static const char *const longs[] = { "--pgdata", "--username", "--waldir", "--auth", "--auth-local",
+                                             "--auth-host", "--pwfile", "--pwprompt", "--sync-only", "--show",
+                                             "--version", "--help", NULL };
+
+        for (size_t i = 0; words && words[i]; i++) {
+                const char *w = words[i];
+
+                if (w[0] != '-' || !w[1])
+                        continue;
+                if (w[1] == '-') {
+                        size_t n = strcspn(w, "=");
+
+                        for (size_t j = 0; longs[j]; j++)
+                                if (strlen(longs[j]) == n && strncmp(w, longs[j], n) == 0)
+                                        return w;
+                } else if (strchr("DUXAWSV?", w[1]))
+                        return w;
+        }
+        return NULL;
+}
+
+/* A postgres option that sets what pgrepl renders itself (config_owned_settings[]), or that makes
+ * postgres do something else than run: the name of the parameter, or the option. */
+static bool owned_setting(const char *name, size_t n) {
+        for (size_t j = 0; config_owned_settings[j]; j++) {
+                const char *o = config_owned_settings[j];
+                bool same = strlen(o) == n;
+
+                for (size_t k = 0; same && k < n; k++)
+                        same = o[k] == (name[k] == '-' ? '_' : name[k]);
+                if (same)
+                        return true;
+        }
+        return false;
+}
+
+static const char *extra_flags_collision(char **words) {
+        for (size_t i = 0; words && words[i]; i++) {
+                const char *w = words[i], *name = NULL;
+
+                if (streq(w, "-c"))
+                        name = words[i + 1];
+                else if (strncmp(w, "-c", 2) == 0)
+                        name = w + 2;
+                else if (strncmp(w, "--", 2) == 0)
+                        name = w + 2;
+                else if (w[0] == '-' && w[1] && strchr("pDkhiNFCsS", w[1]))
+                        return w; /* port, data directory, sockets, listen, connections, fsync, -C, single user */
+                if (name && owned_setting(name, strcspn(name, "=")))
+                        return w;
+        }
+        return NULL;
+}
+
+/* superuser_reserved_connections as the settings group sets it, else PostgreSQL's default. */
+static unsigned reserved_connections(const Config *c) {
+        unsigned v = 3;
+
+        for (size_t i = 0; i < c->n_settings; i++)
+                if (streq(c->settings[i].key, "superuser_reserved_connections"))
+                        (void) parse_uint(c->settings[i].value, 0, UINT_MAX, &v);
+        return v;
+}
+
 /* Rules of one variable beyond its type; the value has passed check_value(). */
 static const char *check_specific(Config *c, VarId id) {
         char *s = c->values[id];
@@ -167,6 +236,32 @@ static const char *check_specific(Config *c, VarId id) {
                 /* Out of memory is noticed again, and logged, where the words are used. */
                 if (strv_split_words(s, &words) >= 0 && strv_length(words) > CONFIG_INITDB_ARGS_MAX)
                         return "at most " STRINGIFY(CONFIG_INITDB_ARGS_MAX) " arguments";
+                if (initdb_collision(words))
+                        return "must not set what pgrepl passes to initdb itself or stop initdb from making a "
+                               "cluster (-D/--pgdata, -U/--username: the superuser is postgres, -X/--waldir: use "
+                               "POSTGRESQL_INITDB_WAL_DIR, -A/--auth*, -W/--pwprompt, --pwfile, -S, --show, -V)";
+        }
+        if (id == VAR_EXTRA_FLAGS) {
+                _cleanup_strv_free_ char **words = NULL;
+
+                if (strv_split_words(s, &words) >= 0 && extra_flags_collision(words))
+                        return "must not set what pgrepl renders from its variables (port, listen_addresses, "
+                               "unix_socket_directories, data_directory, hba_file, config_file, max_connections, "
+                               "fsync, primary_conninfo, ...: -p -D -k -h -i -N -F or -c NAME=...) nor change how "
+                               "postgres runs (-C, -s, -S); use the POSTGRESQL_* variables";
+        }
+        if ((id == VAR_USERNAME || id == VAR_REPLICATION_USER) && strncmp(s, "pg_", 3) == 0)
+                return "must not start with 'pg_': PostgreSQL reserves those role names";
+        if (id == VAR_MAX_CONNECTIONS) {
+                static char buf[160];
+                unsigned v = 0, reserved = reserved_connections(c);
+
+                (void) parse_uint(s, 0, UINT_MAX, &v);
+                if (v <= reserved) {
+                        snprintf(buf, sizeof(buf), "must be more than superuser_reserved_connections (%u): "
+                                 "PostgreSQL does not start otherwise", reserved);
+                        return buf;
+                }
         }
         return NULL;
 }

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "errors.h"
 #include "config-internal.h"
@@ -29,26 +30,43 @@ static char *env_source(char *const *envp, const char *name, bool alias) {
         return r < 0 ? NULL : s;
 }
 
-/* A *_FILE variable: read the secret it names. */
+/* A *_FILE variable: read the secret it names, from a regular file only its owner can read. */
 static int load_secret_file(Config *c, char *const *envp, VarId id, const char *fname, const char *path) {
         _cleanup_erase_ char *secret = NULL;
         _cleanup_free_ char *source = NULL, *where = NULL, *staged = NULL;
+        struct stat st;
         int r;
 
+        where = env_source(envp, fname, false);
+        if (!where)
+                return log_oom();
+        if (!string_printable(path)) {
+                /* The lines systemd joined after an unbalanced quote may be other secrets: never shown. */
+                log_error("%s (from %s): the value %s: an unbalanced quote in the env file? It must name one file",
+                          fname, where, strpbrk(path, "\n\r") ? "spans several lines (not shown)"
+                                                              : "holds control characters (not shown)");
+                return -PGREPL_E_CONFIG;
+        }
         /* The watcher never uses a password: it does not need to read one. */
         if (c->role == ROLE_WATCHER) {
                 if (asprintf(&source, "file '%s' (%s, not read by this unit)", path, fname) < 0)
                         return log_oom();
                 return config_set_value(c, id, path, source) < 0 ? log_oom() : 0;
         }
-        r = fs_read_secret(path, &secret);
+        r = fs_stat_regular(path, &st);
+        if (r >= 0 && (st.st_mode & 0077)) {
+                log_error("%s='%s' (from %s): a secret in a file others can read (mode %04o); chmod 600 (a "
+                          "root-only file is fine: the unit stages a copy for the service user)",
+                          fname, path, where, (unsigned) (st.st_mode & 07777));
+                return -PGREPL_E_CONFIG;
+        }
+        if (r >= 0)
+                r = fs_read_secret(path, &secret);
         if (r == -EACCES && (staged = secrets_staged_path(fname)))
                 /* Root-only file: the unit's ExecStartPre=+ staged a copy for us. */
                 r = fs_read_secret(staged, &secret);
         if (r < 0) {
-                where = env_source(envp, fname, false);
-                log_error_errno(r, "%s='%s' (from %s): cannot read the secret file: %m",
-                                fname, path, where ? where : "environment");
+                log_error("%s='%s' (from %s): cannot read the secret file: %s", fname, path, where, fs_strerror(r));
                 return -PGREPL_E_CONFIG;
         }
         if (asprintf(&source, "file '%s' (%s)", path, fname) < 0)

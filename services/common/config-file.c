@@ -9,6 +9,7 @@
 #include <libconfig.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -16,6 +17,7 @@
 #include "fs.h"
 #include "log.h"
 #include "render.h"
+#include "util.h"
 
 static int find_key(const char *name, bool *ret_is_file) {
         for (VarId id = 0; id < _VAR_MAX; id++) {
@@ -95,6 +97,13 @@ static int load_settings(Config *c, const config_setting_t *group, const char *p
                         bad++;
                         continue;
                 }
+                if (config_setting_type(s) == CONFIG_TYPE_STRING &&
+                    !string_printable(config_setting_get_string(s))) {
+                        log_error("%s:%d: settings.%s: must be one line without control characters (not shown)",
+                                  path, config_setting_source_line(s), k);
+                        bad++;
+                        continue;
+                }
                 v = setting_literal(s);
                 if (!v) {
                         log_error("%s:%d: settings.%s: must be a string, number or boolean",
@@ -109,6 +118,45 @@ static int load_settings(Config *c, const config_setting_t *group, const char *p
                 c->n_settings++;
         }
         return bad ? -PGREPL_E_CONFIG : 0;
+}
+
+/* Whether an hba rule has its fields: TYPE DATABASE USER [ADDRESS [MASK]] METHOD [OPTIONS], the
+ * method one PostgreSQL knows. Fields are split as pg_hba.conf splits them: blanks, "quoted". */
+static bool hba_rule_complete(const char *rule) {
+        static const char *const methods[] = { "trust", "reject", "scram-sha-256", "md5", "password", "gss",
+                                               "sspi", "ident", "peer", "pam", "ldap", "radius", "cert", NULL };
+        char fields[6][64];
+        size_t n = 0, m;
+        const char *p = rule;
+
+        while (n < ELEMENTSOF(fields)) {
+                size_t k = 0;
+                bool quoted = false;
+
+                p += strspn(p, " \t");
+                if (!*p || *p == '#')
+                        break;
+                while (*p && (quoted || !strchr(" \t#", *p))) {
+                        if (*p == '"')
+                                quoted = !quoted;
+                        else if (k + 1 < sizeof(fields[n]))
+                                fields[n][k++] = *p;
+                        p++;
+                }
+                fields[n++][k] = 0;
+        }
+        if (n < 4)
+                return false;
+        /* local: the method is the fourth field; host*: the fifth, or the sixth after an IP mask. */
+        m = streq(fields[0], "local") ? 3 : 4;
+        if (m == 4 && n > 5 && strspn(fields[4], "0123456789.:abcdefABCDEF") == strlen(fields[4]))
+                m = 5;
+        if (n <= m)
+                return false;
+        for (size_t i = 0; methods[i]; i++)
+                if (streq(fields[m], methods[i]))
+                        return true;
+        return false;
 }
 
 static int load_hba(Config *c, const config_setting_t *list, const char *path) {
@@ -142,6 +190,13 @@ static int load_hba(Config *c, const config_setting_t *list, const char *path) {
                         bad++;
                         continue;
                 }
+                if (!hba_rule_complete(v)) {
+                        log_error("%s:%d: hba[%d]: '%s' is incomplete: local DATABASE USER METHOD, or host... "
+                                  "DATABASE USER ADDRESS METHOD, with a method PostgreSQL knows (scram-sha-256, "
+                                  "md5, peer, trust, reject, ...)", path, config_setting_source_line(s), i, v);
+                        bad++;
+                        continue;
+                }
                 c->hba[c->n_hba] = strdup(v);
                 if (!c->hba[c->n_hba])
                         return log_oom();
@@ -158,8 +213,11 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
         char buf[32];
         const char *v;
         int line = config_setting_source_line(s), r;
+        /* The file the setting was read from: the main one, or one it @includes. */
+        const char *from = config_setting_source_file(s);
+        bool included = from && !streq(from, path);
 
-        if (asprintf(&source, "%s:%d", path, line) < 0)
+        if (asprintf(&source, "%s:%d", included ? from : path, line) < 0)
                 return log_oom();
         switch (config_setting_type(s)) {
         case CONFIG_TYPE_STRING:
@@ -178,10 +236,24 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
                 return -PGREPL_E_CONFIG;
         }
         if (is_file) {
-                r = fs_read_secret(v, &secret);
+                struct stat fst;
+
+                if (!string_printable(v)) {
+                        log_error("%s: %s: the value holds a line break or control characters (not shown): it must "
+                                  "name one file", source, config_setting_name(s));
+                        return -PGREPL_E_CONFIG;
+                }
+                r = fs_stat_regular(v, &fst);
+                if (r >= 0 && (fst.st_mode & 0077)) {
+                        log_error("%s: %s='%s': a secret in a file others can read (mode %04o); chmod 600",
+                                  source, config_setting_name(s), v, (unsigned) (fst.st_mode & 07777));
+                        return -PGREPL_E_CONFIG;
+                }
+                if (r >= 0)
+                        r = fs_read_secret(v, &secret);
                 if (r < 0) {
-                        log_error_errno(r, "%s: %s='%s': cannot read the secret file: %m",
-                                        source, config_setting_name(s), v);
+                        log_error("%s: %s='%s': cannot read the secret file: %s",
+                                  source, config_setting_name(s), v, fs_strerror(r));
                         return -PGREPL_E_CONFIG;
                 }
                 free(source);
@@ -189,10 +261,17 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
                 if (asprintf(&source, "file '%s' (%s:%d)", v, path, line) < 0)
                         return log_oom();
                 v = secret;
-        } else if (config_vars[id].secret && (st->st_mode & 0077)) {
-                log_error("%s: %s: a secret in a file others can read (mode %04o); use %s_file or chmod 600",
-                          source, config_setting_name(s), (unsigned) (st->st_mode & 07777), config_setting_name(s));
-                return -PGREPL_E_CONFIG;
+        } else if (config_vars[id].secret) {
+                struct stat ist = *st;
+
+                if (included && stat(from, &ist) < 0)
+                        ist.st_mode = 0777; /* it was read a moment ago: gone or replaced, so not trusted */
+                if (ist.st_mode & 0077) {
+                        log_error("%s: %s: a secret in a file others can read (mode %04o); use %s_file or chmod 600",
+                                  source, config_setting_name(s), (unsigned) (ist.st_mode & 07777),
+                                  config_setting_name(s));
+                        return -PGREPL_E_CONFIG;
+                }
         }
         if (!*v)
                 return 0;
@@ -200,7 +279,48 @@ static int load_var(Config *c, const config_setting_t *s, VarId id, bool is_file
         return r < 0 ? log_oom() : 0;
 }
 
+/* The file names @include lines give, as libconfig 1.5's scanner matches them (a line starting with
+ * optional blanks, @include, blanks, a quoted name); libconfig opens them itself with fopen(), and
+ * its include hook came in 1.7, so they are looked at here first: a FIFO would block that open for
+ * ever. The check is conservative: an @include inside a block comment is looked at too. */
+static int check_includes(const char *path, const char *text, unsigned depth) {
+        unsigned line = 0;
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+                _cleanup_free_ char *name = NULL, *inc = NULL;
+                const char *q = p + strspn(p, " \t"), *end;
+                int r;
+
+                line++;
+                if (strncmp(q, "@include", 8) != 0 || !strchr(" \t", q[8]) || !q[8])
+                        continue;
+                q += 8 + strspn(q + 8, " \t");
+                if (*q != '"' || !(end = strpbrk(q + 1, "\"\n")) || *end != '"')
+                        continue;
+                name = strndup(q + 1, (size_t) (end - q - 1));
+                if (!name)
+                        return log_oom();
+                r = fs_stat_regular(name, NULL);
+                if (r == -EBADFD) {
+                        log_error("%s:%u: @include \"%s\": %s", path, line, name, fs_strerror(r));
+                        return -PGREPL_E_CONFIG;
+                }
+                if (r < 0)
+                        continue; /* libconfig says it cannot open it, with the line */
+                if (depth >= 10)
+                        continue; /* libconfig refuses deeper nesting itself */
+                r = fs_read_file(name, &inc);
+                if (r < 0)
+                        continue;
+                r = check_includes(name, inc, depth + 1);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int config_load_file(Config *c, const char *path, bool explicit_path) {
+        _cleanup_free_ char *text = NULL;
         config_t cf;
         config_setting_t *root;
         struct stat st;
@@ -212,12 +332,27 @@ int config_load_file(Config *c, const char *path, bool explicit_path) {
                 log_error_errno(-errno, "--config='%s': cannot read the configuration file: %m", path);
                 return -PGREPL_E_CONFIG;
         }
+        /* --config=/dev/null: no file, the usual way to say so. */
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
+                return 0;
+        /* Read once, by a non-blocking open of a regular file only; libconfig parses the text. */
+        r = fs_read_file(path, &text);
+        if (r >= 0 && fs_stat_regular(path, &st) < 0)
+                r = -EBADFD;
+        if (r < 0) {
+                log_error("%s'%s'%s: cannot read the configuration file: %s", explicit_path ? "--config=" : "",
+                          path, explicit_path ? "" : " (the default configuration file)", fs_strerror(r));
+                return -PGREPL_E_CONFIG;
+        }
+        r = check_includes(path, text, 0);
+        if (r < 0)
+                return r;
         c->config_file = strdup(path);
         if (!c->config_file)
                 return log_oom();
 
         config_init(&cf);
-        if (!config_read_file(&cf, path)) {
+        if (!config_read_string(&cf, text)) {
                 if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
                         log_error("%s: cannot read the configuration file", path);
                 else

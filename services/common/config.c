@@ -242,6 +242,13 @@ void config_report(const Config *c, VarId id, const char *fmt, ...) {
         va_end(ap);
         if (config_vars[id].secret || !c->values[id])
                 log_error("%s (from %s): %s", config_var_name(id), c->sources[id] ? c->sources[id] : "unset", what);
+        else if (strpbrk(c->values[id], "\n\r"))
+                /* systemd joins the lines after an unbalanced quote into the value: they may hold secrets. */
+                log_error("%s (from %s): the value spans several lines (not shown; an unbalanced quote in the "
+                          "env file?): %s", config_var_name(id), c->sources[id], what);
+        else if (!string_printable(c->values[id]))
+                log_error("%s (from %s): the value holds control characters (not shown): %s", config_var_name(id),
+                          c->sources[id], what);
         else
                 log_error("%s='%s' (from %s): %s", config_var_name(id), c->values[id], c->sources[id], what);
 }

@@ -77,13 +77,37 @@ fail:
         return r;
 }
 
+int fs_stat_regular(const char *path, struct stat *ret) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (ret)
+                *ret = st;
+        return 0;
+}
+
+const char *fs_strerror(int r) {
+        if (r == -EBADFD)
+                return "not a regular file (a FIFO, socket, device or directory)";
+        return strerror(r < 0 ? -r : r);
+}
+
 int fs_read_file(const char *path, char **ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO put where a file belongs must not block the open until a writer comes. */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, cap = 4096;
+        struct stat st;
 
         if (fd < 0)
                 return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
         buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
@@ -121,6 +145,10 @@ int fs_read_secret(const char *path, char **ret) {
         size_t n;
         int r;
 
+        /* Refused before it is opened: opening a device can have effects of its own. */
+        r = fs_stat_regular(path, NULL);
+        if (r < 0)
+                return r;
         r = fs_read_file(path, &s);
         if (r < 0)
                 return r;
@@ -185,7 +213,10 @@ static int sync_one(const char *fpath, const struct stat *sb, int type, struct F
 
         if (type != FTW_F && type != FTW_D && type != FTW_DP)
                 return 0;
-        fd = open(fpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* Only files and directories have data to sync; opening a FIFO would wait for a writer. */
+        if (!S_ISREG(sb->st_mode) && !S_ISDIR(sb->st_mode))
+                return 0;
+        fd = open(fpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return 0;
         (void) fsync(fd);
@@ -202,6 +233,18 @@ int fs_fsync_tree(const char *path) {
 static int remove_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw) {
         if (remove(fpath) < 0 && errno != ENOENT)
                 return -1;
+        return 0;
+}
+
+static int remove_below(const char *fpath, const struct stat *sb, int type, struct FTW *ftw) {
+        if (ftw->level == 0)
+                return 0;
+        return remove_one(fpath, sb, type, ftw);
+}
+
+int fs_empty_dir(const char *path) {
+        if (nftw(path, remove_below, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT) < 0)
+                return errno == ENOENT ? 0 : -errno;
         return 0;
 }
 

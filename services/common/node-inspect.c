@@ -62,8 +62,17 @@ static int resolve(const Config *c, char **ret) {
         return 0;
 }
 
+/* The server for the directory's major (its PG_VERSION) when that one is installed, so that a newer
+ * major installed beside it stops nothing; otherwise the newest, and inspect_cluster() says why it
+ * does not fit. */
 static int find_server(const Config *c, DataDir *d) {
-        int r = pg_find_bindir(c, &d->bindir);
+        unsigned want = 0;
+        int r;
+
+        /* Unreadable or not a number: inspect_cluster() judges it, with the server it finds. */
+        if (pg_data_version(d->path, &want) < 0)
+                want = 0;
+        r = pg_find_bindir(c, want, &d->bindir);
 
         if (r == -ENOENT && config_get(c, VAR_BIN_DIR)) {
                 config_report(c, VAR_BIN_DIR, "no executable 'postgres' there");
@@ -254,7 +263,10 @@ static int inspect(const Config *c, DataDir *d) {
         r = inspect_contents(c, d);
         if (r < 0)
                 return r;
-        return check_role(c, d);
+        r = check_role(c, d);
+        if (r < 0)
+                return r;
+        return node_check_settings(c, d);
 }
 
 int node_inspect_datadir(const Config *c, DataDir *ret) {

@@ -4,6 +4,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -56,22 +60,103 @@ int node_write_config(const Config *c, const char *datadir, const StandbySetting
         return ensure_include(datadir);
 }
 
-int node_signal_reload(const char *datadir) {
+int node_postmaster_running(const char *datadir, pid_t *ret_pid) {
         _cleanup_free_ char *cwd = NULL;
         struct stat proc, data;
         pid_t pid;
         int r;
 
         r = pg_postmaster_pid(datadir, &pid);
+        if (r == -ESRCH || r == -EBADMSG)
+                return 0;
         if (r < 0)
                 return r;
-        /* postmaster.pid outlives a crashed server, and its pid may since be another process of
-         * ours: signal it only if it works in this data directory (the postmaster chdirs there). */
+        /* postmaster.pid outlives a crashed server, and its pid may since be another process (even
+         * this one, restarted by systemd): it is the postmaster only if it works in this data
+         * directory (the postmaster chdirs there). A process of another user cannot be it. */
+        if (pid == getpid())
+                return 0;
         if (asprintf(&cwd, "/proc/%d/cwd", (int) pid) < 0)
                 return -ENOMEM;
-        if (stat(cwd, &proc) < 0 || stat(datadir, &data) < 0)
-                return errno == EACCES ? -EACCES : -ESRCH;
+        if (stat(datadir, &data) < 0)
+                return -errno;
+        if (stat(cwd, &proc) < 0)
+                return errno == ENOENT || errno == ESRCH || errno == EACCES || errno == EPERM ? 0 : -errno;
         if (proc.st_dev != data.st_dev || proc.st_ino != data.st_ino)
+                return 0;
+        if (ret_pid)
+                *ret_pid = pid;
+        return 1;
+}
+
+int node_refuse_running(const DataDir *d) {
+        pid_t pid = 0;
+        int r;
+
+        if (d->kind == DATADIR_EMPTY)
+                return 0;
+        r = node_postmaster_running(d->path, &pid);
+        if (r < 0)
+                return log_error_errno(r, "Cannot tell whether a server runs on '%s': %m", d->path);
+        if (r == 0)
+                return 0;
+        log_error("A PostgreSQL server (pid %d) already runs on '%s': nothing was written into it. Two instances "
+                  "on one data directory? Stop that server first (exit 75: tried again later)", (int) pid, d->path);
+        return -EAGAIN;
+}
+
+/* Whether one address of the server's port can be bound as the postmaster binds it (SO_REUSEADDR,
+ * IPv6 only on the IPv6 socket): 0, or the negative errno. */
+static int try_bind(int family, const char *addr, unsigned port) {
+        _cleanup_close_ int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        union {
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } sa = {};
+        int one = 1;
+
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (family == AF_INET6) {
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons((uint16_t) port);
+                if (inet_pton(AF_INET6, addr, &sa.in6.sin6_addr) != 1)
+                        return -EINVAL;
+        } else {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons((uint16_t) port);
+                if (inet_pton(AF_INET, addr, &sa.in.sin_addr) != 1)
+                        return -EINVAL;
+        }
+        if (bind(fd, (struct sockaddr *) &sa, family == AF_INET6 ? sizeof(sa.in6) : sizeof(sa.in)) < 0)
+                return -errno;
+        return 0;
+}
+
+int node_refuse_busy_port(const Config *c) {
+        /* listen_addresses as render.c writes it: '*' or 'localhost'. */
+        const char *v4 = c->allow_remote ? "0.0.0.0" : "127.0.0.1", *v6 = c->allow_remote ? "::" : "::1";
+        int a = try_bind(AF_INET, v4, c->port), b = try_bind(AF_INET6, v6, c->port);
+
+        /* The postmaster starts when it can listen on one of them; it fails only when none can be bound. */
+        if (a >= 0 || b >= 0 || (a != -EADDRINUSE && b != -EADDRINUSE))
+                return 0;
+        log_error("Port %u is in use by another process (%s): PostgreSQL could not listen on it; nothing was "
+                  "written. Stop that process, or change POSTGRESQL_PORT_NUMBER (exit 75: tried again later)",
+                  c->port, c->allow_remote ? "every address" : "localhost");
+        return -EAGAIN;
+}
+
+int node_signal_reload(const char *datadir) {
+        pid_t pid;
+        int r;
+
+        r = node_postmaster_running(datadir, &pid);
+        if (r < 0)
+                return r == -EACCES ? -EACCES : -ESRCH;
+        if (r == 0)
                 return -ESRCH;
         if (kill(pid, SIGHUP) < 0)
                 return -errno;

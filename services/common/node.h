@@ -10,12 +10,16 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "render.h"
 
 /* Write RENDER_SETTINGS_FILE and pg_hba.conf, and the include line if missing. */
 int node_write_config(const Config *c, const char *datadir, const StandbySettings *standby);
+/* 1 (and its pid) when a postmaster runs on datadir: postmaster.pid names a live process that
+ * works in that directory; 0 when none does. */
+int node_postmaster_running(const char *datadir, pid_t *ret_pid);
 /* SIGHUP the postmaster running on datadir; -ESRCH when none runs. */
 int node_signal_reload(const char *datadir);
 /* The same, for a reload's last step: a failure is logged here (no server runs, or it could not be
@@ -64,6 +68,20 @@ typedef struct DataDir {
  * onto it). What cannot be read is logged ("Cannot inspect ...") and returned as its errno.
  */
 int node_inspect_datadir(const Config *c, DataDir *ret);
+/* What PostgreSQL itself would refuse at its start, asked of d->bindir's server before anything is
+ * written (node-settings.c): the `settings` group, POSTGRESQL_EXTRA_FLAGS, MAX_CONNECTIONS,
+ * SHARED_PRELOAD_LIBRARIES (each must be in the server's library directory) and SOCKET_DIR (must
+ * be a directory). Each refusal is logged as one problem and returned as -PGREPL_E_CONFIG.
+ * node_inspect_datadir() calls it. */
+int node_check_settings(const Config *c, const DataDir *d);
+/* A start, before it writes anything: a server that already runs on the directory (another
+ * instance, or one started by hand) is refused with -EAGAIN (exit 75), logged. A reload is what
+ * changes a running server's files. */
+int node_refuse_running(const DataDir *d);
+/* A start, before it writes anything: when no address the postmaster would listen on
+ * (listen_addresses) can be bound because another process holds the port, -EAGAIN (exit 75),
+ * logged. Only at a start: while the instance runs, its own server holds the port. */
+int node_refuse_busy_port(const Config *c);
 /* The same for a reload, which needs a cluster: an empty directory is refused (logged, -ESRCH). */
 int node_inspect_for_reload(const Config *c, DataDir *ret);
 void node_datadir_done(DataDir *d);

@@ -51,28 +51,45 @@ static unsigned scan_majors(const char *parent, const char *prefix) {
         return best;
 }
 
-int pg_find_bindir(const Config *c, char **ret) {
-        const char *dir = config_get(c, VAR_BIN_DIR);
-        char path[512];
+/* ROOT/usr/lib/postgresql/N/bin (Debian, Ubuntu) or ROOT/usr/pgsql-N/bin (PGDG RPMs) holding an
+ * executable postgres, else 0. */
+static int major_bindir(const char *root, unsigned major, char *buf, size_t n) {
+        snprintf(buf, n, "%s/usr/lib/postgresql/%u/bin", root, major);
+        if (has_postgres(buf))
+                return 1;
+        snprintf(buf, n, "%s/usr/pgsql-%u/bin", root, major);
+        return has_postgres(buf);
+}
+
+int pg_find_bindir_below(const char *root, const char *bin_dir, unsigned want_major, char **ret) {
+        char path[512], parent[512];
         unsigned deb, rhel;
 
-        if (dir)
-                snprintf(path, sizeof(path), "%s", dir);
+        if (bin_dir)
+                snprintf(path, sizeof(path), "%s", bin_dir);
+        else if (want_major > 0 && major_bindir(root, want_major, path, sizeof(path)))
+                ; /* the major of the data directory (or of the primary to clone) */
         else {
-                deb = scan_majors("/usr/lib/postgresql", "");
-                rhel = scan_majors("/usr", "pgsql-");
+                snprintf(parent, sizeof(parent), "%s/usr/lib/postgresql", root);
+                deb = scan_majors(parent, "");
+                snprintf(parent, sizeof(parent), "%s/usr", root);
+                rhel = scan_majors(parent, "pgsql-");
                 if (deb > 0 && deb >= rhel)
-                        snprintf(path, sizeof(path), "/usr/lib/postgresql/%u/bin", deb);
+                        snprintf(path, sizeof(path), "%s/usr/lib/postgresql/%u/bin", root, deb);
                 else if (rhel > 0)
-                        snprintf(path, sizeof(path), "/usr/pgsql-%u/bin", rhel);
+                        snprintf(path, sizeof(path), "%s/usr/pgsql-%u/bin", root, rhel);
                 else
                         /* Fedora's and RHEL's own postgresql-server: one major, in /usr/bin. */
-                        snprintf(path, sizeof(path), "/usr/bin");
+                        snprintf(path, sizeof(path), "%s/usr/bin", root);
         }
         if (!has_postgres(path))
                 return -ENOENT;
         *ret = strdup(path);
         return *ret ? 0 : -ENOMEM;
+}
+
+int pg_find_bindir(const Config *c, unsigned want_major, char **ret) {
+        return pg_find_bindir_below("", config_get(c, VAR_BIN_DIR), want_major, ret);
 }
 
 int pg_data_version(const char *datadir, unsigned *ret) {

@@ -26,9 +26,13 @@ static inline void PQclearp(PGresult **r) {
 #define _cleanup_pq_ _cleanup_(PQfinishp)
 #define _cleanup_pqres_ _cleanup_(PQclearp)
 
-/* POSTGRESQL_BIN_DIR, else the highest major under /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin,
- * else /usr/bin (Fedora/RHEL's own server). -ENOENT when that directory has no executable postgres. */
-int pg_find_bindir(const Config *c, char **ret);
+/* POSTGRESQL_BIN_DIR; else, when want_major is not 0 (a data directory's PG_VERSION), that major's
+ * /usr/lib/postgresql/N/bin or /usr/pgsql-N/bin if installed, so that installing a newer major
+ * beside it changes nothing; else the highest major under those, else /usr/bin (Fedora/RHEL's own
+ * server). -ENOENT when that directory has no executable postgres. */
+int pg_find_bindir(const Config *c, unsigned want_major, char **ret);
+/* The same search below root ("" for /), with bin_dir as POSTGRESQL_BIN_DIR (NULL: unset). */
+int pg_find_bindir_below(const char *root, const char *bin_dir, unsigned want_major, char **ret);
 /* "BINDIR/NAME" */
 char *pg_bin(const char *bindir, const char *name);
 /* Major version of a data directory from PG_VERSION (0 when absent; -EBADMSG when it holds no number). */

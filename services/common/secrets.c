@@ -118,7 +118,8 @@ int secrets_stage(char *const *envp) {
                         r = fs_read_secret(path, &secret);
                         if (r < 0) {
                                 /* The unit's own loader reports it with the variable's name. */
-                                log_warning_errno(r, "%s='%s': cannot read the secret file: %m", name, path);
+                                log_warning("%s='%s': cannot read the secret file: %s", name, string_shown(path),
+                                            fs_strerror(r));
                                 continue;
                         }
                         r = stage_one(dfd, st.st_uid, st.st_gid, name, secret);

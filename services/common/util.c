@@ -205,3 +205,16 @@ uint32_t hash_fnv1a32(uint32_t h, const char *s) {
                 h = (h ^ (unsigned char) *s) * 16777619U;
         return h;
 }
+
+bool string_printable(const char *s) {
+        for (; s && *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return false;
+        return true;
+}
+
+const char *string_shown(const char *s) {
+        if (string_printable(s))
+                return s;
+        return strpbrk(s, "\n\r") ? "(not shown: it spans several lines)" : "(not shown: control characters)";
+}

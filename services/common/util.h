@@ -19,6 +19,12 @@ char *strstrip(char *s);
 /* Split on white space (no quoting, like the image's unquoted expansion). */
 int strv_split_words(const char *s, char ***ret);
 size_t strv_length(char *const *v);
+/* Whether s may be quoted in a log line: no control character (a line break most of all, which an
+ * unbalanced quote in an env file brings, with the following lines' secrets). */
+bool string_printable(const char *s);
+/* s when string_printable(), else a placeholder saying why it is not shown. */
+const char *string_shown(const char *s);
+
 /* The value of NAME in an environment array ("NAME=value"), NULL when absent. */
 const char *strv_env_get(char *const *envp, const char *name);
 

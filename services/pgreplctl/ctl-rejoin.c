@@ -45,6 +45,7 @@ static int local_position(Rejoin *j) {
         _cleanup_free_ char *bindir = NULL;
         ServerState s = {};
         ControlData cd = {};
+        unsigned major;
         int r;
 
         r = probe_server(j->i->config, &s, &conn);
@@ -55,7 +56,9 @@ static int local_position(Rejoin *j) {
         server_state_done(&s);
         if (conn)
                 return 0;
-        r = pg_find_bindir(j->i->config, &bindir);
+        if (pg_data_version(config_get(j->i->config, VAR_DATA_DIR), &major) < 0)
+                major = 0;
+        r = pg_find_bindir(j->i->config, major, &bindir);
         if (r >= 0)
                 r = control_read(bindir, config_get(j->i->config, VAR_DATA_DIR), &cd);
         if (r < 0)

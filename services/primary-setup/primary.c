@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "fence.h"
-#include "fs.h"
 #include "initscripts.h"
 #include "lastexit.h"
+#include "fs.h"
 #include "log.h"
 #include "node.h"
 #include "notify.h"
@@ -58,8 +58,7 @@ static int run_initdb(const Config *c, const char *bindir, const char *datadir) 
         if (r < 0)
                 return log_error_errno(r, "Failed to run '%s': %m", initdb);
         if (r != 0) {
-                log_error("initdb failed with status %d (see its output above); the data directory '%s' "
-                          "was left as initdb left it", r, datadir);
+                log_error("initdb failed with status %d (see its output above) in '%s'", r, datadir);
                 return -EPROTO;
         }
         return 0;
@@ -110,44 +109,146 @@ static int setup_via_private_server(const Config *c, const char *bindir, const c
         return r;
 }
 
-/* An empty data directory: create it and run initdb. */
-static int first_start(const Config *c, const DataDir *d) {
-        int r;
-
-        notify_status("initializing the data directory '%s'", d->path);
-        log_info("First start: initializing '%s' with %s/initdb", d->path, d->bindir);
-        r = make_datadir(d->path);
-        if (r < 0)
-                return r;
-        r = run_initdb(c, d->bindir, d->path);
-        if (r < 0)
-                return r;
-        return initscripts_mark_first_start(c);
-}
-
 /* Roles and the database in line with the configuration, unless nothing they depend on changed;
  * with partners, a slot for each of the others. Both need a server: one private start for both. */
-static int ensure_roles(const Config *c, const DataDir *d) {
+static int ensure_roles(const Config *c, const char *bindir, const char *datadir) {
         _cleanup_strv_free_ char **slots = NULL;
         int r, need_roles, scripts;
 
         scripts = initscripts_state(c);
         if (scripts < 0)
                 return scripts;
-        need_roles = roles_need_work(c, d->path);
+        need_roles = roles_need_work(c, datadir);
         if (need_roles < 0)
                 return need_roles;
-        r = fence_missing_slots(c, d->path, &slots);
+        r = fence_missing_slots(c, datadir, &slots);
         if (r < 0)
                 return log_oom();
         if (!need_roles && !slots[0] && scripts != INITSCRIPTS_PENDING) {
                 log_debug("Roles and database unchanged since the last start; skipping role work");
                 return 0;
         }
-        r = setup_via_private_server(c, d->bindir, d->path, need_roles, slots, scripts == INITSCRIPTS_PENDING);
+        r = setup_via_private_server(c, bindir, datadir, need_roles, slots, scripts == INITSCRIPTS_PENDING);
         if (r < 0 || !need_roles)
                 return r;
-        return roles_save_fingerprint(c, d->path);
+        return roles_save_fingerprint(c, datadir);
+}
+
+/* "DATADIR.pgrepl-initdb": a first start is made there and renamed into place only when complete. */
+static char *initdb_side_path(const char *datadir) {
+        char *p = NULL;
+
+        return asprintf(&p, "%s.pgrepl-initdb", datadir) < 0 ? NULL : p;
+}
+
+/* One first start per instance at a time: a second one would take the first one's side directory
+ * for a leftover. The lock is dropped with the exec (O_CLOEXEC) or the exit. */
+static int initdb_lock(const Config *c, const char *datadir, int *ret_fd) {
+        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
+        char note[64];
+        int r;
+
+        if (!state || !(lock = path_join(state, "initdb.lock")))
+                return log_oom();
+        r = fs_mkdir_p(state, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
+        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
+        r = fs_lock(lock, note, ret_fd, &holder);
+        if (r == -EWOULDBLOCK) {
+                log_error("Another pgrepl-primary-setup (%s) is initializing '%s'; leaving it alone",
+                          holder && *holder ? holder : "holder unknown", datadir);
+                return -EAGAIN;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock '%s': %m", lock);
+        return 0;
+}
+
+/* initdb, the settings, the roles and the init scripts, in dir. */
+static int initialize(const Config *c, const DataDir *d, const char *dir) {
+        int r;
+
+        r = run_initdb(c, d->bindir, dir);
+        if (r >= 0)
+                r = initscripts_mark_first_start(c);
+        if (r < 0)
+                return r;
+        r = node_write_config(c, dir, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the settings into '%s': %m", dir);
+        return ensure_roles(c, d->bindir, dir);
+}
+
+/* An empty data directory: initialize a cluster beside it and rename it into place, as the standby's
+ * clone does, so that a first start that fails (initdb, or the server refusing the settings) leaves
+ * the data directory as it was and nothing half-made beside it. An empty mount point cannot be
+ * replaced by a rename: it is initialized in place, and emptied again on failure. */
+static int first_start(const Config *c, const DataDir *d) {
+        _cleanup_free_ char *side = initdb_side_path(d->path), *parent = path_parent(d->path);
+        _cleanup_close_ int lock_fd = -1;
+        struct stat st, pst;
+        bool in_place;
+        int r;
+
+        if (!side || !parent)
+                return log_oom();
+        notify_status("initializing the data directory '%s'", d->path);
+        log_info("First start: initializing '%s' with %s/initdb", d->path, d->bindir);
+        r = initdb_lock(c, d->path, &lock_fd);
+        if (r < 0)
+                return r;
+        r = fs_mkdir_p(parent, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", parent);
+        in_place = stat(d->path, &st) >= 0 && stat(parent, &pst) >= 0 && st.st_dev != pst.st_dev;
+        if (in_place) {
+                free(side);
+                side = strdup(d->path);
+        }
+        if (!side)
+                return log_oom();
+        if (!in_place && lstat(side, &st) >= 0) {
+                _cleanup_free_ char *version = path_join(side, "PG_VERSION");
+
+                /* Ours, left by a first start that was killed (the lock says no other one runs): a
+                 * directory, empty or made by initdb, on which no server runs any more. */
+                if (!version)
+                        return log_oom();
+                if (!S_ISDIR(st.st_mode) || (fs_dir_is_empty(side) == 0 && !fs_exists(version)) ||
+                    node_postmaster_running(side, NULL) != 0) {
+                        log_error("'%s' is in the way of the first start but is not an interrupted one of pgrepl's "
+                                  "(or a server still runs in it); it is left alone: move it away", side);
+                        return -EEXIST;
+                }
+                log_notice("Removing '%s', left over from an interrupted first start", side);
+                r = fs_remove_tree(side);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to remove '%s': %m", side);
+        }
+        r = make_datadir(side);
+        if (r < 0)
+                return r;
+        r = initialize(c, d, side);
+        if (r >= 0 && !in_place) {
+                /* An empty data directory (made by an admin or a package) makes way for the cluster. */
+                if (rmdir(d->path) < 0 && errno != ENOENT)
+                        r = log_error_errno(-errno, "Failed to remove the empty data directory '%s' before the "
+                                            "rename: %m", d->path);
+                else if (rename(side, d->path) < 0)
+                        r = log_error_errno(-errno, "Failed to rename '%s' to '%s': %m", side, d->path);
+                else
+                        (void) fs_fsync_path(parent);
+        }
+        if (r < 0) {
+                int k = in_place ? fs_empty_dir(side) : fs_remove_tree(side);
+
+                if (k < 0)
+                        log_warning_errno(k, "Failed to remove the incomplete cluster in '%s': %m", side);
+                else
+                        log_notice("The incomplete cluster was removed; '%s' is as it was", d->path);
+        }
+        return r;
 }
 
 /* What a start and a reload share: the data directory inspected (and initialized on a first
@@ -158,8 +259,14 @@ static int prepare(const Config *c, bool reload, DataDir *d) {
         r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
         if (r < 0)
                 return r;
-        /* Before anything is written: a superseded node is left exactly as it is. */
+        /* Before anything is written: a running server's directory and a superseded node are left
+         * exactly as they are. */
         if (!reload) {
+                r = node_refuse_running(d);
+                if (r >= 0)
+                        r = node_refuse_busy_port(c);
+                if (r < 0)
+                        return r;
                 r = fence_check(c, d);
                 if (r < 0)
                         return r;
@@ -185,7 +292,7 @@ int primary_run(const Config *c) {
         r = prepare(c, false, &d);
         if (r < 0)
                 return r;
-        r = ensure_roles(c, &d);
+        r = ensure_roles(c, d.bindir, d.path);
         if (r < 0)
                 return r;
         /* The last STATUS= before the exec: it stays while the server runs. */

@@ -401,6 +401,10 @@ static int prepare(const Config *c, bool reload, DataDir *d, Upstream *u) {
         int r;
 
         r = reload ? node_inspect_for_reload(c, d) : node_inspect_datadir(c, d);
+        if (r >= 0 && !reload)
+                r = node_refuse_running(d);
+        if (r >= 0 && !reload)
+                r = node_refuse_busy_port(c);
         if (r < 0)
                 return r;
         return upstream_init(c, d->kind == DATADIR_EMPTY, u);

@@ -101,6 +101,65 @@ def mount_point(node):
     node.mounted = node.datadir
 
 
+def env_file(text):
+    """The variables given as an env file, read with --env-file as the unit's EnvironmentFile= reads it:
+    the node's own variables first, then text as written (systemd's quoting, not a shell's)."""
+    return lambda node: {"--env-file": text}
+
+
+def fifo(node, name="fifo"):
+    path = node.root / name
+    if not path.exists():
+        os.mkfifo(path, 0o600)
+        os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def secret_file(node, mode, name="secret"):
+    path = node.root / name
+    path.write_text("topsecret-file\n")
+    path.chmod(mode)
+    os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def config_file(node, text, mode=0o600, name="pgrepl.conf"):
+    path = node.root / name
+    path.write_text(text)
+    path.chmod(mode)
+    os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+    return str(path)
+
+
+def fifo_secret(var):
+    return lambda node: {var: fifo(node)}
+
+
+def fifo_config(node):
+    return {"--config": fifo(node)}
+
+
+def include_fifo(node):
+    return {"--config": config_file(node, f'@include "{fifo(node)}"\n')}
+
+
+def include_readable_secret(node):
+    inc = config_file(node, 'password = "topsecret-inc";\n', 0o644, "inc.conf")
+    return {"--config": config_file(node, f'@include "{inc}"\n'), "POSTGRESQL_PASSWORD": None}
+
+
+def readable_secret_file(node):
+    return {"POSTGRESQL_PASSWORD_FILE": secret_file(node, 0o644)}
+
+
+def secret_file_is_dir(node):
+    return {"POSTGRESQL_PASSWORD_FILE": str(node.sockdir)}
+
+
+def settings_file(text):
+    return lambda node: {"--config": config_file(node, text)}
+
+
 BOTH = ("pgrepl-primary-setup", "pgrepl-standby-bootstrap")
 PRIMARY = ("pgrepl-primary-setup",)
 STANDBY = ("pgrepl-standby-bootstrap",)
@@ -138,6 +197,66 @@ REFUSED = [
      "contradicts the standby unit"),
     ("bad slot name", STANDBY, set_env(POSTGRESQL_REPLICATION_SLOT="Bad-Slot"), "POSTGRESQL_REPLICATION_SLOT='Bad-Slot'"),
     ("partners naming only this standby, no master host", STANDBY, only_self_partner, "names no node but this one"),
+    # An unbalanced quote: systemd joins the following lines, secrets included, into the value.
+    ("app name with an unbalanced quote", BOTH,
+     env_file('POSTGRESQL_CLUSTER_APP_NAME="pgslave1\nPOSTGRESQL_REPLICATION_PASSWORD=topsecret-repl\n'),
+     "POSTGRESQL_CLUSTER_APP_NAME (from env file '"),
+    ("database with an unbalanced quote", BOTH,
+     env_file("POSTGRESQL_DATABASE='appdb\nPOSTGRESQL_PASSWORD=topsecret-pw\nPOSTGRESQL_FSYNC=on\n"),
+     "the value spans several lines (not shown; an unbalanced quote in the env file?): must be a name without "
+     "control characters"),
+    ("user name with an unbalanced quote", BOTH,
+     env_file('POSTGRESQL_REPLICATION_USER="repl\nPOSTGRESQL_REPLICATION_PASSWORD=topsecret-repl\n'),
+     "POSTGRESQL_REPLICATION_USER (from env file '"),
+    ("user name with a control character", BOTH, set_env(POSTGRESQL_USERNAME="ad\x1bmin"),
+     "POSTGRESQL_USERNAME (from environment): the value holds control characters (not shown)"),
+    ("password file path with an unbalanced quote", PRIMARY,
+     env_file('POSTGRESQL_PASSWORD_FILE="/etc/pw\nPOSTGRESQL_REPLICATION_PASSWORD=topsecret-repl\n'),
+     "POSTGRESQL_PASSWORD_FILE (from env file '"),
+    ("password file is a FIFO", PRIMARY, fifo_secret("POSTGRESQL_PASSWORD_FILE"),
+     "cannot read the secret file: not a regular file"),
+    ("replication password file is a FIFO", STANDBY, fifo_secret("POSTGRESQL_REPLICATION_PASSWORD_FILE"),
+     "cannot read the secret file: not a regular file"),
+    ("password file is a directory", PRIMARY, secret_file_is_dir, "cannot read the secret file: not a regular file"),
+    ("password file others can read", PRIMARY, readable_secret_file,
+     "a secret in a file others can read (mode 0644)"),
+    ("--config is a FIFO", BOTH, fifo_config, "cannot read the configuration file: not a regular file"),
+    ("--config includes a FIFO", BOTH, include_fifo, ':1: @include "'),
+    ("secret in an included file others can read", PRIMARY, include_readable_secret,
+     "inc.conf:1: password: a secret in a file others can read (mode 0644)"),
+    # What PostgreSQL would refuse after initdb, asked of the server itself first.
+    ("unknown setting", BOTH, settings_file('settings = { work_mme = "4MB"; };\n'),
+     "settings.work_mme = '4MB': PostgreSQL 15 refuses it: unrecognized configuration parameter \"work_mme\""),
+    ("setting of the wrong type", BOTH, settings_file('settings = { work_mem = "lots"; };\n'),
+     "settings.work_mem = 'lots': PostgreSQL 15 refuses it: invalid value for parameter \"work_mem\": \"lots\""),
+    ("setting outside its enumeration", BOTH, settings_file('settings = { log_min_messages = "loud"; };\n'),
+     "(Available values: debug5"),
+    ("incomplete hba rule", BOTH, settings_file('hba = [ "host all all" ];\n'), "hba[0]: 'host all all' is incomplete"),
+    ("hba rule without a known method", BOTH, settings_file('hba = [ "host all all 10.0.0.0/8 sesame" ];\n'),
+     "is incomplete"),
+    ("max_connections of 1", BOTH, set_env(POSTGRESQL_MAX_CONNECTIONS="1"),
+     "POSTGRESQL_MAX_CONNECTIONS='1' (from environment): must be more than superuser_reserved_connections (3)"),
+    ("preload library that is not installed", BOTH, set_env(POSTGRESQL_SHARED_PRELOAD_LIBRARIES="pg_stat_statements,nosuchlib"),
+     "no library 'nosuchlib' in '/usr/lib/postgresql/15/lib'"),
+    ("extra flags setting the port", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-c port=1"),
+     "POSTGRESQL_EXTRA_FLAGS='-c port=1' (from environment): must not set what pgrepl renders"),
+    ("extra flags setting the hba file", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="--hba-file=/tmp/trust"),
+     "must not set what pgrepl renders"),
+    ("extra flags with -p", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-p 1"), "must not set what pgrepl renders"),
+    ("extra flags with a bad value", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-c work_mem=lots"),
+     "POSTGRESQL_EXTRA_FLAGS='-c work_mem=lots' (from environment): PostgreSQL 15 refuses it: invalid value"),
+    ("extra flags with an unknown option", BOTH, set_env(POSTGRESQL_EXTRA_FLAGS="-Z"),
+     "PostgreSQL 15 refuses it: /usr/lib/postgresql/15/bin/postgres: invalid option -- 'Z'"),
+    ("port the service user cannot bind", BOTH, set_env(POSTGRESQL_PORT_NUMBER="80"),
+     "POSTGRESQL_PORT_NUMBER='80' (from environment): is below 1024 (net.ipv4.ip_unprivileged_port_start)"),
+    ("socket directory that does not exist", BOTH, set_env(POSTGRESQL_SOCKET_DIR="/nonexistent/sock"),
+     "POSTGRESQL_SOCKET_DIR='/nonexistent/sock' (from environment): does not exist or is not a directory"),
+    ("reserved role name", BOTH, set_env(POSTGRESQL_USERNAME="pg_app"),
+     "POSTGRESQL_USERNAME='pg_app' (from environment): must not start with 'pg_'"),
+    ("initdb superuser", BOTH, set_env(POSTGRESQL_INITDB_ARGS="-U root"),
+     "POSTGRESQL_INITDB_ARGS='-U root' (from environment): must not set what pgrepl passes to initdb"),
+    ("initdb data directory", BOTH, set_env(POSTGRESQL_INITDB_ARGS="--data-checksums --pgdata=/tmp/x"),
+     "must not set what pgrepl passes to initdb"),
     ("partners with a slot name", STANDBY, set_env(POSTGRESQL_PARTNER_NODES="127.0.0.1:1,127.0.0.1:2",
                                                    POSTGRESQL_REPLICATION_SLOT="myslot"),
      "must be on or off with POSTGRESQL_PARTNER_NODES"),
@@ -182,10 +301,23 @@ def test_check_and_start_refuse_alike(cluster, name, binary_name, setup, expect)
     node = make_node(cluster, binary_name)
     node.mounted = None
     try:
-        node.env.update(setup(node) or {})
+        args = []
+        for k, v in (setup(node) or {}).items():
+            if k == "--env-file":
+                path = node.root / "node.env"
+                path.write_text("".join(f"{k}={v}\n" for k, v in node.env.items()
+                                        if v is not None and (k.startswith("POSTGRESQL_") or k == "ALLOW_EMPTY_PASSWORD"))
+                                + v)
+                path.chmod(0o600)
+                os.chown(path, PGUSER.pw_uid, PGUSER.pw_gid)
+                args += ["--env-file", str(path)]
+            elif k.startswith("--"):
+                args += [k, v]
+            else:
+                node.env[k] = v
         before = snapshot(node.root)
-        check = node.run_once(["--check"], timeout=30)
-        start = node.run_once([], timeout=60)
+        check = node.run_once(["--check", *args], timeout=30)
+        start = node.run_once(args, timeout=60)
         after = snapshot(node.root)
     finally:
         if node.mounted:
@@ -194,6 +326,7 @@ def test_check_and_start_refuse_alike(cluster, name, binary_name, setup, expect)
     assert start.returncode == EX_CONFIG, start.stderr
     assert len(errors(check)) == 1 and expect in errors(check)[0], check.stderr
     assert errors(start) == errors(check), (start.stderr, check.stderr)
+    assert "topsecret" not in check.stderr + start.stderr
     assert check.stdout == ""
     assert after == before
 

@@ -169,6 +169,21 @@ static void test_settings_and_hba(void) {
         ASSERT_STREQ(c->hba[0], "host all all 10.0.0.0/8 scram-sha-256");
         config_free(c);
         free(conf);
+
+        /* Complete rules in their other shapes: a mask, options, quoted names, a local rule. */
+        conf = write_tmp("hba.conf",
+                         "hba = [ \"host all all 10.0.0.0 255.0.0.0 md5\", \"hostssl \\\"my db\\\" all ::1/128 cert clientcert=verify-full\",\n"
+                         "        \"local sameuser all peer map=m\", \"host all all all reject # none\" ];\n"
+                         "settings = { superuser_reserved_connections = 2; };\n",
+                         0644);
+        {
+                char *env2[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_MAX_CONNECTIONS=3", NULL };
+
+                ASSERT_EQ(load(ROLE_PRIMARY, conf, env2, &c), 0);
+        }
+        ASSERT_EQ(c->n_hba, 4);
+        config_free(c);
+        free(conf);
 }
 
 static void test_booleans_and_enums(void) {
@@ -284,6 +299,40 @@ static const BadCase bad_cases[] = {
         { P(NULL), "password = \"in a readable file\";", "a secret in a file others can read" },
         { P(NULL), "fsync = 1.5;", "fsync: must be a string, integer or boolean" },
         { P("POSTGRESQL_PASSWORD_FILE=/nonexistent/pgrepl-secret"), NULL, "POSTGRESQL_PASSWORD_FILE='/nonexistent/pgrepl-secret'" },
+        /* An unbalanced quote in the env file: the next lines, secrets too, become part of the value. */
+        { P("POSTGRESQL_DATABASE=appdb\nPOSTGRESQL_REPLICATION_PASSWORD=s3cr3t-never-shown"), NULL,
+          "POSTGRESQL_DATABASE (from environment): the value spans several lines (not shown" },
+        { P("POSTGRESQL_CLUSTER_APP_NAME=app\nPOSTGRESQL_PASSWORD=s3cr3t-never-shown"), NULL,
+          "POSTGRESQL_CLUSTER_APP_NAME (from environment): the value spans several lines (not shown" },
+        { P("POSTGRESQL_REPLICATION_USER=repl\rs3cr3t-never-shown", "POSTGRESQL_REPLICATION_PASSWORD=x"), NULL,
+          "POSTGRESQL_REPLICATION_USER (from environment): the value spans several lines" },
+        { P("POSTGRESQL_USERNAME=ad\x1bmin"), NULL, "POSTGRESQL_USERNAME (from environment): the value holds control characters (not shown)" },
+        { P("POSTGRESQL_FSYNC=yes\ns3cr3t-never-shown"), NULL, "POSTGRESQL_FSYNC (from environment): the value spans several lines" },
+        { S("POSTGRESQL_MASTER_PORT_NUMBER=5432\ns3cr3t-never-shown"), NULL, "POSTGRESQL_MASTER_PORT_NUMBER (from environment): the value spans" },
+        { P("POSTGRESQL_PASSWORD_FILE=/etc/pw\ns3cr3t-never-shown"), NULL,
+          "POSTGRESQL_PASSWORD_FILE (from environment): the value spans several lines (not shown)" },
+        { P("POSTGRESQL_PASSWORD_FILE=/dev/null"), NULL, "cannot read the secret file: not a regular file" },
+        { P("POSTGRESQL_PASSWORD_FILE=/"), NULL, "cannot read the secret file: not a regular file" },
+        { P(NULL), "password_file = \"/dev/null\";", "not a regular file" },
+        { P("POSTGRESQL_USERNAME=pg_app"), NULL, "POSTGRESQL_USERNAME='pg_app' (from environment): must not start with 'pg_'" },
+        { P("POSTGRESQL_REPLICATION_USER=pg_repl", "POSTGRESQL_REPLICATION_PASSWORD=x"), NULL, "POSTGRESQL_REPLICATION_USER='pg_repl'" },
+        { P("POSTGRESQL_INITDB_ARGS=-U root"), NULL, "POSTGRESQL_INITDB_ARGS='-U root' (from environment): must not set" },
+        { P("POSTGRESQL_INITDB_ARGS=--data-checksums --username=x"), NULL, "must not set what pgrepl passes to initdb" },
+        { P("POSTGRESQL_INITDB_ARGS=-D/tmp/x"), NULL, "must not set what pgrepl passes to initdb" },
+        { P("POSTGRESQL_INITDB_ARGS=--pwprompt"), NULL, "must not set what pgrepl passes to initdb" },
+        { P("POSTGRESQL_EXTRA_FLAGS=-c port=1"), NULL, "POSTGRESQL_EXTRA_FLAGS='-c port=1' (from environment): must not set" },
+        { P("POSTGRESQL_EXTRA_FLAGS=-cfsync=off"), NULL, "must not set what pgrepl renders" },
+        { P("POSTGRESQL_EXTRA_FLAGS=--hba-file=/tmp/trust"), NULL, "must not set what pgrepl renders" },
+        { P("POSTGRESQL_EXTRA_FLAGS=-B 100 -p 5433"), NULL, "must not set what pgrepl renders" },
+        { P("POSTGRESQL_EXTRA_FLAGS=-c primary_conninfo=x"), NULL, "must not set what pgrepl renders" },
+        { P("POSTGRESQL_MAX_CONNECTIONS=3"), NULL, "must be more than superuser_reserved_connections (3)" },
+        { P("POSTGRESQL_MAX_CONNECTIONS=10"), "settings = { superuser_reserved_connections = 10; };",
+          "must be more than superuser_reserved_connections (10)" },
+        { P(NULL), "settings = { application_name = \"a\\nb\"; };", "settings.application_name: must be one line" },
+        { P(NULL), "hba = [ \"host all all\" ];", "hba[0]: 'host all all' is incomplete" },
+        { P(NULL), "hba = [ \"local all all\" ];", "is incomplete" },
+        { P(NULL), "hba = [ \"host all all 10.0.0.0/8 sesame\" ];", "is incomplete" },
+        { P(NULL), "hba = [ \"host all all 10.0.0.0 255.0.0.0\" ];", "is incomplete" },
 };
 
 static void test_bad_inputs(void) {

@@ -249,7 +249,17 @@ static void test_read_file(void) {
                 ASSERT_EQ(fs_read_file(q, &s), -ENOENT);
         }
         ASSERT_EQ(mkdir(d, 0755), 0);
-        ASSERT_EQ(fs_read_file(d, &s), -EISDIR);
+        ASSERT_EQ(fs_read_file(d, &s), -EBADFD); /* not a regular file */
+        {
+                /* A FIFO without a writer: refused at once, not waited on. */
+                _cleanup_free_ char *q = tpath("fifo");
+
+                ASSERT_EQ(mkfifo(q, 0600), 0);
+                ASSERT_EQ(fs_read_file(q, &s), -EBADFD);
+                ASSERT_EQ(fs_read_secret(q, &s), -EBADFD);
+                ASSERT_EQ(fs_read_secret("/dev/zero", &s), -EBADFD);
+                ASSERT_STREQ(fs_strerror(-EBADFD), "not a regular file (a FIFO, socket, device or directory)");
+        }
         ASSERT_STREQ(s, "untouched");
         free(buf);
 }

@@ -113,7 +113,7 @@ static void test_data_version(void) {
         snprintf(sub, sizeof(sub), "%s/d/PG_VERSION", tmpdir);
         ASSERT_EQ(mkdir(sub, 0700), 0);
         snprintf(sub, sizeof(sub), "%s/d", tmpdir);
-        ASSERT_EQ(pg_data_version(sub, &v), -EISDIR);
+        ASSERT_EQ(pg_data_version(sub, &v), -EBADFD);
 }
 
 static void test_bin_version(void) {
@@ -401,7 +401,7 @@ static void test_find_bindir(void) {
         /* No executable postgres there: -ENOENT, which node_inspect_datadir() reports as the
          * configuration's fault (test_check_agrees.py). */
         put("bin/postgres", "#!/bin/sh\n", 0644);
-        ASSERT_EQ(pg_find_bindir(c, &dir), -ENOENT);
+        ASSERT_EQ(pg_find_bindir(c, 0, &dir), -ENOENT);
         ASSERT_TRUE(dir == NULL);
 
         {
@@ -410,10 +410,56 @@ static void test_find_bindir(void) {
                 snprintf(p, sizeof(p), "%s/postgres", bin);
                 ASSERT_EQ(chmod(p, 0755), 0);
         }
-        ASSERT_EQ(pg_find_bindir(c, &dir), 0);
+        ASSERT_EQ(pg_find_bindir(c, 0, &dir), 0);
         ASSERT_STREQ(dir, bin);
         free(dir);
         config_free(c);
+}
+
+/* A root with two majors installed, as on a Debian host during an upgrade: /usr/lib/postgresql/15
+ * and 16, each with an executable postgres (links to the real server when it is installed). */
+static void test_find_bindir_for_major(void) {
+        static const char *const dirs[] = { "root", "root/usr", "root/usr/lib", "root/usr/lib/postgresql",
+                                            "root/usr/lib/postgresql/15", "root/usr/lib/postgresql/15/bin",
+                                            "root/usr/lib/postgresql/16", "root/usr/lib/postgresql/16/bin", NULL };
+        char root[512], want15[600], want16[600], *dir = NULL;
+
+        for (size_t i = 0; dirs[i]; i++) {
+                char p[600];
+
+                snprintf(p, sizeof(p), "%s/%s", tmpdir, dirs[i]);
+                ASSERT_EQ(mkdir(p, 0755), 0);
+        }
+        for (unsigned major = 15; major <= 16; major++) {
+                char p[600];
+
+                snprintf(p, sizeof(p), "%s/root/usr/lib/postgresql/%u/bin/postgres", tmpdir, major);
+                if (access("/usr/lib/postgresql/15/bin/postgres", X_OK) == 0)
+                        ASSERT_EQ(symlink("/usr/lib/postgresql/15/bin/postgres", p), 0);
+                else {
+                        put(p + strlen(tmpdir) + 1, "#!/bin/sh\n", 0755);
+                }
+        }
+        snprintf(root, sizeof(root), "%s/root", tmpdir);
+        snprintf(want15, sizeof(want15), "%s/usr/lib/postgresql/15/bin", root);
+        snprintf(want16, sizeof(want16), "%s/usr/lib/postgresql/16/bin", root);
+
+        /* A cluster of 15 keeps 15's server though 16 is installed beside it. */
+        ASSERT_EQ(pg_find_bindir_below(root, NULL, 15, &dir), 0);
+        ASSERT_STREQ(dir, want15);
+        free(dir);
+        /* No cluster yet (a new primary): the highest. */
+        ASSERT_EQ(pg_find_bindir_below(root, NULL, 0, &dir), 0);
+        ASSERT_STREQ(dir, want16);
+        free(dir);
+        /* A major that is not installed: the highest, which inspect_cluster() then refuses by name. */
+        ASSERT_EQ(pg_find_bindir_below(root, NULL, 14, &dir), 0);
+        ASSERT_STREQ(dir, want16);
+        free(dir);
+        /* POSTGRESQL_BIN_DIR wins over both. */
+        ASSERT_EQ(pg_find_bindir_below(root, want15, 16, &dir), 0);
+        ASSERT_STREQ(dir, want15);
+        free(dir);
 }
 
 int main(void) {
@@ -427,6 +473,7 @@ int main(void) {
         test_connect_refused();
         test_error_reason();
         test_find_bindir();
+        test_find_bindir_for_major();
         ASSERT_EQ(fs_remove_tree(tmpdir), 0);
         printf("test-pg: ok\n");
         return 0;
