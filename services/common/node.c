@@ -174,6 +174,28 @@ int node_reload_server(const char *datadir) {
         return 0;
 }
 
+int node_lock(const Config *c, const char *name, const char *doing, const char *datadir, int *ret_fd) {
+        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
+        char note[64];
+        int r;
+
+        if (!state || !(lock = path_join(state, name)))
+                return log_oom();
+        r = fs_mkdir_p(state, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
+        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
+        r = fs_lock(lock, note, ret_fd, &holder);
+        if (r == -EWOULDBLOCK) {
+                log_error("Another %s (%s) is %s '%s'; leaving its work alone", program_invocation_short_name,
+                          holder && *holder ? holder : "holder unknown", doing, datadir);
+                return -EAGAIN;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock '%s': %m", lock);
+        return 0;
+}
+
 /* Free bytes on the file system of path, ULLONG_MAX when it cannot be told. */
 static unsigned long long free_bytes(const char *path) {
         struct statvfs vfs;

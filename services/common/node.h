@@ -26,6 +26,13 @@ int node_signal_reload(const char *datadir);
  * signalled), the one sentence every unit says; success is the caller's to tell. */
 int node_reload_server(const char *datadir);
 /*
+ * The instance's lock NAME in its state directory (made if missing), for work on a side directory
+ * of datadir that one process at a time may do: a first start, a clone. Dropped with the exec
+ * (O_CLOEXEC) or the exit. -EAGAIN, logged ("Another ... is DOING 'DATADIR'", naming the holder),
+ * when another process holds it; other failures are logged too.
+ */
+int node_lock(const Config *c, const char *name, const char *doing, const char *datadir, int *ret_fd);
+/*
  * The last steps before the exec, with what the server will be ("primary on port 5432"): the file
  * systems of datadir and its pg_wal must have NODE_MIN_FREE_BYTES free (a server that cannot write WAL dies at
  * once, in a loop), else -ENOSPC, said in STATUS= and the log; then the STATUS= that stays while

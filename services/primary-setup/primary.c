@@ -141,30 +141,6 @@ static char *initdb_side_path(const char *datadir) {
         return asprintf(&p, "%s.pgrepl-initdb", datadir) < 0 ? NULL : p;
 }
 
-/* One first start per instance at a time: a second one would take the first one's side directory
- * for a leftover. The lock is dropped with the exec (O_CLOEXEC) or the exit. */
-static int initdb_lock(const Config *c, const char *datadir, int *ret_fd) {
-        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
-        char note[64];
-        int r;
-
-        if (!state || !(lock = path_join(state, "initdb.lock")))
-                return log_oom();
-        r = fs_mkdir_p(state, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
-        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
-        r = fs_lock(lock, note, ret_fd, &holder);
-        if (r == -EWOULDBLOCK) {
-                log_error("Another pgrepl-primary-setup (%s) is initializing '%s'; leaving it alone",
-                          holder && *holder ? holder : "holder unknown", datadir);
-                return -EAGAIN;
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock '%s': %m", lock);
-        return 0;
-}
-
 /* initdb, the settings, the roles and the init scripts, in dir. */
 static int initialize(const Config *c, const DataDir *d, const char *dir) {
         int r;
@@ -195,7 +171,9 @@ static int first_start(const Config *c, const DataDir *d) {
                 return log_oom();
         notify_status("initializing the data directory '%s'", d->path);
         log_info("First start: initializing '%s' with %s/initdb", d->path, d->bindir);
-        r = initdb_lock(c, d->path, &lock_fd);
+        /* One first start per instance at a time: a second one would take the first one's side
+         * directory for a leftover. */
+        r = node_lock(c, "initdb.lock", "initializing", d->path, &lock_fd);
         if (r < 0)
                 return r;
         r = fs_mkdir_p(parent, 0700);

@@ -10,6 +10,7 @@
 #include "clone.h"
 #include "fs.h"
 #include "log.h"
+#include "node.h"
 #include "notify.h"
 #include "pg.h"
 #include "progress.h"
@@ -26,30 +27,6 @@ char *clone_side_path(const char *datadir) {
         if (asprintf(&p, "%.*s.pgrepl-clone", (int) n, datadir) < 0)
                 return NULL;
         return p;
-}
-
-/* One clone per instance at a time: a second bootstrap (by hand, beside the unit) would take the
- * first one's side directory for a leftover and remove it. The lock goes with the exec (O_CLOEXEC). */
-static int clone_lock(const Config *c, const char *datadir, int *ret_fd) {
-        _cleanup_free_ char *state = config_state_dir(c), *lock = NULL, *holder = NULL;
-        char note[64];
-        int r;
-
-        if (!state || !(lock = path_join(state, "clone.lock")))
-                return log_oom();
-        r = fs_mkdir_p(state, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the state directory '%s': %m", state);
-        snprintf(note, sizeof(note), "pid %d\n", (int) getpid());
-        r = fs_lock(lock, note, ret_fd, &holder);
-        if (r == -EWOULDBLOCK) {
-                log_error("Another pgrepl-standby-bootstrap (%s) is cloning into '%s'; leaving its copy alone",
-                          holder && *holder ? holder : "holder unknown", datadir);
-                return -EAGAIN;
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock '%s': %m", lock);
-        return 0;
 }
 
 /* A leftover side directory is removed only when it is what pgrepl left: a directory, and no
@@ -83,7 +60,9 @@ int clone_prepare(const Config *c, const char *datadir, const char *side, int *r
 
         if (!parent)
                 return log_oom();
-        r = clone_lock(c, datadir, &fd);
+        /* One clone per instance at a time: a second bootstrap (by hand, beside the unit) would take
+         * the first one's side directory for a leftover and remove it. */
+        r = node_lock(c, "clone.lock", "cloning into", datadir, &fd);
         if (r < 0)
                 return r;
         r = fs_mkdir_p(parent, 0700);
