@@ -93,8 +93,8 @@ static size_t var_names(VarId id, const char *names[static 2 + ELEMENTSOF(more_a
         size_t n = 0;
 
         names[n++] = config_var_name(id);
-        if (config_vars[id].alias)
-                names[n++] = config_vars[id].alias;
+        if (config_var_alias(id))
+                names[n++] = config_var_alias(id);
         for (size_t i = 0; i < ELEMENTSOF(more_aliases); i++)
                 if (more_aliases[i].id == id)
                         names[n++] = more_aliases[i].name;
@@ -192,12 +192,15 @@ static int refuse_unsupported(char *const *envp) {
         int bad = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(unsupported); i++) {
-                for (unsigned f = 0; f < 2; f++) {
+                /* POSTGRESQL_X, POSTGRESQL_X_FILE, and the image's POSTGRES_X spellings of both. */
+                for (unsigned f = 0; f < 4; f++) {
                         _cleanup_free_ char *where = NULL;
                         char name[96];
                         const char *v;
 
-                        snprintf(name, sizeof(name), "%s%s", unsupported[i].name, f ? "_FILE" : "");
+                        snprintf(name, sizeof(name), "%s%s%s", f & 2 ? "POSTGRES_" : "",
+                                 f & 2 ? unsupported[i].name + strlen("POSTGRESQL_") : unsupported[i].name,
+                                 f & 1 ? "_FILE" : "");
                         v = strv_env_get(envp, name);
                         if (!v || !*v || (!f && unsupported[i].off_ok && config_parse_bool(v) == 0))
                                 continue;
@@ -218,27 +221,38 @@ static bool known_env(const char *name, size_t n) {
                     strncmp(name, more_aliases[i].name, k) == 0)
                         return true;
         }
-        for (VarId id = 0; id < _VAR_MAX; id++) {
-                const char *k = config_var_name(id);
-                size_t kn = strlen(k);
+        for (VarId id = 0; id < _VAR_MAX; id++)
+                for (unsigned a = 0; a < 2; a++) {
+                        const char *k = a ? config_var_alias(id) : config_var_name(id);
+                        size_t kn = k ? strlen(k) : 0;
 
-                if (kn == n && strncmp(name, k, n) == 0)
-                        return true;
-                if (n == kn + 5 && strncmp(name, k, kn) == 0 && strncmp(name + kn, "_FILE", 5) == 0)
-                        return true;
-        }
+                        if (!k)
+                                continue;
+                        if (kn == n && strncmp(name, k, n) == 0)
+                                return true;
+                        if (n == kn + 5 && strncmp(name, k, kn) == 0 && strncmp(name + kn, "_FILE", 5) == 0)
+                                return true;
+                }
         return false;
 }
 
-/* Unknown POSTGRESQL_* names are most often typos: say which name was meant. */
+/* Unknown POSTGRESQL_* (and the image's POSTGRES_*) names are most often typos: say which was meant. */
 static void warn_unknown(char *const *envp) {
         for (char *const *e = envp; e && *e; e++) {
                 char name[128];
                 size_t n = strcspn(*e, "=");
                 const char *hint;
 
-                if (strncmp(*e, "POSTGRESQL_", 11) != 0 || known_env(*e, n) || is_unsupported(*e, n) ||
-                    n >= sizeof(name))
+                char long_name[136];
+
+                if (n >= sizeof(name) || known_env(*e, n))
+                        continue;
+                /* The image's POSTGRES_X spelling of an unsupported POSTGRESQL_X is refused, not warned. */
+                if (strncmp(*e, "POSTGRES_", 9) == 0) {
+                        snprintf(long_name, sizeof(long_name), "POSTGRESQL_%.*s", (int) (n - 9), *e + 9);
+                        if (is_unsupported(long_name, strlen(long_name)))
+                                continue;
+                } else if (strncmp(*e, "POSTGRESQL_", 11) != 0 || is_unsupported(*e, n))
                         continue;
                 memcpy(name, *e, n);
                 name[n] = 0;

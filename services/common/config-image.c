@@ -136,7 +136,7 @@ int config_check_image(Config *c) {
         for (size_t i = 0; i < ELEMENTSOF(audit); i++)
                 if (c->values[audit[i]] && !list_has(c->values[VAR_SHARED_PRELOAD_LIBRARIES], "pgaudit")) {
                         config_problem(c, audit[i], "needs pgaudit in POSTGRESQL_SHARED_PRELOAD_LIBRARIES (Debian's "
-                                       "postgresql-15-pgaudit), which the image preloads and pgrepl does not");
+                                       "postgresql-NN-pgaudit for major NN), which the image preloads and pgrepl does not");
                         bad++;
                 }
         if (!streq(c->values[VAR_SHUTDOWN_MODE], "fast")) {

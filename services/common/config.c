@@ -144,6 +144,18 @@ const char *config_var_name(VarId id) {
         return name_buf[id];
 }
 
+static char alias_buf[_VAR_MAX][64];
+
+const char *config_var_alias(VarId id) {
+        if (config_vars[id].alias)
+                return config_vars[id].alias;
+        if (streq(config_vars[id].suffix, "ALLOW_EMPTY_PASSWORD"))
+                return NULL;
+        if (!alias_buf[id][0])
+                snprintf(alias_buf[id], sizeof(alias_buf[id]), "POSTGRES_%s", config_vars[id].suffix);
+        return alias_buf[id];
+}
+
 bool config_var_is_secret(VarId id) {
         return config_vars[id].secret;
 }

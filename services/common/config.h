@@ -146,6 +146,9 @@ typedef struct Config {
 
 /* Name of a variable, "POSTGRESQL_PORT_NUMBER" (or "ALLOW_EMPTY_PASSWORD"). */
 const char *config_var_name(VarId id);
+/* The image's other spelling of a variable: its own alias (POSTGRES_USER), else POSTGRES_<NAME> as the
+ * image's postgresql-env.sh has for every POSTGRESQL_<NAME>; NULL for ALLOW_EMPTY_PASSWORD. */
+const char *config_var_alias(VarId id);
 bool config_var_is_secret(VarId id);
 /* The postgresql.conf parameter a plain setting of the image renders ("timezone"), else NULL; whether
  * its value is a boolean (rendered as on/off). */

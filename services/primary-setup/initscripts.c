@@ -105,8 +105,12 @@ int initscripts_mark_first_start(const Config *c) {
         r = list_scripts(dir, &names);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the init scripts directory '%s': %m", dir);
-        if (!names[0])
+        /* None (any more): no set is pending, whatever an earlier failed first start left. */
+        if (!names[0]) {
+                if (unlink(pending) < 0 && errno != ENOENT)
+                        return log_error_errno(-errno, "Cannot remove '%s': %m", pending);
                 return 0;
+        }
         r = fs_write_atomic(pending, "", 0600);
         if (r < 0)
                 return log_error_errno(r, "Cannot write '%s': %m", pending);

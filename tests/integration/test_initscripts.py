@@ -2,8 +2,9 @@
 """POSTGRESQL_INITSCRIPTS_DIR against real PostgreSQL 15: *.sh, *.sql and
 *.sql.gz in name order on a primary's first start, as the init scripts user,
 after the roles and database exist and before READY; never again once they
-succeeded; a failing script stops the first start naming itself, and the
-next start refuses instead of running the set twice or skipping the rest."""
+succeeded; a failing script stops the first start naming itself and leaves
+no half-made cluster, so a set never runs twice on one cluster nor is
+skipped."""
 
 import gzip
 import os
@@ -96,4 +97,19 @@ def test_a_failing_script_stops_the_first_start_and_leaves_nothing_half_made(clu
     p.wait_ready()
     assert p.psql("select string_agg(relname, ',' order by relname) from pg_class "
                   "where relname in ('t', 'fixed', 'never')", db="appdb") == "fixed,never,t"
+    assert not (p.state / "initscripts.pending").exists()
+
+
+def test_scripts_removed_after_a_failure_leave_no_marker_behind(cluster):
+    """After a failed first start the operator may drop the scripts: the next first start has none
+    to run, and what the failed one left in the state directory does not stop it."""
+    d = scripts(cluster.root, {"01-bad.sql": "insert into no_such_table values (1);\n"})
+    p = cluster.primary(env={**APP, "POSTGRESQL_INITSCRIPTS_DIR": str(d)})
+    p.start()
+    assert p.proc.wait(120) == 78
+    assert (p.state / "initscripts.pending").read_text() == "01-bad.sql"
+    (d / "01-bad.sql").unlink()
+    p.logf = None
+    p.start()
+    p.wait_ready()
     assert not (p.state / "initscripts.pending").exists()

@@ -386,10 +386,15 @@ static void test_image_aliases_and_value_files(void) {
         {
                 char *env[] = { "PGDATA=/srv/pg/data", "POSTGRESQL_USER=u1", "POSTGRES_DATABASE=d1",
                                 "POSTGRES_INITDB_WAL_DIR=/srv/wal", "POSTGRESQL_PASSWORD=x",
-                                "POSTGRESQL_MASTER_HOST=ignored", e, NULL };
+                                "POSTGRESQL_MASTER_HOST=ignored", e,
+                                /* The image's POSTGRES_<NAME> for every POSTGRESQL_<NAME>. */
+                                "POSTGRES_TIMEZONE=Europe/Paris", "POSTGRES_STATEMENT_TIMEOUT=5s", NULL };
 
                 ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), 0);
         }
+        ASSERT_STREQ(config_get(c, VAR_TIMEZONE), "Europe/Paris");
+        ASSERT_CONTAINS(c->sources[VAR_TIMEZONE], "POSTGRES_TIMEZONE");
+        ASSERT_STREQ(config_get(c, VAR_STATEMENT_TIMEOUT), "5s");
         ASSERT_STREQ(config_get(c, VAR_DATA_DIR), "/srv/pg/data");
         ASSERT_STREQ(config_get(c, VAR_USERNAME), "u1");
         ASSERT_STREQ(config_get(c, VAR_DATABASE), "d1");
@@ -405,6 +410,7 @@ static void test_image_aliases_and_value_files(void) {
 /* The image's variables pgrepl does not implement are refused by name; a false boolean asks for nothing. */
 static void test_unsupported_image_variables(void) {
         static const char *const refused[] = { "POSTGRESQL_PERFORM_RESTORE=yes", "POSTGRESQL_SR_CHECK_USERNAME=x",
+                                               "POSTGRES_SR_CHECK=yes", "POSTGRES_VOLUME_DIR_FILE=/v",
                                                "POSTGRESQL_SR_CHECK=yes", "POSTGRESQL_AUTOCTL_MODE=monitor",
                                                "POSTGRESQL_SR_CHECK_PASSWORD_FILE=/x", "POSTGRESQL_VOLUME_DIR=/v" };
         Config *c = NULL;
