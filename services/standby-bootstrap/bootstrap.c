@@ -312,7 +312,7 @@ static int finish_clone(const Config *c, const DataDir *d, const char *side, con
 }
 
 /* An empty data directory: wait for the primary, clone it, make the copy a standby, start it. */
-static int start_first(const Config *c, const DataDir *d, const Upstream *u) {
+static int start_first(const Config *c, DataDir *d, const Upstream *u) {
         _cleanup_free_ char *side = clone_side_path(d->path);
         _cleanup_close_ int lock_fd = -1;
         char what[256];
@@ -327,7 +327,7 @@ static int start_first(const Config *c, const DataDir *d, const Upstream *u) {
         r = upstream_write_passfile(u);
         if (r < 0)
                 return r;
-        r = clone_until_done(u, d->bindir, side);
+        r = clone_until_done(u, &d->bindir, side);
         if (r < 0)
                 return r;
         r = finish_clone(c, d, side, u);

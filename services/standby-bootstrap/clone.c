@@ -75,22 +75,36 @@ int clone_prepare(const Config *c, const char *datadir, const char *side, int *r
         return 0;
 }
 
-int clone_until_done(const Upstream *u, const char *bindir, const char *side) {
-        unsigned local_major = 0;
+int clone_until_done(const Upstream *u, char **bindir, const char *side) {
+        unsigned local_major = 0, major = 0;
         Waiter w;
         int r, k;
 
         /* Unknown (0) is not checked: pg_basebackup itself refuses a server it cannot copy. */
-        if (pg_bin_version(bindir, &local_major) < 0)
+        if (pg_bin_version(*bindir, &local_major) < 0)
                 local_major = 0;
         wait_init(&w, u->c->init_max_timeout);
         for (;;) {
                 _cleanup_free_ char *reason = NULL;
 
-                r = upstream_wait(u, &w, local_major);
+                r = upstream_wait(u, &w, local_major, &major);
+                if (r == -EXDEV) {
+                        /* The primary's major is installed here too: a new standby takes it. */
+                        _cleanup_free_ char *other = NULL;
+
+                        r = pg_find_bindir(u->c, major, &other);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to find PostgreSQL %u's binaries: %m", major);
+                        log_notice("Primary '%s' runs PostgreSQL %u: cloning it with, and running, %s", u->display,
+                                   major, other);
+                        free(*bindir);
+                        *bindir = TAKE_PTR(other);
+                        local_major = major;
+                        continue;
+                }
                 if (r < 0)
                         return r;
-                r = clone_run(u, bindir, side, &reason);
+                r = clone_run(u, *bindir, side, &reason);
                 if (r == 0)
                         return 0;
                 /* Whatever the copy left behind is ours and incomplete; if it cannot go, every

@@ -26,9 +26,11 @@ int clone_remove_leftover(const char *side);
 /*
  * Wait for the primary and copy it into side (which must not exist), again after each failed copy,
  * until a copy completes (0), the deadline passes (-ETIMEDOUT), a stop request comes (-EINTR) or
- * something fails that a retry cannot mend.
+ * something fails that a retry cannot mend. *bindir is the server's binaries: when the primary runs
+ * another major whose binaries are installed too, they replace it (a new standby follows its
+ * primary's major).
  */
-int clone_until_done(const Upstream *u, const char *bindir, const char *side);
+int clone_until_done(const Upstream *u, char **bindir, const char *side);
 /*
  * Run pg_basebackup into side once. 0 on success (synced by pg_basebackup, not yet renamed);
  * -EAGAIN when the copy failed and may be retried, with a short reason in ret_reason (to free);

@@ -291,13 +291,27 @@ static void first_line(const char *m, char *buf, size_t n) {
         buf[strcspn(buf, "\n")] = 0;
 }
 
-/* Streaming replication works only between servers of the same major: say so once, before any copy. */
-static int check_major(const Upstream *u, PGconn *conn, unsigned local_major) {
+/* Whether the server binaries of that major are installed here (and POSTGRESQL_BIN_DIR unset). */
+static bool major_installed(const Config *c, unsigned major) {
+        _cleanup_free_ char *bindir = NULL;
+        unsigned v = 0;
+
+        return !config_get(c, VAR_BIN_DIR) && pg_find_bindir(c, major, &bindir) >= 0 &&
+               pg_bin_version(bindir, &v) >= 0 && v == major;
+}
+
+/* Streaming replication works only between servers of the same major: another one installed here is
+ * taken (-EXDEV with its major), else the primary is refused once, before any copy. */
+static int check_major(const Upstream *u, PGconn *conn, unsigned local_major, unsigned *ret_major) {
         int v = PQserverVersion(conn);
         unsigned major = v >= 100000 ? (unsigned) v / 10000 : (unsigned) v / 100;
 
         if (local_major == 0 || v <= 0 || major == local_major)
                 return 0;
+        if (major_installed(u->c, major)) {
+                *ret_major = major;
+                return -EXDEV;
+        }
         notify_status("refused: primary '%s' runs PostgreSQL %u, this standby's binaries are PostgreSQL %u",
                       u->display, major, local_major);
         log_error("Primary '%s' runs PostgreSQL %u, but this standby's binaries are PostgreSQL %u: streaming "
@@ -307,7 +321,7 @@ static int check_major(const Upstream *u, PGconn *conn, unsigned local_major) {
         return -PGREPL_E_CONFIG;
 }
 
-int upstream_wait(const Upstream *u, Waiter *w, unsigned local_major) {
+int upstream_wait(const Upstream *u, Waiter *w, unsigned local_major, unsigned *ret_major) {
         const char *last = NULL;
         int r;
 
@@ -323,7 +337,7 @@ int upstream_wait(const Upstream *u, Waiter *w, unsigned local_major) {
                 notify_extend_timeout(WAIT_EXTEND_USEC);
                 conn = upstream_connect(u);
                 if (PQstatus(conn) == CONNECTION_OK) {
-                        r = check_major(u, conn, local_major);
+                        r = check_major(u, conn, local_major, ret_major);
                         if (r < 0)
                                 return r;
                         if (!u->slot)

@@ -66,9 +66,11 @@ int upstream_ensure_slot(const Upstream *u, PGconn *conn, const char **ret_reaso
 /*
  * Wait until a replication connection succeeds and the slot is in place.
  * local_major (0: unknown, not checked) is the major of this node's
- * binaries: a primary of another major is refused before anything is
- * copied (streaming replication needs the same one), with STATUS= and the
- * log saying both. Returns 0, -PGREPL_E_CONFIG (refused, logged; exit 78),
- * -ETIMEDOUT (logged; exit 69) or -EINTR on a stop request.
+ * binaries: streaming replication needs the same one. A primary of another
+ * major whose binaries are installed here too (POSTGRESQL_BIN_DIR unset)
+ * gives -EXDEV with that major in *ret_major, for the caller to use them;
+ * otherwise it is refused before anything is copied, with STATUS= and the
+ * log saying both. Returns 0, -EXDEV, -PGREPL_E_CONFIG (refused, logged;
+ * exit 78), -ETIMEDOUT (logged; exit 69) or -EINTR on a stop request.
  */
-int upstream_wait(const Upstream *u, Waiter *w, unsigned local_major);
+int upstream_wait(const Upstream *u, Waiter *w, unsigned local_major, unsigned *ret_major);
