@@ -275,14 +275,18 @@ def test_kill_and_promote_loop_loses_no_acknowledged_commit(hosts):
     with 79, then pgreplctl rejoin; a promoted standby's unit fences and rejoins by itself, and is
     checked to be in recovery), and the loop goes on from the new primary."""
     loops = int(os.environ.get("PGREPL_KILL_LOOPS", "3"))
+    # tests/bench/kill-loop also runs it without a synchronous standby, as the reference that loses
+    # commits: then the figures are printed, not asserted.
+    sync_on = os.environ.get("PGREPL_KILL_SYNC", "on") != "off"
     nodes, client = list(hosts[:3]), hosts[3]
-    primary = start_trio(hosts, SYNCHRONOUS_COMMIT_MODE="on", NUM_SYNCHRONOUS_REPLICAS="1")[0]
+    sync_env = dict(SYNCHRONOUS_COMMIT_MODE="on", NUM_SYNCHRONOUS_REPLICAS="1") if sync_on else {}
+    primary = start_trio(hosts, **sync_env)[0]
     primary.psql("create table acked(id int primary key); grant insert on acked to my_user", db=DB)
     total = 0
     for loop in range(loops):
         standbys = [n for n in nodes if n is not primary]
         wait_caught_up(primary, standbys, timeout=120)
-        sync = eventually(lambda: sync_standby(primary, standbys), 60)
+        sync = eventually(lambda: sync_standby(primary, standbys), 60) if sync_on else standbys[0]
         start_writer(client, primary)
         eventually(lambda: ensure(len(client.run("cat /tmp/acked 2>/dev/null || true").stdout.split()) >= 50,
                                   "the writer has not committed 50 rows"), 60)
@@ -293,7 +297,8 @@ def test_kill_and_promote_loop_loses_no_acknowledged_commit(hosts):
                             db=DB)
         print(f"\nloop {loop + 1}: {len(ids)} acknowledged commits on {primary.name}, "
               f"{present} of them on {sync.name} after its promotion")
-        assert int(present) == len(ids), f"loop {loop + 1}: acknowledged commits lost on {sync.name}"
+        if sync_on:
+            assert int(present) == len(ids), f"loop {loop + 1}: acknowledged commits lost on {sync.name}"
         total += len(ids)
 
         # The killed node comes back, never writable, and rejoins as a standby of the new primary.
