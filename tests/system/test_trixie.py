@@ -132,7 +132,7 @@ def partner_env(mode):
     return env
 
 
-def test_partners_on_17_sibling_follows_and_old_primary_is_refused(hosts):
+def test_partners_on_17_sibling_follows_and_old_primary_is_refused_then_rewound(hosts):
     tx1, tx2, tx3 = hosts[:3]
     write_env(tx1, partner_env("master"))
     tx1.systemctl("enable", "--now", PRIMARY, timeout=180)
@@ -162,6 +162,19 @@ def test_partners_on_17_sibling_follows_and_old_primary_is_refused(hosts):
     log = tx1.journal(PRIMARY)
     assert f"'{tx2.name}:5432'" in log and "timeline 2" in log, log
     assert psql_run(tx1, "select 1").returncode != 0
+
+    # pgreplctl rejoin: PostgreSQL 17's pg_rewind brings it back as a standby of tx2, no clone.
+    r = tx1.run(["pgreplctl", "rejoin", "main"], check=False, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    tx1.wait_unit(STANDBY, "active", timeout=120)
+    log = tx1.journal(STANDBY)
+    assert "Rewound" in log and CLONE_MESSAGE not in log, log
+
+    def rejoined():
+        r = receiver(tx1)
+        assert r and r[0] == "streaming" and r[1] in (tx2.name, tx2.ip) and r[3] == "2", r
+    eventually(rejoined, 60)
+    assert tx1.psql("select string_agg(note, ',' order by id) from ha", db=DB) == "before,after"
 
 
 def test_standby_of_another_major_is_refused_before_any_copy(hosts):
