@@ -114,15 +114,23 @@ static int report_refusal(const Config *c, const DataDir *d, const char *out) {
                 { "shared_preload_libraries", VAR_SHARED_PRELOAD_LIBRARIES },
                 { "max_slot_wal_keep_size", VAR_MAX_SLOT_WAL_KEEP_SIZE },
         };
-        const char *fatal = strstr(out, "FATAL:"), *value;
+        const char *fatal = out ? strstr(out, "FATAL:") : NULL, *value;
         char msg[512], name[128];
         size_t value_len = 0;
 
         if (fatal)
                 fatal += strlen("FATAL:") + strspn(fatal + strlen("FATAL:"), " ");
         else
-                fatal = out;
-        snprintf(msg, sizeof(msg), "%.*s", (int) strcspn(fatal, "\n"), fatal);
+                fatal = out ? out : "";
+        {
+                /* The first line (a copy, not "%.*s": gcc's sanitizer build sees a null argument there). */
+                size_t len = strcspn(fatal, "\n");
+
+                if (len >= sizeof(msg))
+                        len = sizeof(msg) - 1;
+                memcpy(msg, fatal, len);
+                msg[len] = 0;
+        }
         /* Its hint names the allowed values of an enumeration. */
         {
                 const char *hint = strstr(fatal, "HINT:");

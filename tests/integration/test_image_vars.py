@@ -4,9 +4,12 @@ implemented, with its effect visible on the running server, or refused with
 exit status 78 and one line that says pgrepl does not support it, under
 --check and at a real start. None is ignored."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+from pgrepl_testlib import PGUSER
 
 # The image's variables (bitnami/postgresql README, "Customizable environment variables").
 IMAGE_VARS = """
@@ -153,7 +156,8 @@ def test_ldap_bind_password_is_refused_because_postgresql_would_log_it(cluster):
     pw_file.write_text("bind-s3cret\n")
     p = cluster.primary(env={"POSTGRESQL_ENABLE_LDAP": "yes", "POSTGRESQL_LDAP_SERVER": "ldap.example",
                              "POSTGRESQL_LDAP_BIND_PASSWORD_FILE": str(pw_file)})
-    pw_file.chmod(0o644)
+    os.chown(pw_file, PGUSER.pw_uid, PGUSER.pw_gid)
+    pw_file.chmod(0o600)
     r = p.run_once(["--check"])
     assert r.returncode == 78 and len(errors(r)) == 1, r.stderr
     assert "POSTGRESQL_LDAP_BIND_PASSWORD (from file" in r.stderr and "into its log" in r.stderr, r.stderr
