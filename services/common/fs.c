@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -260,6 +262,16 @@ bool fs_exists(const char *path) {
         return lstat(path, &st) == 0;
 }
 
+/* Whether the lock file's note ("pid N") names a process that still exists. */
+static bool holder_alive(const char *path) {
+        _cleanup_free_ char *note = NULL;
+        int pid;
+
+        if (fs_read_file(path, &note) < 0 || sscanf(note, "pid %d", &pid) != 1 || pid <= 0)
+                return false;
+        return kill(pid, 0) >= 0 || errno == EPERM;
+}
+
 int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder) {
         for (unsigned attempt = 0;; attempt++) {
                 _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -273,8 +285,11 @@ int fs_lock(const char *path, const char *holder, int *ret_fd, char **ret_holder
                         int r = -errno;
 
                         /* Taken, in a file others may open (made 0644 by an older version): anyone's read lock
-                         * would block us for ever. Replace it by one only its owner can open. */
-                        if (r == -EWOULDBLOCK && (st.st_mode & 0077) && attempt == 0 && unlink(path) >= 0)
+                         * would block us for ever. Replace it by one only its owner can open, unless the
+                         * holder its note names still lives: then it is a real holder, and two would hold
+                         * the lock at once. */
+                        if (r == -EWOULDBLOCK && (st.st_mode & 0077) && attempt == 0 && !holder_alive(path) &&
+                            unlink(path) >= 0)
                                 continue;
                         if (r == -EWOULDBLOCK && ret_holder && fs_read_file(path, ret_holder) >= 0)
                                 (*ret_holder)[strcspn(*ret_holder, "\n")] = 0;

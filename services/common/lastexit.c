@@ -59,11 +59,29 @@ static char *field(sd_journal *j, const char *name) {
         return strndup((const char *) data + n + 1, len - n - 1);
 }
 
+/* The PID PostgreSQL's log line prefix ("%m [%p] ", its default) gives before "FATAL:", newly
+ * allocated; NULL when the line has none. journald's _PID would not do: every process of the server
+ * writes to the stream the postmaster's exec inherited, which journald stamps with its PID. */
+static char *message_pid(const char *msg) {
+        const char *fatal = strstr(msg, "FATAL:"), *open = NULL;
+        size_t n;
+
+        for (const char *p = msg; fatal && p < fatal; p++)
+                if (*p == '[')
+                        open = p + 1;
+        if (!open)
+                return NULL;
+        n = strspn(open, "0123456789");
+        return n > 0 && open[n] == ']' ? strndup(open, n) : NULL;
+}
+
 /*
  * One look back from the end of the run's journal to pgrepl's own LASTEXIT_MARKER line: that line's
  * PID is the postmaster's (the exec keeps it). The newest PANIC of any of the server's processes
- * wins, else the newest FATAL of the postmaster itself: a FATAL of a backend is a client's (a failed
- * login, a cancelled session), not the server's death, and its text is the client's to choose.
+ * wins, else the newest FATAL of the postmaster itself, told by the PID in the line's prefix
+ * (message_pid()): a FATAL of a backend is a client's (a failed login, a cancelled session), not the
+ * server's death, and its text is the client's to choose. With a log_line_prefix without %p only a
+ * PANIC is taken.
  * 1 with *ret; 0 when the server ran but nothing of the kind was found (killed, say); -ENOENT when
  * the server was never started in this run (a start pgrepl refused).
  */
@@ -76,11 +94,12 @@ static int look_back(sd_journal *j, char **ret) {
         if (sd_journal_seek_tail(j) < 0)
                 return -ENOENT;
         for (int n = 0; n < SCAN_ENTRIES && sd_journal_previous(j) > 0; n++) {
-                _cleanup_free_ char *msg = field(j, "MESSAGE"), *pid = field(j, "_PID");
+                _cleanup_free_ char *msg = field(j, "MESSAGE"), *pid = NULL;
 
                 if (!msg)
                         continue;
                 if (strncmp(msg, LASTEXIT_MARKER, strlen(LASTEXIT_MARKER)) == 0) {
+                        pid = field(j, "_PID"); /* pgrepl's own line, written before the exec */
                         found = 0;
                         for (size_t i = 0; !panic && pid && i < nf; i++)
                                 if (pids[i] && streq(pids[i], pid)) {
@@ -96,7 +115,7 @@ static int look_back(sd_journal *j, char **ret) {
                 }
                 if (!panic && strstr(msg, "PANIC:"))
                         panic = lastexit_extract(msg);
-                else if (nf < ELEMENTSOF(fatals) && strstr(msg, "FATAL:")) {
+                else if (nf < ELEMENTSOF(fatals) && strstr(msg, "FATAL:") && (pid = message_pid(msg))) {
                         fatals[nf] = lastexit_extract(msg);
                         pids[nf++] = TAKE_PTR(pid);
                 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,42 @@ char *secrets_staged_path(const char *file_var) {
                 return NULL;
         }
         return p;
+}
+
+/* Every component of p, from '/', owned by root, and no directory writable by group or others
+ * without the sticky bit: nobody but root can change what p names. */
+static bool root_only_walk(const char *p) {
+        char buf[4096];
+        size_t n = strlen(p);
+
+        if (p[0] != '/' || n >= sizeof(buf))
+                return false;
+        memcpy(buf, p, n + 1);
+        for (size_t i = 1; i <= n; i++) {
+                struct stat st;
+                char saved = buf[i];
+
+                if (buf[i] != '/' && buf[i] != 0)
+                        continue;
+                buf[i] = 0;
+                if (lstat(buf, &st) < 0 || st.st_uid != 0 ||
+                    (S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)))
+                        return false;
+                buf[i] = saved;
+        }
+        return true;
+}
+
+/*
+ * Root copies a file for the service user only when only root can change what its path leads to,
+ * as written and as resolved: else the service user (who may write a directory on the way, a data
+ * directory say) could swap in a link to any root-only file. Such a file is not staged; the service
+ * reads it itself, or its loader says it cannot.
+ */
+static bool stageable(const char *path) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+
+        return real && root_only_walk(path) && root_only_walk(real);
 }
 
 /* Write one secret below dfd without following anything the service user planted. */
@@ -64,6 +101,11 @@ static int stage_tls_key(char *const *envp, int dfd, uid_t uid, gid_t gid) {
                 return 0;
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & S_IRWXO))
                 return 0; /* the loader says what is wrong with it */
+        if (!stageable(path)) {
+                log_notice("%s='%s' is not root's alone (path or file): not staged; the server reads it itself",
+                           name, path);
+                return 0;
+        }
         r = fs_read_file(path, &key);
         if (r < 0) {
                 log_warning_errno(r, "%s='%s': cannot read the key: %m", name, path);
@@ -115,6 +157,11 @@ int secrets_stage(char *const *envp) {
                         path = strv_env_get(envp, name);
                         if (!path || !*path)
                                 continue;
+                        if (!stageable(path)) {
+                                log_notice("%s='%s' is not root's alone (path or file): not staged; the service "
+                                           "reads it itself", name, string_shown(path));
+                                continue;
+                        }
                         r = fs_read_secret(path, &secret);
                         if (r < 0) {
                                 /* The unit's own loader reports it with the variable's name. */

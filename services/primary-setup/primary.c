@@ -109,16 +109,17 @@ static int setup_via_private_server(const Config *c, const char *bindir, const c
         return r;
 }
 
-/* Roles and the database in line with the configuration, unless nothing they depend on changed;
+/* Roles and the database in line with the configuration, unless nothing they depend on changed
+ * (always on a new cluster: the fingerprint in the state directory may be an earlier cluster's);
  * with partners, a slot for each of the others. Both need a server: one private start for both. */
-static int ensure_roles(const Config *c, const char *bindir, const char *datadir) {
+static int ensure_roles(const Config *c, const char *bindir, const char *datadir, bool new_cluster) {
         _cleanup_strv_free_ char **slots = NULL;
         int r, need_roles, scripts;
 
         scripts = initscripts_state(c);
         if (scripts < 0)
                 return scripts;
-        need_roles = roles_need_work(c, datadir);
+        need_roles = new_cluster ? 1 : roles_need_work(c, datadir);
         if (need_roles < 0)
                 return need_roles;
         r = fence_missing_slots(c, datadir, &slots);
@@ -141,11 +142,12 @@ static char *initdb_side_path(const char *datadir) {
         return asprintf(&p, "%s.pgrepl-initdb", datadir) < 0 ? NULL : p;
 }
 
-/* initdb, the settings, the roles and the init scripts, in dir. */
-static int initialize(const Config *c, const DataDir *d, const char *dir) {
+/* initdb, the settings, the roles and the init scripts, in dir; *ret_made once initdb made it. */
+static int initialize(const Config *c, const DataDir *d, const char *dir, bool *ret_made) {
         int r;
 
         r = run_initdb(c, d->bindir, dir);
+        *ret_made = r >= 0;
         if (r >= 0)
                 r = initscripts_mark_first_start(c);
         if (r < 0)
@@ -153,7 +155,7 @@ static int initialize(const Config *c, const DataDir *d, const char *dir) {
         r = node_write_config(c, dir, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to write the settings into '%s': %m", dir);
-        return ensure_roles(c, d->bindir, dir);
+        return ensure_roles(c, d->bindir, dir, true);
 }
 
 /* An empty data directory: initialize a cluster beside it and rename it into place, as the standby's
@@ -164,7 +166,7 @@ static int first_start(const Config *c, const DataDir *d) {
         _cleanup_free_ char *side = initdb_side_path(d->path), *parent = path_parent(d->path);
         _cleanup_close_ int lock_fd = -1;
         struct stat st, pst;
-        bool in_place;
+        bool in_place, made = false;
         int r;
 
         if (!side || !parent)
@@ -207,7 +209,7 @@ static int first_start(const Config *c, const DataDir *d) {
         r = make_datadir(side);
         if (r < 0)
                 return r;
-        r = initialize(c, d, side);
+        r = initialize(c, d, side, &made);
         if (r >= 0 && !in_place) {
                 /* An empty data directory (made by an admin or a package) makes way for the cluster. */
                 if (rmdir(d->path) < 0 && errno != ENOENT)
@@ -219,8 +221,13 @@ static int first_start(const Config *c, const DataDir *d) {
                         (void) fs_fsync_path(parent);
         }
         if (r < 0) {
+                const char *wal = config_get(c, VAR_INITDB_WAL_DIR);
                 int k = in_place ? fs_empty_dir(side) : fs_remove_tree(side);
 
+                /* initdb --waldir filled a directory it found empty: empty it again, or every later first
+                 * start would fail on it (the removal above only drops the pg_wal link). */
+                if (k >= 0 && made && wal)
+                        k = fs_empty_dir(wal);
                 if (k < 0)
                         log_warning_errno(k, "Failed to remove the incomplete cluster in '%s': %m", side);
                 else
@@ -270,7 +277,7 @@ int primary_run(const Config *c) {
         r = prepare(c, false, &d);
         if (r < 0)
                 return r;
-        r = ensure_roles(c, d.bindir, d.path);
+        r = ensure_roles(c, d.bindir, d.path, false);
         if (r < 0)
                 return r;
         /* The last STATUS= before the exec: it stays while the server runs. */

@@ -212,14 +212,24 @@ static int find_source(const Config *c, const Upstream *u, uint64_t sysid, PeerS
 }
 
 /* A file of the watcher's in the state directory (diverge.h), removed: after a rewind or a clone what
- * it saw (DIVERGE_SEEN) is history; at any start its request (DIVERGE_REQUEST) is answered, even one
- * its path unit did not see. */
+ * it saw (DIVERGE_SEEN) is history. */
 static void forget_state_file(const Config *c, const char *name) {
         _cleanup_free_ char *state = config_state_dir(c);
         _cleanup_free_ char *p = state ? path_join(state, name) : NULL;
 
         if (p && unlink(p) < 0 && errno != ENOENT)
                 log_debug_errno(-errno, "Cannot remove '%s': %m", p);
+}
+
+/* A request of the watcher's that its path unit did not act on is answered by this start: what the
+ * watcher saw (the replay position) is kept for it, as the pgrepl-rejoin@ service would have. */
+static void take_request(const Config *c) {
+        _cleanup_free_ char *state = config_state_dir(c);
+        _cleanup_free_ char *req = state ? path_join(state, DIVERGE_REQUEST) : NULL;
+        _cleanup_free_ char *seen = state ? path_join(state, DIVERGE_SEEN) : NULL;
+
+        if (req && seen && rename(req, seen) < 0 && errno != ENOENT)
+                log_debug_errno(-errno, "Cannot move '%s' to '%s': %m", req, seen);
 }
 
 /*
@@ -423,7 +433,7 @@ int bootstrap_run(const Config *c) {
         r = prepare(c, false, &d, &u);
         if (r < 0)
                 return r;
-        forget_state_file(c, DIVERGE_REQUEST);
+        take_request(c);
         if (d.kind == DATADIR_EMPTY) {
                 forget_state_file(c, DIVERGE_SEEN);
                 return start_first(c, &d, &u);

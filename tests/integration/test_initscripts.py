@@ -113,3 +113,20 @@ def test_scripts_removed_after_a_failure_leave_no_marker_behind(cluster):
     p.start()
     p.wait_ready()
     assert not (p.state / "initscripts.pending").exists()
+
+
+def test_a_failed_first_start_with_a_wal_directory_can_start_again(cluster):
+    """initdb --waldir fills POSTGRESQL_INITDB_WAL_DIR: a first start that fails after it empties it
+    again, or initdb would refuse it at every later start."""
+    d = scripts(cluster.root, {"01-bad.sql": "insert into no_such_table values (1);\n"})
+    wal = Path(cluster.root) / "wal"
+    p = cluster.primary(env={**APP, "POSTGRESQL_INITSCRIPTS_DIR": str(d), "POSTGRESQL_INITDB_WAL_DIR": str(wal)})
+    p.start()
+    assert p.proc.wait(120) == 78
+    assert not wal.exists() or not any(wal.iterdir()), list(wal.iterdir())
+    (d / "01-bad.sql").write_text("create table fixed(x int);\n")
+    p.logf = None
+    p.start()
+    p.wait_ready()
+    assert (p.datadir / "pg_wal").resolve() == wal.resolve()
+    assert p.psql("select count(*) from pg_class where relname = 'fixed'", db="appdb") == "1"

@@ -4,6 +4,8 @@
 
 import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 from pgrepl_testlib import PGUSER, binary, free_port
 
@@ -51,7 +53,8 @@ def test_env_file_that_is_a_fifo_is_refused(cluster):
 def test_stage_secrets_skips_a_fifo_without_blocking(cluster):
     """The unit's ExecStartPre=+ step runs as root with no start timeout to save it."""
     p = cluster.primary()
-    fifo = p.root / "pw.fifo"
+    # Where only root may write, or --stage-secrets would not even look at it (see the next test).
+    fifo = Path(tempfile.mkdtemp(prefix="pgrepl-fifo-")) / "pw.fifo"
     os.mkfifo(fifo, 0o600)
     env = p.command_env({"POSTGRESQL_PASSWORD_FILE": str(fifo), "POSTGRESQL_PASSWORD": None}, notify=False)
     env = {k: v for k, v in env.items() if v is not None}
@@ -174,3 +177,17 @@ def test_first_start_removes_its_own_leftover_and_nothing_else(cluster):
     p.wait_ready()
     assert not side.exists()
     assert "left over from an interrupted first start" in p.output()
+
+
+def test_stage_secrets_never_copies_through_a_path_the_service_user_can_change(cluster):
+    """A secret file in a directory postgres may write (its data or state directory, say): postgres
+    could swap in a link to any root-only file, which root would copy for it. Not staged."""
+    p = cluster.primary()
+    link = p.root / "pw"                      # p.root is postgres's
+    os.symlink("/etc/shadow", link)
+    env = p.command_env({"POSTGRESQL_PASSWORD_FILE": str(link), "POSTGRESQL_PASSWORD": None}, notify=False)
+    env = {k: v for k, v in env.items() if v is not None}
+    r = subprocess.run([binary("pgrepl-primary-setup"), "--stage-secrets"], env=env, capture_output=True,
+                       text=True, timeout=10, cwd="/")
+    assert "is not root's alone" in r.stderr and "not staged" in r.stderr, r.stderr
+    assert not (p.run / "secrets" / "POSTGRESQL_PASSWORD_FILE").exists()

@@ -176,3 +176,21 @@ def test_usage_errors_exit_64(cluster):
     assert p.run_once(["--config=/nonexistent.conf"]).returncode == 78
     v = p.run_once(["--version"])
     assert v.returncode == 0 and "pgrepl-primary-setup" in v.stdout
+
+
+def test_a_new_cluster_gets_its_roles_whatever_an_earlier_one_left(cluster):
+    """The roles' fingerprint lives in the state directory: a data directory removed and made anew
+    (the state directory kept) must still get its user, database and replication role."""
+    import shutil
+
+    p = cluster.primary(env={"POSTGRESQL_USERNAME": "appuser", "POSTGRESQL_PASSWORD": "app-pw",
+                             "POSTGRESQL_DATABASE": "appdb"})
+    p.start()
+    p.wait_ready()
+    p.stop()
+    shutil.rmtree(p.datadir)
+    p.logf = None
+    p.start()
+    p.wait_ready()
+    assert p.psql("select count(*) from pg_roles where rolname = 'appuser'") == "1"
+    assert p.psql("select count(*) from pg_database where datname = 'appdb'") == "1"

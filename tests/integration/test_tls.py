@@ -7,6 +7,7 @@ renewed certificate served after --reload."""
 
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,8 +33,13 @@ def openssl(*args, cwd):
 class Pki:
     """A CA and certificates it signs, in one directory owned by postgres."""
 
-    def __init__(self, root):
-        self.dir = make_dir(Path(root) / "pki", 0o755)
+    def __init__(self, root, root_owned=False):
+        if root_owned:
+            # Root's alone on the whole path, as --stage-secrets requires of what it copies.
+            self.dir = Path(tempfile.mkdtemp(prefix="pgrepl-pki-"))
+            self.dir.chmod(0o755)
+        else:
+            self.dir = make_dir(Path(root) / "pki", 0o755)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=pgrepl test CA", "-days", "2", cwd=self.dir)
         self.ca = self.dir / "ca.crt"
@@ -176,7 +182,8 @@ def test_certificate_for_another_name_is_refused_and_named(cluster, pki):
     assert s.proc.poll() is None and not s.datadir.exists()
 
 
-def test_root_only_key_is_staged_and_a_renewed_certificate_is_served_after_reload(cluster, pki):
+def test_root_only_key_is_staged_and_a_renewed_certificate_is_served_after_reload(cluster):
+    pki = Pki(cluster.root, root_owned=True)
     root = type("R", (), {"pw_uid": 0, "pw_gid": 0})
     _, key, serial = pki.cert("primary", ["DNS:localhost", "IP:127.0.0.1"], owner=root)
     assert key.stat().st_uid == 0
