@@ -204,7 +204,9 @@ static int check_with_server(const Config *c, const DataDir *d) {
             asprintf(&keep, "max_slot_wal_keep_size=%s", config_get(c, VAR_MAX_SLOT_WAL_KEEP_SIZE)) < 0)
                 return -ENOMEM;
 
-        argv = calloc(8 + 2 * c->n_settings + strv_length(flags), sizeof(char *));
+        /* postgres -C port --config-file, -c each setting, max_connections, the libraries, the slot bound, the
+         * flags, NULL. */
+        argv = calloc(4 + 2 * (c->n_settings + 3) + strv_length(flags) + 1, sizeof(char *));
         if (!argv)
                 return -ENOMEM;
         argv[n++] = postgres;

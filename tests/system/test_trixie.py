@@ -192,8 +192,9 @@ def test_standby_of_another_major_is_refused_before_any_copy(hosts):
     assert re.search(r"runs PostgreSQL 17, but this standby's binaries are PostgreSQL 15", log), log
     assert CLONE_MESSAGE not in log, log
     # Nothing was copied: no file in the state directory but the unit's own (the passfile pg_basebackup
-    # would have read, the clone's lock), no data directory contents, no side copy, no slot on the primary.
+    # would have read, the clone's lock, the slot name it recorded), no data directory contents, no side
+    # copy, no slot on the primary.
     left = bk1.run("find /var/lib/pgrepl/main -mindepth 1 -not -type d -not -name passfile "
-                   "-not -name clone.lock 2>/dev/null", check=False).stdout
+                   "-not -name clone.lock -not -name slot 2>/dev/null", check=False).stdout
     assert not left.strip(), left
     assert primary.psql("select count(*) from pg_replication_slots") == "0"
