@@ -140,7 +140,7 @@ static int cli_check(const Config *c) {
         int r = 0;
 
         /* The watcher works on no data directory of its own. */
-        if (c->role != ROLE_WATCHER)
+        if (!config_role_is_helper(c->role))
                 r = node_inspect_datadir(c, &d);
         if (r == -PGREPL_E_CONFIG)
                 return EX_CONFIG;
@@ -152,7 +152,7 @@ static int cli_check(const Config *c) {
                            "a start as this user would fail the same way", (unsigned) geteuid());
                 return cli_exit(r);
         }
-        if (c->role != ROLE_WATCHER)
+        if (!config_role_is_helper(c->role))
                 print_datadir(&d);
         return EX_OK;
 }

@@ -219,9 +219,55 @@ static unsigned reserved_connections(const Config *c) {
         return v;
 }
 
+/* One etcd endpoint as etcd writes them: http(s)://host:port, or a bare host:port (http). */
+static bool check_etcd_endpoint(const char *s) {
+        const char *hostport = s, *colon;
+        unsigned port;
+
+        if (strncmp(s, "http://", 7) == 0)
+                hostport = s + 7;
+        else if (strncmp(s, "https://", 8) == 0)
+                hostport = s + 8;
+        colon = strrchr(hostport, ':');
+        if (!colon || colon == hostport || parse_uint(colon + 1, 1, 65535, &port) < 0)
+                return false;
+        for (const char *p = hostport; p < colon; p++)
+                if (!isalnum((unsigned char) *p) && !strchr(".-_[]:", *p))
+                        return false;
+        return true;
+}
+
+static bool check_etcd_hosts(const char *s) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *rest = copy, *t;
+
+        if (!copy)
+                return false;
+        while ((t = strsep(&rest, ",")))
+                if (!check_etcd_endpoint(strstrip(t)))
+                        return false;
+        return true;
+}
+
 /* Rules of one variable beyond its type; the value has passed check_value(). */
 static const char *check_specific(Config *c, VarId id) {
         char *s = c->values[id];
+
+        if (id == VAR_ETCD_HOSTS && !check_etcd_hosts(s))
+                return "must be etcd client URLs separated by commas, http://HOST:PORT or https://HOST:PORT "
+                       "(a bare HOST:PORT means http://)";
+        if (id == VAR_CLUSTER_NAME) {
+                if (!*s || strlen(s) > 63 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                      "0123456789_.-") != strlen(s))
+                        return "must be 1 to 63 of A-Z, a-z, 0-9, '_', '.', '-' (it is part of the etcd keys)";
+        }
+        if (id == VAR_FAILOVER_TTL) {
+                unsigned u = 0;
+
+                (void) parse_uint(s, 0, UINT_MAX, &u);
+                if (u < 2)
+                        return "must be a whole number of seconds from 2 to 3600";
+        }
 
         if (id == VAR_DATA_DIR) {
                 size_t n = strlen(s);
@@ -303,24 +349,31 @@ static int check_standby(Config *c) {
 }
 
 static int check_role(Config *c) {
-        bool standby_mode = streq(c->values[VAR_REPLICATION_MODE], "slave") ||
-                            streq(c->values[VAR_REPLICATION_MODE], "standby");
+        bool standby_mode;
         int bad = 0;
+
+        /* The agent's file may leave the mode out, as the image allows: a master host means a standby. */
+        if (!c->values[VAR_REPLICATION_MODE] &&
+            config_set_value(c, VAR_REPLICATION_MODE, c->values[VAR_MASTER_HOST] ? "slave" : "master",
+                             "default (POSTGRESQL_MASTER_HOST is set or not)") < 0)
+                return log_oom(), 1;
+        standby_mode = streq(c->values[VAR_REPLICATION_MODE], "slave") ||
+                       streq(c->values[VAR_REPLICATION_MODE], "standby");
 
         c->mode_primary = !standby_mode;
         if (c->role == ROLE_PRIMARY && standby_mode) {
                 config_problem(c, VAR_REPLICATION_MODE, "contradicts the primary unit (use pgrepl-standby@ for a standby)");
                 bad++;
-        } else if (c->role != ROLE_PRIMARY && !standby_mode) {
+        } else if (c->role != ROLE_PRIMARY && c->role != ROLE_AGENT && !standby_mode) {
                 config_problem(c, VAR_REPLICATION_MODE, "contradicts the standby unit (use pgrepl-primary@ for a primary)");
                 bad++;
         }
 
-        if (c->values[VAR_REPLICATION_USER] && c->role != ROLE_WATCHER)
+        if (c->values[VAR_REPLICATION_USER] && !config_role_is_helper(c->role))
                 bad += require(c, VAR_REPLICATION_PASSWORD,
                                "required with POSTGRESQL_REPLICATION_USER (or POSTGRESQL_REPLICATION_PASSWORD_FILE)") < 0;
 
-        if (c->role != ROLE_WATCHER && !c->values[VAR_PASSWORD] && c->allow_empty_password)
+        if (!config_role_is_helper(c->role) && !c->values[VAR_PASSWORD] && c->allow_empty_password)
                 log_warning("No password is set and ALLOW_EMPTY_PASSWORD=yes: pg_hba.conf lets anyone in "
                             "with 'trust'. For development only.");
         if (c->role == ROLE_PRIMARY && !c->values[VAR_PASSWORD] && !c->allow_empty_password) {
@@ -331,6 +384,11 @@ static int check_role(Config *c) {
         if (c->role == ROLE_STANDBY) {
                 bad += require(c, VAR_REPLICATION_USER, "a standby needs the replication user") < 0;
                 bad += check_standby(c);
+        }
+        if (streq(c->values[VAR_FAILOVER], "etcd")) {
+                bad += require(c, VAR_ETCD_HOSTS, "POSTGRESQL_FAILOVER=etcd needs the etcd endpoints") < 0;
+                bad += require(c, VAR_PARTNER_NODES, "POSTGRESQL_FAILOVER=etcd needs the partners: every node "
+                               "may become the primary, and each is named in etcd by its partner entry") < 0;
         }
         if (config_has_partners(c))
                 bad += check_partners(c);
@@ -358,6 +416,14 @@ static void parse_fields(Config *c) {
         (void) parse_uint(c->values[VAR_NUM_SYNCHRONOUS_REPLICAS], 0, UINT_MAX, &c->num_sync);
         (void) parse_uint(c->values[VAR_INIT_MAX_TIMEOUT], 0, UINT_MAX, &c->init_max_timeout);
         (void) parse_uint(c->values[VAR_FENCE_TIMEOUT], 0, UINT_MAX, &c->fence_timeout);
+        c->failover_etcd = streq(c->values[VAR_FAILOVER], "etcd");
+        (void) parse_uint(c->values[VAR_FAILOVER_TTL], 0, UINT_MAX, &c->failover_ttl);
+        {
+                unsigned lag = 0;
+
+                (void) parse_uint(c->values[VAR_MAXIMUM_LAG_ON_FAILOVER], 0, UINT_MAX, &lag);
+                c->max_lag_failover = lag;
+        }
         if (c->values[VAR_MAX_CONNECTIONS])
                 (void) parse_uint(c->values[VAR_MAX_CONNECTIONS], 0, UINT_MAX, &c->max_connections);
         c->allow_remote = config_parse_bool(c->values[VAR_ALLOW_REMOTE_CONNECTIONS]) == 1;

@@ -48,7 +48,7 @@ static int load_secret_file(Config *c, char *const *envp, VarId id, const char *
                 return -PGREPL_E_CONFIG;
         }
         /* The watcher never uses a password: it does not need to read one. */
-        if (c->role == ROLE_WATCHER) {
+        if (config_role_is_helper(c->role)) {
                 if (asprintf(&source, "file '%s' (%s, not read by this unit)", path, fname) < 0)
                         return log_oom();
                 return config_set_value(c, id, path, source) < 0 ? log_oom() : 0;

@@ -79,7 +79,7 @@ int config_check_tls(Config *c) {
                 return 0;
         }
         /* The watcher only talks to its own server over the unix socket: it reads none of the files. */
-        if (c->role == ROLE_WATCHER)
+        if (config_role_is_helper(c->role))
                 return 0;
         bad += require_tls(c, VAR_TLS_CERT_FILE, "an X.509 certificate");
         bad += require_tls(c, VAR_TLS_KEY_FILE, "its private key");

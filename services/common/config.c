@@ -33,6 +33,7 @@ static const char *const isolations[] = { "serializable", "repeatable read", "re
                                           NULL };
 static const char *const shutdown_modes[] = { "fast", "smart", "immediate", NULL };
 static const char *const ldap_schemes[] = { "ldap", "ldaps", NULL };
+static const char *const failover_modes[] = { "manual", "etcd", NULL };
 
 const VarInfo config_vars[_VAR_MAX] = {
         [VAR_REPLICATION_MODE] = { "REPLICATION_MODE", "POSTGRES_REPLICATION_MODE", T_ENUM, NULL, modes },
@@ -118,6 +119,14 @@ const VarInfo config_vars[_VAR_MAX] = {
         [VAR_LDAP_BIND_PASSWORD] = { "LDAP_BIND_PASSWORD", NULL, T_STRING, .secret = true },
         [VAR_LDAP_SEARCH_ATTR] = { "LDAP_SEARCH_ATTR", NULL, T_STRING },
         [VAR_LDAP_SEARCH_FILTER] = { "LDAP_SEARCH_FILTER", NULL, T_STRING },
+        [VAR_FAILOVER] = { "FAILOVER", NULL, T_ENUM, "manual", failover_modes },
+        [VAR_ETCD_HOSTS] = { "ETCD_HOSTS", NULL, T_STRING },
+        [VAR_CLUSTER_NAME] = { "CLUSTER_NAME", NULL, T_STRING, "pgrepl" },
+        [VAR_FAILOVER_TTL] = { "FAILOVER_TTL", NULL, T_UINT, "30", .max = 3600 },
+        [VAR_MAXIMUM_LAG_ON_FAILOVER] = { "MAXIMUM_LAG_ON_FAILOVER", NULL, T_UINT, "1048576", .max = UINT_MAX },
+        [VAR_ETCD_CA_FILE] = { "ETCD_CA_FILE", NULL, T_PATH },
+        [VAR_ETCD_CERT_FILE] = { "ETCD_CERT_FILE", NULL, T_PATH },
+        [VAR_ETCD_KEY_FILE] = { "ETCD_KEY_FILE", NULL, T_PATH },
 };
 
 /* postgresql.conf parameters pgrepl renders itself: the `settings` group
@@ -343,8 +352,9 @@ int config_load(Role role, const char *instance, const char *config_path,
                         if (r < 0)
                                 return log_oom();
                 }
-        r = config_set_value(c, VAR_REPLICATION_MODE, role == ROLE_PRIMARY ? "master" : "slave",
-                             "default for this unit");
+        /* The agent serves either unit: without the variable its mode is pgreplctl's guess (check_role()). */
+        r = role == ROLE_AGENT ? 0 : config_set_value(c, VAR_REPLICATION_MODE, role == ROLE_PRIMARY ? "master" : "slave",
+                                                      "default for this unit");
         if (r < 0)
                 return log_oom();
 

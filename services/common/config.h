@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "macro.h"
@@ -22,7 +23,14 @@ typedef enum Role {
         ROLE_PRIMARY,
         ROLE_STANDBY,
         ROLE_WATCHER,
+        ROLE_AGENT,   /* pgrepl-failover-agent: either mode, no password, no data directory of its own to inspect */
 } Role;
+
+/* The watcher and the failover agent: they talk to their own server over its unix socket, read no password
+ * or TLS file, and have no data directory of their own to inspect. */
+static inline bool config_role_is_helper(Role r) {
+        return r == ROLE_WATCHER || r == ROLE_AGENT;
+}
 
 typedef enum VarId {
         VAR_REPLICATION_MODE,
@@ -102,6 +110,14 @@ typedef enum VarId {
         VAR_LDAP_BIND_PASSWORD,
         VAR_LDAP_SEARCH_ATTR,
         VAR_LDAP_SEARCH_FILTER,
+        VAR_FAILOVER,
+        VAR_ETCD_HOSTS,
+        VAR_CLUSTER_NAME,
+        VAR_FAILOVER_TTL,
+        VAR_MAXIMUM_LAG_ON_FAILOVER,
+        VAR_ETCD_CA_FILE,
+        VAR_ETCD_CERT_FILE,
+        VAR_ETCD_KEY_FILE,
         _VAR_MAX,
 } VarId;
 
@@ -135,6 +151,9 @@ typedef struct Config {
         char *slot_name;            /* NULL: derive from host and instance */
         Partners partners;          /* POSTGRESQL_PARTNER_NODES; n == 0 when unset (SPEC section 8 off) */
         unsigned fence_timeout;     /* seconds to wait for partners before starting a primary */
+        bool failover_etcd;         /* POSTGRESQL_FAILOVER=etcd (SPEC section 11) */
+        unsigned failover_ttl;      /* seconds: the leader lease */
+        uint64_t max_lag_failover;  /* bytes behind the last primary a standby may be to take over */
         bool tls;                   /* POSTGRESQL_ENABLE_TLS */
         char *tls_key;              /* the key PostgreSQL and libpq read: the staged copy when there is one */
 

@@ -496,6 +496,69 @@ static void test_plain_settings(void) {
         }
 }
 
+/* SPEC section 11: the failover variables, their defaults, and what etcd mode requires. */
+static void test_failover(void) {
+        char *plain[] = { "POSTGRESQL_PASSWORD=x", NULL };
+        char *etcd[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_FAILOVER=ETCD", "POSTGRESQL_REPLICATION_USER=r",
+                         "POSTGRESQL_REPLICATION_PASSWORD=p", "POSTGRESQL_PARTNER_NODES=10.0.0.1,10.0.0.2",
+                         "POSTGRESQL_ETCD_HOSTS=10.0.0.9:2379, https://etcd.example:2379",
+                         "POSTGRESQL_FAILOVER_TTL=6", "POSTGRESQL_MAXIMUM_LAG_ON_FAILOVER=0", NULL };
+        char *no_hosts[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_FAILOVER=etcd", "POSTGRESQL_REPLICATION_USER=r",
+                             "POSTGRESQL_REPLICATION_PASSWORD=p", "POSTGRESQL_PARTNER_NODES=10.0.0.1,10.0.0.2", NULL };
+        char *no_partners[] = { "POSTGRESQL_PASSWORD=x", "POSTGRESQL_FAILOVER=etcd",
+                                "POSTGRESQL_ETCD_HOSTS=http://10.0.0.9:2379", NULL };
+        char *agent_on_standby[] = { "POSTGRESQL_REPLICATION_MODE=slave", "POSTGRESQL_FAILOVER=etcd",
+                                     "POSTGRESQL_ETCD_HOSTS=http://10.0.0.9:2379",
+                                     "POSTGRESQL_PARTNER_NODES=10.0.0.1,10.0.0.2", NULL };
+        static const struct { const char *var, *value, *says; } bad[] = {
+                { "POSTGRESQL_FAILOVER", "patroni", "POSTGRESQL_FAILOVER" },
+                { "POSTGRESQL_ETCD_HOSTS", "ftp://h:2379", "POSTGRESQL_ETCD_HOSTS" },
+                { "POSTGRESQL_ETCD_HOSTS", "h", "POSTGRESQL_ETCD_HOSTS" },
+                { "POSTGRESQL_ETCD_HOSTS", "h:2379,,i:2379", "POSTGRESQL_ETCD_HOSTS" },
+                { "POSTGRESQL_CLUSTER_NAME", "a/b", "POSTGRESQL_CLUSTER_NAME" },
+                { "POSTGRESQL_FAILOVER_TTL", "1", "POSTGRESQL_FAILOVER_TTL" },
+                { "POSTGRESQL_FAILOVER_TTL", "3601", "POSTGRESQL_FAILOVER_TTL" },
+                { "POSTGRESQL_MAXIMUM_LAG_ON_FAILOVER", "1MB", "POSTGRESQL_MAXIMUM_LAG_ON_FAILOVER" },
+        };
+        Config *c = NULL;
+
+        ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, plain, &c), 0);
+        ASSERT_TRUE(!c->failover_etcd);
+        ASSERT_STREQ(config_get(c, VAR_FAILOVER), "manual");
+        ASSERT_STREQ(config_get(c, VAR_CLUSTER_NAME), "pgrepl");
+        ASSERT_EQ(c->failover_ttl, 30);
+        ASSERT_EQ(c->max_lag_failover, 1048576);
+        c = config_free(c);
+
+        ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, etcd, &c), 0);
+        ASSERT_TRUE(c->failover_etcd);
+        ASSERT_EQ(c->failover_ttl, 6);
+        ASSERT_EQ(c->max_lag_failover, 0);
+        c = config_free(c);
+
+        ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, no_hosts, &c), -PGREPL_E_CONFIG);
+        ASSERT_TRUE(strstr(errbuf, "POSTGRESQL_ETCD_HOSTS is not set"));
+        ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, no_partners, &c), -PGREPL_E_CONFIG);
+        ASSERT_TRUE(strstr(errbuf, "POSTGRESQL_PARTNER_NODES is not set"));
+
+        /* The agent reads either mode's file, and no password. */
+        ASSERT_EQ(load(ROLE_AGENT, empty_conf, agent_on_standby, &c), 0);
+        ASSERT_TRUE(!c->mode_primary);
+        c = config_free(c);
+        ASSERT_EQ(load(ROLE_AGENT, empty_conf, etcd, &c), 0);
+        ASSERT_TRUE(c->mode_primary);
+        c = config_free(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char line[256];
+                char *env[] = { "POSTGRESQL_PASSWORD=x", line, NULL };
+
+                snprintf(line, sizeof(line), "%s=%s", bad[i].var, bad[i].value);
+                ASSERT_EQ(load(ROLE_PRIMARY, empty_conf, env, &c), -PGREPL_E_CONFIG);
+                ASSERT_TRUE(strstr(errbuf, bad[i].says));
+        }
+}
+
 int main(void) {
         ASSERT_TRUE(mkdtemp(tmpdir));
         empty_conf = write_tmp("empty.conf", "", 0644);
@@ -512,6 +575,7 @@ int main(void) {
         test_image_aliases_and_value_files();
         test_unsupported_image_variables();
         test_plain_settings();
+        test_failover();
         free(empty_conf);
         (void) fs_remove_tree(tmpdir);
         printf("test-config: ok\n");
