@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The etcd client against a real etcd (/usr/bin/etcd, Debian's etcd-server; skipped without it),
+ * started on free local ports in a temporary directory and killed at exit; the text layer's
+ * parsers table-driven; hostile endpoints (an answer too long, not JSON, one that never answers)
+ * played by local sockets.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assert.h"
+#include "etcd-internal.h"
+#include "etcd.h"
+#include "util.h"
+
+#define ETCD_BIN "/usr/bin/etcd"
+
+static char tmpdir[] = "/tmp/test-etcd-XXXXXX";
+static pid_t etcd_pid = -1;
+static char client_url[64];
+
+static void cleanup(void) {
+        if (etcd_pid > 0) {
+                kill(etcd_pid, SIGKILL);
+                waitpid(etcd_pid, NULL, 0);
+                etcd_pid = -1;
+        }
+        if (tmpdir[strlen(tmpdir) - 1] != 'X') {
+                pid_t p = fork();
+
+                if (p == 0) {
+                        execl("/bin/rm", "rm", "-rf", tmpdir, (char *) NULL);
+                        _exit(127);
+                }
+                if (p > 0)
+                        waitpid(p, NULL, 0);
+        }
+}
+
+/* A listening socket on 127.0.0.1 and a free port. */
+static int listen_local(unsigned *ret_port) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        ASSERT_EQ(listen(fd, 16), 0);
+        ASSERT_EQ(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+        *ret_port = ntohs(a.sin_port);
+        return fd;
+}
+
+static uint64_t ms_since(uint64_t start_usec) {
+        return (now_usec() - start_usec) / 1000;
+}
+
+static void start_etcd(void) {
+        char data[128], logf[128], peer_url[64], cluster[128];
+        unsigned cport, pport;
+        int cfd = listen_local(&cport), pfd = listen_local(&pport);
+
+        close(cfd);
+        close(pfd);
+        snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%u", cport);
+        snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%u", pport);
+        snprintf(cluster, sizeof(cluster), "default=%s", peer_url);
+        snprintf(data, sizeof(data), "%s/data", tmpdir);
+        snprintf(logf, sizeof(logf), "%s/etcd.log", tmpdir);
+        etcd_pid = fork();
+        ASSERT_TRUE(etcd_pid >= 0);
+        if (etcd_pid == 0) {
+                int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+                        _exit(127);
+                execl(ETCD_BIN, "etcd", "--data-dir", data, "--listen-client-urls", client_url,
+                      "--advertise-client-urls", client_url, "--listen-peer-urls", peer_url,
+                      "--initial-advertise-peer-urls", peer_url, "--initial-cluster", cluster, (char *) NULL);
+                _exit(127);
+        }
+}
+
+static void wait_for_etcd(void) {
+        Etcd *e = NULL;
+        EtcdKV kv;
+        int r = -1;
+
+        ASSERT_EQ(etcd_new(client_url, NULL, 1000, &e), 0);
+        for (int i = 0; i < 300; i++) {
+                r = etcd_get(e, "/probe", &kv);
+                if (r == -ENOENT)
+                        break;
+                usleep(100 * 1000);
+        }
+        if (r != -ENOENT) {
+                fprintf(stderr, "etcd did not come up on %s: %d\n", client_url, r);
+                exit(1);
+        }
+        etcd_free(e);
+}
+
+static void test_parsers(void) {
+        static const struct {
+                const char *plain, *b64;
+        } b64[] = {
+                { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "/pgrepl/x/leader", "L3BncmVwbC94L2xlYWRlcg==" },
+        };
+        static const char *bad_b64[] = { "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zm=v", "Zg\n=" };
+        static const struct {
+                const char *json;
+                int r;
+                int64_t v;
+        } ints[] = {
+                { "{\"x\":\"4111120488374752773\"}", 0, 4111120488374752773LL },
+                { "{\"x\":\"-1\"}", 0, -1 },
+                { "{}", 0, 0 },
+                { "{\"x\":null}", 0, 0 },
+                { "{\"x\":12}", 0, 12 },
+                { "{\"x\":\"9223372036854775808\"}", -EPROTO, 0 },
+                { "{\"x\":18446744073709551615}", -EPROTO, 0 },
+                { "{\"x\":\"12a\"}", -EPROTO, 0 },
+                { "{\"x\":\" 12\"}", -EPROTO, 0 },
+                { "{\"x\":\"\"}", -EPROTO, 0 },
+                { "{\"x\":1.5}", -EPROTO, 0 },
+                { "{\"x\":\"1\\u00002\"}", -EPROTO, 0 },
+                { "{\"x\":true}", -EPROTO, 0 },
+        };
+        static const char *bad_json[] = { "", "[]", "{} x", "{\"a\":1}{}", "\"s\"", "{", "{\"a\":1\0}" };
+
+        for (size_t i = 0; i < ELEMENTSOF(b64); i++) {
+                _cleanup_free_ char *enc = etcd_base64_encode(b64[i].plain, strlen(b64[i].plain)), *dec = NULL;
+                size_t len;
+
+                ASSERT_STREQ(enc, b64[i].b64);
+                ASSERT_EQ(etcd_base64_decode(b64[i].b64, strlen(b64[i].b64), &dec, &len), 0);
+                ASSERT_EQ(len, strlen(b64[i].plain));
+                ASSERT_STREQ(dec, b64[i].plain);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad_b64); i++) {
+                char *dec = NULL;
+                size_t len;
+
+                ASSERT_EQ(etcd_base64_decode(bad_b64[i], strlen(bad_b64[i]), &dec, &len), -EPROTO);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(ints); i++) {
+                json_object *o = NULL;
+                int64_t v = 77;
+
+                ASSERT_EQ(etcd_json_parse(ints[i].json, strlen(ints[i].json), &o), 0);
+                ASSERT_EQ(etcd_json_int64(o, "x", &v), ints[i].r);
+                if (ints[i].r == 0)
+                        ASSERT_EQ(v, ints[i].v);
+                json_object_put(o);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad_json); i++) {
+                json_object *o = NULL;
+                size_t n = i == ELEMENTSOF(bad_json) - 1 ? 9 : strlen(bad_json[i]);
+
+                ASSERT_EQ(etcd_json_parse(bad_json[i], n, &o), -EPROTO);
+        }
+
+        /* Prefix ends. */
+        {
+                _cleanup_free_ char *end = NULL;
+                size_t len;
+
+                ASSERT_EQ(etcd_prefix_end("/a/", &end, &len), 0);
+                ASSERT_EQ(len, 3);
+                ASSERT_TRUE(memcmp(end, "/a0", 3) == 0);
+                free(end);
+                end = NULL;
+                ASSERT_EQ(etcd_prefix_end("a\xff", &end, &len), 0);
+                ASSERT_EQ(len, 1);
+                ASSERT_TRUE(end[0] == 'b');
+                free(end);
+                end = NULL;
+                ASSERT_EQ(etcd_prefix_end("", &end, &len), 0);
+                ASSERT_EQ(len, 1);
+                ASSERT_TRUE(end[0] == 0);
+        }
+
+        /* Errors: the gateway's body, a stream's, LeaseGrantResponse's empty "error". */
+        {
+                static const struct {
+                        long status;
+                        const char *body;
+                        int r;
+                } answers[] = {
+                        { 200, "{\"header\":{}}", 0 },
+                        { 200, "{\"ID\":\"5\",\"TTL\":\"3\",\"error\":\"\"}", 0 },
+                        { 404, "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}", -ENOENT },
+                        { 503, "{\"error\":\"etcdserver: no leader\",\"code\":14}", -EAGAIN },
+                        { 400, "{\"error\":\"bad\",\"code\":3}", -EINVAL },
+                        { 200, "{\"error\":{\"grpc_code\":14,\"message\":\"x\"}}", -EAGAIN },
+                        { 500, "{\"header\":{}}", -EPROTO },
+                        { 404, "404 page not found\n", -EPROTO },
+                        { 200, "{\"error\":\"lease too short\"}", -EIO },
+                };
+
+                for (size_t i = 0; i < ELEMENTSOF(answers); i++) {
+                        json_object *o = NULL;
+                        char msg[128] = "";
+
+                        ASSERT_EQ(etcd_answer_parse(answers[i].status, answers[i].body, strlen(answers[i].body), &o,
+                                                    msg, sizeof(msg)),
+                                  answers[i].r);
+                        if (answers[i].r < 0)
+                                ASSERT_TRUE(msg[0]);
+                        json_object_put(o);
+                }
+        }
+
+        /* Watch lines. */
+        {
+                static const char created[] = "{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}";
+                static const char evs[] =
+                        "{\"result\":{\"header\":{},\"events\":[{\"kv\":{\"key\":\"L2EvYg==\",\"create_revision\":\"2\","
+                        "\"mod_revision\":\"5\",\"version\":\"2\",\"value\":\"dg==\",\"lease\":\"41\"}},"
+                        "{\"type\":\"DELETE\",\"kv\":{\"key\":\"L2Evbg==\",\"mod_revision\":\"6\"}}]}}";
+                static const char half_bad[] =
+                        "{\"result\":{\"events\":[{\"kv\":{\"key\":\"L2EvYg==\"}},{\"type\":\"EXPIRE\",\"kv\":{\"key\":\"L2Evbg==\"}}]}}";
+                static const char canceled[] = "{\"result\":{\"canceled\":true,\"compact_revision\":\"7\"}}";
+                EtcdEvent *ev = NULL;
+                size_t n = 0;
+                int64_t compact = -1;
+                char msg[128];
+
+                ASSERT_EQ(etcd_watch_parse_line(created, strlen(created), &ev, &n, &compact, msg, sizeof(msg)), 0);
+                ASSERT_EQ(n, 0);
+                ASSERT_EQ(etcd_watch_parse_line(evs, strlen(evs), &ev, &n, &compact, msg, sizeof(msg)), 0);
+                ASSERT_EQ(n, 2);
+                ASSERT_EQ(ev[0].type, ETCD_PUT);
+                ASSERT_STREQ(ev[0].kv.key, "/a/b");
+                ASSERT_STREQ(ev[0].kv.value, "v");
+                ASSERT_EQ(ev[0].kv.lease, 41);
+                ASSERT_EQ(ev[0].kv.mod_revision, 5);
+                ASSERT_EQ(ev[1].type, ETCD_DELETE);
+                ASSERT_STREQ(ev[1].kv.key, "/a/n");
+                ASSERT_STREQ(ev[1].kv.value, "");
+                ASSERT_EQ(etcd_watch_parse_line(half_bad, strlen(half_bad), &ev, &n, &compact, msg, sizeof(msg)), -EPROTO);
+                ASSERT_EQ(n, 2);
+                ASSERT_EQ(etcd_watch_parse_line(canceled, strlen(canceled), &ev, &n, &compact, msg, sizeof(msg)),
+                          -ECONNRESET);
+                ASSERT_EQ(compact, 7);
+                etcd_events_free(ev, n);
+        }
+}
+
+static void test_endpoints(void) {
+        static const char *bad[] = { "", ",", "a:1,", ",a:1", "a:1,,b:2", "ftp://a:1", "http://", "a b:1", "a:1\n" };
+        Etcd *e = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                ASSERT_EQ(etcd_new(bad[i], NULL, 1000, &e), -EINVAL);
+        ASSERT_EQ(etcd_new(" 10.0.0.5:2379 , https://h2:2379/", NULL, 1000, &e), 0);
+        ASSERT_STREQ(etcd_endpoint(e), "http://10.0.0.5:2379");
+        e = etcd_free(e);
+        ASSERT_TRUE(!e);
+}
+
+/* A one-shot HTTP server in a child: reads the request, answers `head` then `fill` bytes of 'x'. */
+static pid_t serve_once(int lfd, const char *head, size_t fill) {
+        pid_t p = fork();
+
+        ASSERT_TRUE(p >= 0);
+        if (p == 0) {
+                int fd = accept(lfd, NULL, NULL);
+                char buf[4096];
+                static char chunk[65536];
+
+                if (fd < 0)
+                        _exit(1);
+                (void) !read(fd, buf, sizeof(buf));
+                (void) !write(fd, head, strlen(head));
+                memset(chunk, 'x', sizeof(chunk));
+                while (fill > 0) {
+                        ssize_t k = write(fd, chunk, fill < sizeof(chunk) ? fill : sizeof(chunk));
+
+                        if (k <= 0)
+                                break;
+                        fill -= (size_t) k;
+                }
+                close(fd);
+                _exit(0);
+        }
+        return p;
+}
+
+static void test_hostile(void) {
+        unsigned port;
+        char url[64], head[128];
+        int lfd;
+        pid_t p;
+        uint64_t t;
+        Etcd *e = NULL;
+        EtcdKV kv;
+
+        /* Longer than ETCD_ANSWER_MAX: refused, not allocated. */
+        lfd = listen_local(&port);
+        snprintf(url, sizeof(url), "127.0.0.1:%u", port);
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %u\r\n\r\n",
+                 ETCD_ANSWER_MAX + 100);
+        p = serve_once(lfd, head, ETCD_ANSWER_MAX + 100);
+        ASSERT_EQ(etcd_new(url, NULL, 5000, &e), 0);
+        ASSERT_EQ(etcd_get(e, "/k", &kv), -EMSGSIZE);
+        ASSERT_CONTAINS(etcd_last_error(e), "too long");
+        kill(p, SIGKILL);
+        waitpid(p, NULL, 0);
+
+        /* Not JSON. */
+        p = serve_once(lfd, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!", 0);
+        ASSERT_EQ(etcd_get(e, "/k", &kv), -EPROTO);
+        waitpid(p, NULL, 0);
+        e = etcd_free(e);
+
+        /* Accepts (the backlog does) but never answers: the request's timeout. */
+        ASSERT_EQ(etcd_new(url, NULL, 400, &e), 0);
+        t = now_usec();
+        ASSERT_EQ(etcd_put(e, "/k", "v", 0), -ETIMEDOUT);
+        ASSERT_TRUE(ms_since(t) >= 350 && ms_since(t) < 2000);
+        e = etcd_free(e);
+        close(lfd);
+}
+
+static bool collect(Etcd *w, EtcdEvent **all, size_t *n_all, size_t want) {
+        uint64_t t = now_usec();
+
+        while (*n_all < want && ms_since(t) < 5000) {
+                EtcdEvent *ev = NULL;
+                size_t n = 0;
+                int r = etcd_watch_wait(w, -1, 500, &ev, &n);
+
+                ASSERT_TRUE(r >= 0);
+                *all = reallocarray(*all, *n_all + n + 1, sizeof(EtcdEvent));
+                ASSERT_TRUE(*all);
+                memcpy(*all + *n_all, ev, n * sizeof(EtcdEvent));
+                *n_all += n;
+                free(ev);
+        }
+        return *n_all >= want;
+}
+
+static void test_etcd(void) {
+        Etcd *e = NULL, *w = NULL;
+        int64_t lease, ttl, granted, rev;
+        EtcdKV kv, *kvs = NULL;
+        EtcdEvent *ev = NULL;
+        size_t n = 0;
+        char endpoints[128];
+        int pipefd[2];
+        uint64_t t;
+        int r;
+
+        /* The first endpoint refuses: the second answers and is remembered. */
+        snprintf(endpoints, sizeof(endpoints), "http://127.0.0.1:1,%s", client_url + strlen("http://"));
+        ASSERT_EQ(etcd_new(endpoints, NULL, 2000, &e), 0);
+        ASSERT_STREQ(etcd_endpoint(e), "http://127.0.0.1:1");
+
+        ASSERT_EQ(etcd_lease_grant(e, 30, &lease), 0);
+        ASSERT_STREQ(etcd_endpoint(e), client_url);
+        ASSERT_TRUE(lease > 0);
+        ASSERT_EQ(etcd_lease_keepalive(e, lease, &ttl), 0);
+        ASSERT_EQ(ttl, 30);
+        ASSERT_EQ(etcd_lease_ttl(e, lease, &ttl, &granted), 0);
+        ASSERT_TRUE(ttl > 25 && ttl <= 30);
+        ASSERT_EQ(granted, 30);
+
+        /* put, get, get_prefix */
+        ASSERT_EQ(etcd_put(e, "/t/a", "alpha", lease), 0);
+        ASSERT_EQ(etcd_put(e, "/t/b", "", 0), 0);
+        ASSERT_EQ(etcd_put(e, "/t0", "outside", 0), 0);
+        ASSERT_EQ(etcd_put(e, "/t/c", "ä \"{}\n\\", 0), 0);
+        ASSERT_EQ(etcd_get(e, "/t/a", &kv), 0);
+        ASSERT_STREQ(kv.key, "/t/a");
+        ASSERT_STREQ(kv.value, "alpha");
+        ASSERT_EQ(kv.lease, lease);
+        ASSERT_TRUE(kv.create_revision > 0 && kv.mod_revision >= kv.create_revision);
+        etcd_kv_done(&kv);
+        ASSERT_EQ(etcd_get(e, "/t/c", &kv), 0);
+        ASSERT_STREQ(kv.value, "ä \"{}\n\\");
+        ASSERT_EQ(kv.lease, 0);
+        etcd_kv_done(&kv);
+        ASSERT_EQ(etcd_get(e, "/t/none", &kv), -ENOENT);
+        ASSERT_EQ(etcd_get_prefix(e, "/t/", &kvs, &n, &rev), 0);
+        ASSERT_EQ(n, 3);
+        ASSERT_STREQ(kvs[0].key, "/t/a");
+        ASSERT_STREQ(kvs[1].key, "/t/b");
+        ASSERT_STREQ(kvs[1].value, "");
+        ASSERT_STREQ(kvs[2].key, "/t/c");
+        ASSERT_TRUE(rev >= kvs[2].mod_revision);
+        etcd_kvs_free(kvs, n);
+        ASSERT_EQ(etcd_get_prefix(e, "/nothing/", &kvs, &n, NULL), 0);
+        ASSERT_EQ(n, 0);
+        ASSERT_TRUE(!kvs);
+        ASSERT_EQ(etcd_put(e, "/t/x", "v", lease + 1000), -ENOENT); /* no such lease */
+
+        /* create: once; delete_if_value: only the right value */
+        ASSERT_EQ(etcd_create(e, "/t/leader", "n1", lease), 1);
+        ASSERT_EQ(etcd_create(e, "/t/leader", "n2", 0), 0);
+        ASSERT_EQ(etcd_get(e, "/t/leader", &kv), 0);
+        ASSERT_STREQ(kv.value, "n1");
+        ASSERT_EQ(kv.lease, lease);
+        etcd_kv_done(&kv);
+        ASSERT_EQ(etcd_delete_if_value(e, "/t/leader", "n2"), 0);
+        ASSERT_EQ(etcd_get(e, "/t/leader", &kv), 0);
+        etcd_kv_done(&kv);
+        ASSERT_EQ(etcd_delete_if_value(e, "/t/leader", "n1"), 1);
+        ASSERT_EQ(etcd_get(e, "/t/leader", &kv), -ENOENT);
+        ASSERT_EQ(etcd_delete_if_value(e, "/t/leader", "n1"), 0);
+        ASSERT_EQ(etcd_delete(e, "/t/b"), 1);
+        ASSERT_EQ(etcd_delete(e, "/t/b"), 0);
+
+        /* The watch, on another client, sees this one's changes from a revision on. */
+        ASSERT_EQ(etcd_get_prefix(e, "/t/", &kvs, &n, &rev), 0);
+        etcd_kvs_free(kvs, n);
+        ASSERT_EQ(etcd_new(client_url, NULL, 2000, &w), 0);
+        ASSERT_EQ(etcd_watch_start(w, "/t/", rev + 1), 0);
+        ASSERT_EQ(etcd_put(e, "/t/w", "one", 0), 0);
+        ASSERT_EQ(etcd_put(e, "/tz", "not watched", 0), 0);
+        ASSERT_EQ(etcd_delete(e, "/t/w"), 1);
+        ASSERT_EQ(etcd_lease_revoke(e, lease), 0); /* deletes /t/a */
+        {
+                EtcdEvent *all = NULL;
+                size_t n_all = 0;
+
+                ASSERT_TRUE(collect(w, &all, &n_all, 3));
+                ASSERT_EQ(n_all, 3);
+                ASSERT_EQ(all[0].type, ETCD_PUT);
+                ASSERT_STREQ(all[0].kv.key, "/t/w");
+                ASSERT_STREQ(all[0].kv.value, "one");
+                ASSERT_EQ(all[0].kv.mod_revision, rev + 1);
+                ASSERT_EQ(all[1].type, ETCD_DELETE);
+                ASSERT_STREQ(all[1].kv.key, "/t/w");
+                ASSERT_EQ(all[2].type, ETCD_DELETE);
+                ASSERT_STREQ(all[2].kv.key, "/t/a");
+                etcd_events_free(all, n_all);
+        }
+
+        /* The lease is gone, and its key with it. */
+        ASSERT_EQ(etcd_get(e, "/t/a", &kv), -ENOENT);
+        ASSERT_EQ(etcd_lease_keepalive(e, lease, &ttl), -ENOENT);
+        ASSERT_EQ(etcd_lease_ttl(e, lease, &ttl, &granted), -ENOENT);
+        ASSERT_EQ(etcd_lease_revoke(e, lease), -ENOENT);
+
+        /* Nothing to tell: the wait lasts its timeout; the caller's descriptor ends it at once. */
+        t = now_usec();
+        ASSERT_EQ(etcd_watch_wait(w, -1, 300, &ev, &n), 0);
+        ASSERT_EQ(n, 0);
+        ASSERT_TRUE(ms_since(t) >= 290);
+        ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+        ASSERT_EQ(write(pipefd[1], "x", 1), 1);
+        t = now_usec();
+        ASSERT_EQ(etcd_watch_wait(w, pipefd[0], 5000, &ev, &n), 1);
+        ASSERT_EQ(n, 0);
+        ASSERT_TRUE(ms_since(t) < 1000);
+        close(pipefd[0]);
+        close(pipefd[1]);
+
+        /* etcd dies: the watch reports its end, requests fail within their timeout. */
+        kill(etcd_pid, SIGKILL);
+        waitpid(etcd_pid, NULL, 0);
+        etcd_pid = -1;
+        t = now_usec();
+        do
+                r = etcd_watch_wait(w, -1, 1000, &ev, &n);
+        while (r == 0 && ms_since(t) < 5000);
+        ASSERT_EQ(r, -ECONNRESET);
+        ASSERT_TRUE(etcd_last_error(w)[0]);
+        ASSERT_EQ(etcd_watch_wait(w, -1, 10, &ev, &n), -ECONNRESET); /* until restarted */
+        t = now_usec();
+        r = etcd_put(e, "/t/a", "v", 0);
+        ASSERT_EQ(r, -ECONNREFUSED);
+        ASSERT_TRUE(ms_since(t) < 2000);
+        ASSERT_CONTAINS(etcd_last_error(e), "127.0.0.1");
+        /* A restarted watch that cannot connect ends too. */
+        ASSERT_EQ(etcd_watch_start(w, "/t/", rev + 1), 0);
+        t = now_usec();
+        do
+                r = etcd_watch_wait(w, -1, 1000, &ev, &n);
+        while (r == 0 && ms_since(t) < 5000);
+        ASSERT_EQ(r, -ECONNRESET);
+
+        etcd_free(w);
+        etcd_free(e);
+}
+
+int main(void) {
+        test_parsers();
+        test_endpoints();
+        test_hostile();
+
+        if (access(ETCD_BIN, X_OK) < 0) {
+                fprintf(stderr, "%s missing (Debian's etcd-server): the tests against etcd are skipped\n", ETCD_BIN);
+                return 77;
+        }
+        ASSERT_TRUE(mkdtemp(tmpdir));
+        atexit(cleanup);
+        start_etcd();
+        wait_for_etcd();
+        test_etcd();
+        return 0;
+}
