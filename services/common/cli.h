@@ -42,6 +42,9 @@ int cli_parse(int argc, char **argv, const char *summary, bool allow_reload, Cli
  */
 int cli_start(int argc, char **argv, Role role, const char *summary, bool allow_reload, CliArgs *ret_args,
               Config **ret_config);
+/* The watcher and the agent need no password: wipe every *_PASSWORD and *_PASSWORD_FILE variable where it
+ * lies (what /proc/PID/environ shows), unset it, and drop the secret values the configuration read. */
+void cli_drop_secrets(Config *c);
 /* What a binary's main() does, for cli_main(). */
 typedef struct CliMain {
         Role role;

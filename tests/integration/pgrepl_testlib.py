@@ -74,6 +74,7 @@ def binary(name):
         "pgrepl-primary-setup": "primary-setup",
         "pgrepl-standby-bootstrap": "standby-bootstrap",
         "pgrepl-trigger-watcher": "trigger-watcher",
+        "pgrepl-failover-agent": "failover-agent",
     }[name]
     return str(BUILDDIR / "services" / sub / name)
 

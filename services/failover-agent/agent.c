@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's loop. Each turn waits for the etcd watch, a stop request or
+ * the tick (200 ms), then: renews the lease when due, asks the local
+ * server, publishes this member when its state changed (or every second),
+ * and acts on what it sees:
+ *
+ *   writable primary   keep (or take) the leader key; fence the server when
+ *                      another member holds it, when the lease could not be
+ *                      renewed for TTL - margin, or for a switchover
+ *   standby            race for a free key (member.h's rules), promote on
+ *                      winning; nudge the WAL receiver towards a new leader;
+ *                      hand the watcher's switchover request to etcd
+ *   down               release a key held while the server stays down; ask
+ *                      root for a rejoin once another member leads
+ *
+ * Fencing is a fast shutdown: the postmaster ends every session at once and
+ * refuses new ones, so the old primary takes no write after the moment it
+ * stops holding a valid lease.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "control.h"
+#include "errors.h"
+#include "etcd.h"
+#include "fs.h"
+#include "local.h"
+#include "log.h"
+#include "member.h"
+#include "notify.h"
+#include "signals.h"
+#include "util.h"
+
+#define TICK_MS 200
+#define MSEC 1000ULL
+#define SEC 1000000ULL
+/* The election: a moment for the others' fresh positions, then the best goes first; after the grace any
+ * eligible member may race. */
+#define SETTLE_USEC (100 * MSEC)
+#define GRACE_USEC (2 * SEC)
+/* Siblings: nudge the WAL receiver this long after a new primary appears, this often. */
+#define NUDGE_WINDOW_USEC (20 * SEC)
+#define NUDGE_EVERY_USEC (250 * MSEC)
+/* The same request to root again only after this long. */
+#define REQUEST_AGAIN_USEC (60 * SEC)
+#define MEMBERS_MAX 32
+#define MAX_U64(a, b) ((a) > (b) ? (a) : (b))
+#define MIN_U64(a, b) ((a) < (b) ? (a) : (b))
+
+typedef struct Agent {
+        const Config *c;
+        const char *self;
+        char *state_dir;
+        char *prefix, *key_leader, *key_switchover, *prefix_members, *key_member;
+        Etcd *etcd;
+        bool etcd_ok;
+        bool resync;          /* read everything again and restart the watch */
+        int sigfd;
+
+        int64_t lease;
+        uint64_t lease_ok;    /* when the last successful keepalive (or grant) was sent */
+        uint64_t next_keepalive;
+        uint64_t ttl_usec, margin_usec, keepalive_usec;
+
+        char *leader;         /* the leader key's holder, NULL when free */
+        int64_t leader_lease;
+        uint64_t unkeyed_since; /* writable without holding the key since */
+        uint64_t election_since;
+        char *switchover_to;
+
+        Member members[MEMBERS_MAX];
+        size_t n_members;
+        Member last_primary;
+        bool have_last_primary;
+
+        Local local;
+        Member me;
+        char *published;
+        uint64_t published_at;
+
+        bool fenced;
+        pid_t fence_pid;
+        uint64_t down_since;
+        uint64_t nudge_until, last_nudge;
+        char last_request[16];
+        uint64_t last_request_at;
+        char *last_status;
+} Agent;
+
+static void say(Agent *a, const char *fmt, ...) _printf_(2, 3);
+static void say(Agent *a, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (!s || (a->last_status && streq(a->last_status, s)))
+                return;
+        notify_status("%s", s);
+        free(a->last_status);
+        a->last_status = TAKE_PTR(s);
+}
+
+static bool is_self(const Agent *a, const char *name) {
+        return name && streq(name, a->self);
+}
+
+/* ---- What etcd has. ---- */
+
+static Member *find_member(Agent *a, const char *name) {
+        for (size_t i = 0; i < a->n_members; i++)
+                if (streq(a->members[i].name, name))
+                        return &a->members[i];
+        return NULL;
+}
+
+static void set_leader(Agent *a, const char *value, int64_t lease) {
+        bool changed = !!a->leader != !!value || (value && !streq(a->leader, value));
+
+        if (changed) {
+                free(a->leader);
+                a->leader = value ? strdup(value) : NULL;
+                if (value)
+                        log_notice("Leader: '%s'%s", value, is_self(a, value) ? " (this node)" : "");
+                else
+                        log_notice("The leader key is free");
+                a->election_since = value ? 0 : now_usec();
+                a->nudge_until = value && !is_self(a, value) ? now_usec() + NUDGE_WINDOW_USEC : 0;
+        }
+        a->leader_lease = value ? lease : 0;
+}
+
+static void member_put(Agent *a, const char *name, const char *value) {
+        Member m, *slot;
+
+        if (member_from_json(name, value, &m) < 0) {
+                log_debug("Ignoring member '%s': not a member record", name);
+                return;
+        }
+        slot = find_member(a, name);
+        if (!slot) {
+                if (a->n_members >= MEMBERS_MAX)
+                        return;
+                slot = &a->members[a->n_members++];
+        }
+        /* A new primary: siblings nudge their WAL receivers towards it. */
+        if (m.role == MEMBER_PRIMARY && slot->role != MEMBER_PRIMARY && !is_self(a, name))
+                a->nudge_until = now_usec() + NUDGE_WINDOW_USEC;
+        *slot = m;
+        if (m.role == MEMBER_PRIMARY) {
+                a->last_primary = m;
+                a->have_last_primary = true;
+        }
+}
+
+static void member_delete(Agent *a, const char *name) {
+        Member *m = find_member(a, name);
+
+        if (m)
+                *m = a->members[--a->n_members];
+}
+
+static void apply(Agent *a, const char *key, const char *value, int64_t lease) {
+        if (streq(key, a->key_leader))
+                set_leader(a, value, lease);
+        else if (streq(key, a->key_switchover)) {
+                free(a->switchover_to);
+                a->switchover_to = NULL;
+                if (value && member_switchover_target(value, &a->switchover_to) >= 0)
+                        log_notice("Switchover to '%s' requested", a->switchover_to);
+        } else if (strncmp(key, a->prefix_members, strlen(a->prefix_members)) == 0) {
+                const char *name = key + strlen(a->prefix_members);
+
+                if (value)
+                        member_put(a, name, value);
+                else
+                        member_delete(a, name);
+        }
+}
+
+static int resync(Agent *a) {
+        _cleanup_free_ EtcdKV *kvs = NULL;
+        size_t n = 0;
+        int64_t rev = 0;
+        bool leader = false, switchover = false;
+        int r;
+
+        r = etcd_get_prefix(a->etcd, a->prefix, &kvs, &n, &rev);
+        if (r < 0)
+                return r;
+        a->n_members = 0;
+        for (size_t i = 0; i < n; i++) {
+                apply(a, kvs[i].key, kvs[i].value, kvs[i].lease);
+                leader = leader || streq(kvs[i].key, a->key_leader);
+                switchover = switchover || streq(kvs[i].key, a->key_switchover);
+        }
+        for (size_t i = 0; i < n; i++)
+                etcd_kv_done(&kvs[i]);
+        if (!leader)
+                set_leader(a, NULL, 0);
+        if (!switchover)
+                apply(a, a->key_switchover, NULL, 0);
+        r = etcd_watch_start(a->etcd, a->prefix, rev + 1);
+        if (r < 0)
+                return r;
+        a->resync = false;
+        return 0;
+}
+
+/* ---- The lease. ---- */
+
+static void etcd_failed(Agent *a, int r, const char *what) {
+        if (a->etcd_ok)
+                log_warning_errno(r, "etcd (%s) did not answer %s: %m", config_get(a->c, VAR_ETCD_HOSTS), what);
+        a->etcd_ok = false;
+        a->resync = true;
+}
+
+static void etcd_answered(Agent *a) {
+        if (!a->etcd_ok)
+                log_notice("etcd answers again (%s)", etcd_endpoint(a->etcd));
+        a->etcd_ok = true;
+}
+
+static int keep_lease(Agent *a) {
+        uint64_t sent = now_usec();
+        int64_t ttl;
+        int r;
+
+        if (a->lease && sent < a->next_keepalive)
+                return 0;
+        if (!a->lease) {
+                r = etcd_lease_grant(a->etcd, a->c->failover_ttl, &a->lease);
+                if (r < 0) {
+                        a->next_keepalive = sent + TICK_MS * MSEC;
+                        etcd_failed(a, r, "a lease grant");
+                        return r;
+                }
+                etcd_answered(a);
+                log_info("Lease %llx granted for %u s", (unsigned long long) a->lease, a->c->failover_ttl);
+                free(a->published);
+                a->published = NULL; /* the member key needs the new lease */
+        } else {
+                r = etcd_lease_keepalive(a->etcd, a->lease, &ttl);
+                if (r == -ENOENT) {
+                        log_warning("Lease %llx expired: this node's keys are gone", (unsigned long long) a->lease);
+                        etcd_answered(a);
+                        a->lease = 0;
+                        free(a->published);
+                        a->published = NULL;
+                        return keep_lease(a);
+                }
+                if (r < 0) {
+                        a->next_keepalive = sent + TICK_MS * MSEC;
+                        etcd_failed(a, r, "a lease keepalive");
+                        return r;
+                }
+                etcd_answered(a);
+        }
+        a->lease_ok = sent;
+        a->next_keepalive = sent + a->keepalive_usec;
+        return 0;
+}
+
+/* A leader key of this node's name on another lease (an earlier run of the agent): keep that lease. */
+static void adopt_leader_lease(Agent *a) {
+        int64_t ttl;
+
+        if (!is_self(a, a->leader) || !a->leader_lease || a->leader_lease == a->lease)
+                return;
+        if (etcd_lease_keepalive(a->etcd, a->leader_lease, &ttl) < 0)
+                return;
+        log_notice("Kept the leader key's lease %llx of an earlier run", (unsigned long long) a->leader_lease);
+        if (a->lease)
+                (void) etcd_lease_revoke(a->etcd, a->lease);
+        a->lease = a->leader_lease;
+        a->lease_ok = now_usec();
+        a->next_keepalive = a->lease_ok + a->keepalive_usec;
+        free(a->published);
+        a->published = NULL;
+}
+
+/* ---- The local server. ---- */
+
+static void publish(Agent *a, bool force) {
+        _cleanup_free_ char *json = NULL, *cmp = NULL;
+        uint64_t now = now_usec();
+        Member m = a->me;
+        int r;
+
+        if (!a->lease || !a->etcd_ok)
+                return;
+        m.time = 0; /* compared without the time */
+        if (member_to_json(&m, &cmp) < 0)
+                return;
+        if (!force && a->published && streq(a->published, cmp) && now < a->published_at + SEC)
+                return;
+        if (member_to_json(&a->me, &json) < 0)
+                return;
+        r = etcd_put(a->etcd, a->key_member, json, a->lease);
+        if (r < 0) {
+                etcd_failed(a, r, "the member's state");
+                return;
+        }
+        free(a->published);
+        a->published = TAKE_PTR(cmp);
+        a->published_at = now;
+}
+
+/* Ask root (pgrepl-failover-act@.path) for what the agent cannot do: "rejoin" or "start". */
+static void request(Agent *a, const char *what, const char *why) {
+        _cleanup_free_ char *path = path_join(a->state_dir, AGENT_REQUEST), *line = NULL;
+        uint64_t now = now_usec();
+        int r;
+
+        if (streq(a->last_request, what) && now < a->last_request_at + REQUEST_AGAIN_USEC)
+                return;
+        if (!path || asprintf(&line, "%s\n", what) < 0)
+                return (void) log_oom();
+        r = fs_write_atomic(path, line, 0600);
+        if (r < 0)
+                return (void) log_error_errno(r, "Cannot write '%s': %m", path);
+        snprintf(a->last_request, sizeof(a->last_request), "%s", what);
+        a->last_request_at = now;
+        log_notice("Asked for a %s of this node's server: %s", what, why);
+        say(a, "asked for a %s: %s", what, why);
+}
+
+static void fence(Agent *a, const char *why) {
+        int r;
+
+        if (a->fenced && local_pid_alive(a->fence_pid))
+                return;
+        r = local_fence(&a->local, &a->fence_pid);
+        if (r == -ESRCH) {
+                a->fenced = true;
+                a->fence_pid = 0;
+                return;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Cannot fence this node's server (%s): %m", why);
+                return;
+        }
+        a->fenced = true;
+        log_warning("Fenced: stopped this node's server (fast shutdown of PID %d) because %s", (int) a->fence_pid,
+                    why);
+        say(a, "fenced: %s", why);
+        a->me.role = MEMBER_DOWN;
+        publish(a, true);
+}
+
+/* Give the key back, when this node holds it: the others need not wait for the lease to expire. */
+static void release(Agent *a, const char *why) {
+        int r;
+
+        if (!is_self(a, a->leader) || !a->etcd_ok)
+                return;
+        r = etcd_delete_if_value(a->etcd, a->key_leader, a->self);
+        if (r < 0)
+                return etcd_failed(a, r, "the release of the leader key");
+        log_notice("Released the leader key: %s", why);
+        set_leader(a, NULL, 0);
+}
+
+/* ---- Roles. ---- */
+
+static bool deadline_passed(const Agent *a, uint64_t now) {
+        uint64_t from = is_self(a, a->leader) ? a->lease_ok : a->unkeyed_since;
+
+        return from && now >= from + a->ttl_usec - a->margin_usec;
+}
+
+static void as_primary(Agent *a, uint64_t now) {
+        _cleanup_free_ char *why = NULL;
+        Member *target;
+        int r;
+
+        if (a->leader && !is_self(a, a->leader)) {
+                if (asprintf(&why, "member '%s' holds the leader key", a->leader) >= 0)
+                        fence(a, why);
+                return;
+        }
+        if (!a->leader && a->lease && a->etcd_ok) {
+                r = etcd_create(a->etcd, a->key_leader, a->self, a->lease);
+                if (r < 0)
+                        etcd_failed(a, r, "the leader key's creation");
+                else if (r == 1) {
+                        set_leader(a, a->self, a->lease);
+                        a->lease_ok = now;
+                } else
+                        a->resync = true; /* someone else has it: the watch says who */
+        }
+        if (is_self(a, a->leader))
+                a->unkeyed_since = 0;
+        else if (!a->unkeyed_since)
+                a->unkeyed_since = now;
+        if (deadline_passed(a, now)) {
+                fence(a, is_self(a, a->leader) ? "its lease could not be renewed in time: another node may take over"
+                                                : "it could not take the leader key in time");
+                return;
+        }
+        if (!a->switchover_to || is_self(a, a->switchover_to) || !is_self(a, a->leader))
+                return;
+        target = find_member(a, a->switchover_to);
+        if (!target || target->role != MEMBER_STANDBY || !target->streaming) {
+                log_warning("Switchover to '%s' refused: it is not a streaming standby", a->switchover_to);
+                (void) etcd_delete(a->etcd, a->key_switchover);
+                return;
+        }
+        /* Step down first: stop taking writes, let the WAL senders hand everything over, then free the key. */
+        if (asprintf(&why, "of a switchover to '%s'", a->switchover_to) < 0)
+                return (void) log_oom();
+        fence(a, why);
+        for (uint64_t end = now_usec() + a->ttl_usec - a->margin_usec;
+             a->fence_pid && local_pid_alive(a->fence_pid) && now_usec() < end;)
+                (void) usleep(20 * 1000);
+        release(a, why);
+}
+
+static void nudge(Agent *a, uint64_t now) {
+        const Partners *p = &a->c->partners;
+        Member *leader = a->leader ? find_member(a, a->leader) : NULL;
+        bool from_other = false;
+
+        if (!leader || leader->role != MEMBER_PRIMARY || now >= a->nudge_until || now < a->last_nudge + NUDGE_EVERY_USEC)
+                return;
+        /* Streaming from a partner that is not the leader (an old primary behind a cut link): end it. */
+        if (a->local.streaming && a->local.sender[0]) {
+                for (size_t k = 0; k < p->n; k++)
+                        if (streq(p->items[k].display, a->local.sender) && !streq(p->items[k].display, a->leader))
+                                from_other = true;
+                if (!from_other)
+                        return;
+        }
+        a->last_nudge = now;
+        if (from_other)
+                (void) local_end_receiver(&a->local);
+        else
+                (void) local_nudge(&a->local);
+}
+
+static void switchover_request(Agent *a) {
+        _cleanup_free_ char *path = path_join(a->state_dir, AGENT_SWITCHOVER_REQUEST), *json = NULL;
+        int r;
+
+        if (!path || access(path, F_OK) < 0)
+                return;
+        if (!a->etcd_ok || !a->lease)
+                return; /* kept for when etcd answers */
+        if (!a->leader || is_self(a, a->leader))
+                log_notice("Switchover request dropped: %s", a->leader ? "this node leads already"
+                                                                         : "no member leads; the election decides");
+        else if (asprintf(&json, "{\"to\":\"%s\",\"from\":\"%s\"}", a->self, a->leader) < 0)
+                return (void) log_oom();
+        else {
+                r = etcd_put(a->etcd, a->key_switchover, json, a->lease);
+                if (r < 0)
+                        return etcd_failed(a, r, "the switchover request");
+                log_notice("Asked '%s' to hand over the leader key to this node (switchover)", a->leader);
+        }
+        (void) unlink(path);
+}
+
+static void promote(Agent *a) {
+        _cleanup_free_ char *error = NULL;
+        uint64_t t0 = now_usec();
+        int r;
+
+        r = local_promote(&a->local, 60, &error);
+        if (r == 0)
+                return; /* still finishing recovery: the next turn asks again */
+        if (r < 0) {
+                log_error("Promotion failed: %s; releasing the leader key", error ? error : "the server did not answer");
+                release(a, "the promotion failed");
+                return;
+        }
+        log_notice("Promoted: this node holds the leader key and its server is writable (%llu ms)",
+                   (unsigned long long) ((now_usec() - t0) / MSEC));
+        local_refresh(&a->local);
+        local_member(&a->local, a->self, &a->me);
+        publish(a, true);
+        if (a->switchover_to && is_self(a, a->switchover_to))
+                (void) etcd_delete(a->etcd, a->key_switchover);
+}
+
+static void elect(Agent *a, uint64_t now) {
+        ElectInput in = {
+                .self = a->self,
+                .members = a->members,
+                .n_members = a->n_members,
+                .last_primary = a->have_last_primary ? &a->last_primary : NULL,
+                .sync_mode = a->c->num_sync > 0 && !streq(config_get(a->c, VAR_SYNCHRONOUS_COMMIT_MODE), "local") &&
+                             !streq(config_get(a->c, VAR_SYNCHRONOUS_COMMIT_MODE), "off"),
+                .max_lag = a->c->max_lag_failover,
+                .switchover_to = a->switchover_to,
+        };
+        const char *why = NULL;
+        bool others = false;
+        int r;
+
+        if (!a->lease || !a->etcd_ok)
+                return;
+        if (!a->election_since) {
+                a->election_since = now;
+                publish(a, true);
+        }
+        for (size_t i = 0; i < a->n_members; i++)
+                others = others || (!is_self(a, a->members[i].name) && !elect_ineligible_why(&in, &a->members[i]));
+        /* Give the others a moment to publish their positions, when there are others to compare with. */
+        if (others && now < a->election_since + SETTLE_USEC && !(a->switchover_to && is_self(a, a->switchover_to)))
+                return;
+        in.grace_over = now >= a->election_since + GRACE_USEC;
+        switch (elect_decide(&in, &a->me, &why)) {
+        case ELECT_INELIGIBLE:
+                say(a, "standby, not eligible to take over: %s", why);
+                return;
+        case ELECT_WAIT:
+                say(a, "standby, waiting: %s", why);
+                return;
+        case ELECT_TAKE:
+                break;
+        }
+        r = etcd_create(a->etcd, a->key_leader, a->self, a->lease);
+        if (r < 0)
+                return etcd_failed(a, r, "the leader key's creation");
+        if (r == 0) {
+                a->resync = true;
+                return;
+        }
+        log_notice("Won the leader key (%llu ms after it was free); promoting",
+                   (unsigned long long) ((now_usec() - a->election_since) / MSEC));
+        set_leader(a, a->self, a->lease);
+        promote(a);
+}
+
+static void as_standby(Agent *a, uint64_t now) {
+        switchover_request(a);
+        if (!a->leader)
+                elect(a, now);
+        else if (is_self(a, a->leader))
+                promote(a); /* won earlier, the promotion still pending */
+        else {
+                nudge(a, now);
+                say(a, "standby; leader '%s'", a->leader);
+        }
+}
+
+static void as_down(Agent *a, uint64_t now) {
+        Member *leader = a->leader ? find_member(a, a->leader) : NULL;
+        _cleanup_free_ char *why = NULL;
+
+        if (!a->down_since)
+                a->down_since = now;
+        if (a->fenced && local_pid_alive(a->fence_pid))
+                return say(a, "fenced, waiting for the server to stop");
+        if (is_self(a, a->leader)) {
+                /* A crash the unit restarts keeps the key; a server down for a whole TTL gives it back. */
+                if (now >= a->down_since + a->ttl_usec)
+                        release(a, "this node's server has been down for a whole TTL");
+                else
+                        say(a, "leader, server down");
+                return;
+        }
+        /* A standby's directory is its unit's to restart; a fenced or superseded primary's needs a rejoin. */
+        if (local_dir_running(&a->local) || !local_dir_is_primary(&a->local))
+                return say(a, "server down; leader '%s'", a->leader ? a->leader : "none");
+        if (leader && leader->role == MEMBER_PRIMARY) {
+                if (asprintf(&why, "member '%s' leads and this node's server, a primary's directory, is down",
+                             a->leader) >= 0)
+                        request(a, "rejoin", why);
+                return;
+        }
+        /* Nobody leads and this node fenced itself last (etcd was away): it is the newest primary. */
+        if (!a->leader && a->fenced && a->have_last_primary && is_self(a, a->last_primary.name) && a->lease &&
+            a->etcd_ok) {
+                int r = etcd_create(a->etcd, a->key_leader, a->self, a->lease);
+
+                if (r == 1) {
+                        set_leader(a, a->self, a->lease);
+                        a->fenced = false;
+                        request(a, "start", "this node was the last primary and holds the leader key again");
+                } else if (r < 0)
+                        etcd_failed(a, r, "the leader key's creation");
+        }
+}
+
+static void turn(Agent *a) {
+        uint64_t now = now_usec();
+
+        (void) keep_lease(a);
+        if (a->resync && a->etcd_ok) {
+                int r = resync(a);
+
+                if (r < 0)
+                        etcd_failed(a, r, "the read of the cluster's keys");
+        }
+        adopt_leader_lease(a);
+
+        local_refresh(&a->local);
+        local_member(&a->local, a->self, &a->me);
+        if (a->me.role != MEMBER_DOWN) {
+                a->down_since = 0;
+                a->fenced = false;
+        }
+        publish(a, false);
+        if (a->me.role == MEMBER_PRIMARY) {
+                a->last_primary = a->me;
+                a->have_last_primary = true;
+        }
+
+        now = now_usec();
+        if (is_self(a, a->leader) && a->me.role != MEMBER_PRIMARY && deadline_passed(a, now) &&
+            local_dir_running(&a->local))
+                fence(a, "its lease could not be renewed in time and its server does not answer");
+
+        switch (a->me.role) {
+        case MEMBER_PRIMARY:
+                as_primary(a, now);
+                if (is_self(a, a->leader))
+                        say(a, "primary, leader (lease %llx)", (unsigned long long) a->lease);
+                break;
+        case MEMBER_STANDBY:
+                a->unkeyed_since = 0;
+                as_standby(a, now);
+                break;
+        default:
+                a->unkeyed_since = 0;
+                as_down(a, now);
+                break;
+        }
+}
+
+static void wait_events(Agent *a) {
+        _cleanup_free_ EtcdEvent *ev = NULL;
+        size_t n = 0;
+        int r;
+
+        r = etcd_watch_wait(a->etcd, a->sigfd, TICK_MS, &ev, &n);
+        if (r < 0) {
+                if (!a->resync)
+                        log_debug_errno(r, "The etcd watch ended: %m");
+                a->resync = true;
+                if (r != -ECONNRESET)
+                        (void) usleep(TICK_MS * 1000);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                apply(a, ev[i].kv.key, ev[i].type == ETCD_PUT ? ev[i].kv.value : NULL, ev[i].kv.lease);
+                etcd_kv_done(&ev[i].kv);
+        }
+}
+
+/* A stop: a leader fences its server first (nobody would renew its lease), then the lease goes. */
+static void stop(Agent *a) {
+        if (is_self(a, a->leader) && a->me.role == MEMBER_PRIMARY) {
+                fence(a, "its failover agent stops");
+                for (uint64_t end = now_usec() + 10 * SEC; a->fence_pid && local_pid_alive(a->fence_pid) &&
+                                                           now_usec() < end;)
+                        (void) usleep(20 * 1000);
+        }
+        if (a->lease && a->etcd_ok)
+                (void) etcd_lease_revoke(a->etcd, a->lease);
+}
+
+static void agent_done(Agent *a) {
+        local_done(&a->local);
+        etcd_free(a->etcd);
+        free(a->state_dir);
+        free(a->prefix);
+        free(a->key_leader);
+        free(a->key_switchover);
+        free(a->prefix_members);
+        free(a->key_member);
+        free(a->leader);
+        free(a->switchover_to);
+        free(a->published);
+        free(a->last_status);
+}
+
+int agent_run(const Config *c) {
+        _cleanup_(agent_done) Agent a = { .c = c, .local = { .c = c }, .resync = true, .etcd_ok = true };
+        const char *cluster = config_get(c, VAR_CLUSTER_NAME);
+        EtcdTLS tls = {
+                .ca_file = config_get(c, VAR_ETCD_CA_FILE),
+                .cert_file = config_get(c, VAR_ETCD_CERT_FILE),
+                .key_file = config_get(c, VAR_ETCD_KEY_FILE),
+        };
+        unsigned n_endpoints = 1, timeout_ms;
+        int r;
+
+        if (!c->failover_etcd) {
+                log_info("POSTGRESQL_FAILOVER is manual: nothing for the failover agent to do");
+                return 0;
+        }
+        if (c->partners.self < 0) {
+                log_error("POSTGRESQL_PARTNER_NODES has no entry recognised as this node (an address of this host and "
+                          "port %u): the agent names this node in etcd by its entry", c->port);
+                return -PGREPL_E_CONFIG;
+        }
+        a.self = c->partners.items[c->partners.self].display;
+        a.state_dir = config_state_dir(c);
+        if (!a.state_dir || asprintf(&a.prefix, "/pgrepl/%s/", cluster) < 0 ||
+            asprintf(&a.key_leader, "%sleader", a.prefix) < 0 ||
+            asprintf(&a.key_switchover, "%sswitchover", a.prefix) < 0 ||
+            asprintf(&a.prefix_members, "%smembers/", a.prefix) < 0 ||
+            asprintf(&a.key_member, "%s%s", a.prefix_members, a.self) < 0)
+                return log_oom();
+        r = fs_mkdir_p(a.state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "State directory '%s' is not usable: %m", a.state_dir);
+
+        a.ttl_usec = c->failover_ttl * SEC;
+        a.margin_usec = MAX_U64(SEC, a.ttl_usec / 3);
+        a.keepalive_usec = MAX_U64(a.ttl_usec / 3 / 2, 250 * MSEC);
+        for (const char *p = config_get(c, VAR_ETCD_HOSTS); *p; p++)
+                n_endpoints += *p == ',';
+        /* Every endpoint tried within a keepalive period, so that a request never outlasts the margin. */
+        timeout_ms = (unsigned) MIN_U64(2000ULL, MAX_U64(200ULL, a.keepalive_usec / MSEC / n_endpoints));
+        r = etcd_new(config_get(c, VAR_ETCD_HOSTS), &tls, timeout_ms, &a.etcd);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the etcd client: %m");
+
+        r = signals_block_stop();
+        if (r < 0)
+                return log_error_errno(r, "Cannot block stop signals: %m");
+        a.sigfd = signals_stop_fd();
+
+        log_notice("Failover agent for '%s' on etcd %s, cluster '%s', TTL %u s", a.self,
+                   config_get(c, VAR_ETCD_HOSTS), cluster, c->failover_ttl);
+        notify_ready("starting: connecting to etcd");
+        for (;;) {
+                int sig;
+
+                turn(&a);
+                wait_events(&a);
+                sig = signals_stop_requested();
+                if (sig) {
+                        log_notice("Stopping (signal %d)", sig);
+                        notify_stopping();
+                        stop(&a);
+                        return -EINTR;
+                }
+        }
+}
