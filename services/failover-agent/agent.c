@@ -565,6 +565,12 @@ static void as_down(Agent *a, uint64_t now) {
         if (a->fenced && local_pid_alive(a->fence_pid))
                 return say(a, "fenced, waiting for the server to stop");
         if (is_self(a, a->leader)) {
+                /* Fenced while etcd was away, and the key survived (etcd renews every lease when it comes
+                 * back): nobody took over, so this node's server starts again as the primary. */
+                if (a->fenced && a->etcd_ok && now < a->lease_ok + a->ttl_usec - a->margin_usec) {
+                        request(a, "start", "this node fenced its server but still holds the leader key");
+                        return;
+                }
                 /* A crash the unit restarts keeps the key; a server down for a whole TTL gives it back. */
                 if (now >= a->down_since + a->ttl_usec)
                         release(a, "this node's server has been down for a whole TTL");

@@ -206,7 +206,16 @@ int local_fence(Local *l, pid_t *ret_pid) {
 }
 
 bool local_pid_alive(pid_t pid) {
-        return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+        _cleanup_free_ char *path = NULL, *stat = NULL;
+        const char *p;
+
+        if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+                return false;
+        /* A zombie has stopped serving: its parent only has not reaped it yet. */
+        if (asprintf(&path, "/proc/%d/stat", (int) pid) < 0 || fs_read_file(path, &stat) < 0)
+                return true;
+        p = strrchr(stat, ')');
+        return !(p && p[1] == ' ' && p[2] == 'Z');
 }
 
 static bool dir_has(const Local *l, const char *name) {

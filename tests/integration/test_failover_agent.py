@@ -219,6 +219,15 @@ def test_primary_fences_itself_when_etcd_goes(trio, etcd):
     # Standbys stay standbys: nobody can be elected without etcd.
     time.sleep(1)
     assert not writable(s1) and not writable(s2)
+    # etcd comes back with every lease renewed: the fenced primary still holds the key, nobody took over,
+    # and its agent asks root (pgrepl-failover-act@, not here) to start its server again.
+    etcd.start()
+    request = p.state / "failover-request"
+    wait_until(lambda: request.exists(), 20, "the agent's request")
+    assert request.read_text() == "start\n"
+    assert oct(request.stat().st_mode & 0o777) == "0o600"
+    assert leader(etcd) == name(ports[0])
+    assert not writable(s1) and not writable(s2)
 
 
 def test_switchover_request(trio, etcd):
