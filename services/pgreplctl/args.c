@@ -22,6 +22,7 @@ static const struct {
         [VERB_PROMOTE] = { "promote", 1, 1, "wf" },
         [VERB_FOLLOW] = { "follow", 2, 2, "w" },
         [VERB_REJOIN] = { "rejoin", 1, 1, "mr" },
+        [VERB_FAILOVER_ACT] = { "failover-act", 1, 1, "" },
 };
 
 static void help(void) {
@@ -35,7 +36,8 @@ static void help(void) {
                "  follow NAME HOST[:PORT] [--wait=SECONDS]\n"
                "                                  set the standby's master host, reload it, check it streams\n"
                "  rejoin NAME [--master=HOST[:PORT]] [--reclone]\n"
-               "                                  turn the old primary NAME into a standby of the current one\n\n"
+               "                                  turn the old primary NAME into a standby of the current one\n"
+               "  failover-act NAME               carry out the failover agent's request (its unit runs it)\n\n"
                "Options:\n"
                "  --json             status: JSON for scripts (schema in pgreplctl(8))\n"
                "  --wait=SECONDS     promote (default %u), follow (default %u): how long to wait\n"
@@ -137,7 +139,7 @@ static int parse_verb(const char *s, Verb *ret) {
                         *ret = v;
                         return 0;
                 }
-        return usage("unknown command '%s' (status, promote, follow, rejoin)", s);
+        return usage("unknown command '%s' (status, promote, follow, rejoin, failover-act)", s);
 }
 
 int args_parse(int argc, char **argv, CtlArgs *ret) {

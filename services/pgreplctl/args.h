@@ -12,6 +12,7 @@ typedef enum Verb {
         VERB_PROMOTE,
         VERB_FOLLOW,
         VERB_REJOIN,
+        VERB_FAILOVER_ACT,
         _VERB_MAX,
 } Verb;
 

@@ -2,10 +2,14 @@
 /*
  * `pgreplctl promote NAME [--wait SECONDS] [--force]`: what the seed's `touch` does, the trigger
  * file (root's, 0600, never through a link), which the watcher acts on; then wait until the
- * server is writable and say how long it took. Refused while another node is a writable primary.
+ * server is writable and say how long it took. Refused while another node is a writable primary,
+ * except with POSTGRESQL_FAILOVER=etcd (SPEC section 11): there the watcher hands the trigger to the
+ * failover agent, and the promotion is a switchover through etcd (the old primary steps down, this
+ * node takes the leader key), which is the point of asking while another node is the primary.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +19,7 @@
 #include "ctl.h"
 #include "fs.h"
 #include "health.h"
+#include "record.h"
 #include "log.h"
 #include "pg.h"
 #include "probe.h"
@@ -137,7 +142,8 @@ static int refuse_beside_primary(const CtlArgs *a, const Instance *i, const char
         unsigned tli = 0;
         int r;
 
-        if (a->force)
+        /* In etcd mode the primary steps down for this node: a switchover, never two primaries. */
+        if (a->force || i->config->failover_etcd)
                 return 0;
         r = other_primary(i, passfile, who, sizeof(who), &tli);
         if (r < 0)
@@ -161,27 +167,51 @@ static void warn_no_watcher(const char *instance) {
                 unit_state_done(&units[k]);
 }
 
+/* Why a promotion did not come in time, as far as this host can tell: buf, "" when it cannot. */
+static const char *why_not_writable(const Instance *i, const char *trigger, char *buf, size_t n) {
+        _cleanup_free_ char *state = NULL, *request = NULL;
+
+        if (fs_exists(trigger))
+                return "; the trigger file is still there: is its watcher running?";
+        if (!i->config->failover_etcd)
+                return "";
+        state = config_state_dir(i->config);
+        request = state ? path_join(state, SWITCHOVER_REQUEST) : NULL;
+        if (request && fs_exists(request))
+                snprintf(buf, n, "; the watcher asked the failover agent for the switchover ('%s'), which has not "
+                         "taken the request: is pgrepl-failover@%s running?", request, i->name);
+        else
+                snprintf(buf, n, "; the failover agent took the switchover request: see journalctl -u "
+                         "pgrepl-failover@%s, and the leader key in pgreplctl status %s", i->name, i->name);
+        return buf;
+}
+
 static int promote(const CtlArgs *a, const Instance *i) {
         const char *trigger = config_get(i->config, VAR_PROMOTE_TRIGGER_FILE);
+        bool etcd = i->config->failover_etcd;
         uint64_t start, lsn = 0;
         unsigned tli = 0;
-        char at[32];
+        char at[32], why[PATH_MAX + 256];
         int r;
 
         start = now_usec();
         r = touch_trigger(trigger);
         if (r < 0)
                 return CTL_EXIT_ERROR;
+        if (etcd)
+                printf("POSTGRESQL_FAILOVER=etcd: asked for a switchover to '%s' through etcd (its watcher hands "
+                       "the trigger to the failover agent; the primary steps down, this node takes the leader key)\n",
+                       i->name);
         r = wait_writable(i->config, start + (uint64_t) a->wait * 1000000ULL, &tli, &lsn);
         if (r < 0) {
-                log_error("'%s' is still in recovery after %u s%s", i->name, a->wait,
-                          fs_exists(trigger) ? "; the trigger file is still there: is its watcher running?" : "");
+                log_error("'%s' is still in recovery after %u s%s", i->name, a->wait, why_not_writable(i, trigger, why, sizeof(why)));
                 ctl_tell_unit(i->name, UNIT_TRIGGER);
                 return CTL_EXIT_FAILED;
         }
         show_lsn(lsn, at, sizeof(at));
-        printf("Promoted '%s': writable after %llu ms, timeline %u, LSN %s\n", i->name,
-               (unsigned long long) ((now_usec() - start) / 1000), tli, at);
+        printf("Promoted '%s'%s: writable after %llu ms, timeline %u, LSN %s\n", i->name,
+               etcd ? " by a switchover through etcd" : "", (unsigned long long) ((now_usec() - start) / 1000), tli,
+               at);
         return CTL_EXIT_OK;
 }
 

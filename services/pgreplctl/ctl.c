@@ -10,6 +10,7 @@
 
 static const char *const verb_names[_VERB_MAX] = {
         [VERB_STATUS] = "status", [VERB_PROMOTE] = "promote", [VERB_FOLLOW] = "follow", [VERB_REJOIN] = "rejoin",
+        [VERB_FAILOVER_ACT] = "failover-act",
 };
 
 int ctl_exit(int r) {

@@ -22,6 +22,7 @@ int ctl_status(const CtlArgs *a);
 int ctl_promote(const CtlArgs *a);
 int ctl_follow(const CtlArgs *a);
 int ctl_rejoin(const CtlArgs *a);
+int ctl_failover_act(const CtlArgs *a);
 
 /* The exit status for a failure a command cannot get past (already said). */
 int ctl_exit(int r);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pgreplctl: the operator's view of a pgrepl cluster and its commands (SPEC section 9): status,
- * promote, follow, rejoin.
+ * promote, follow, rejoin; and failover-act, which the failover agent's requests start (section 11).
  */
 #include "args.h"
 #include "ctl.h"
@@ -12,6 +12,7 @@ int main(int argc, char **argv) {
                 [VERB_PROMOTE] = ctl_promote,
                 [VERB_FOLLOW] = ctl_follow,
                 [VERB_REJOIN] = ctl_rejoin,
+                [VERB_FAILOVER_ACT] = ctl_failover_act,
         };
         CtlArgs a;
         int r;

@@ -12,6 +12,9 @@ static WatchAction step_at(WatchStep s, uint64_t at) {
 /* Promote now, unless a status query runs: its answer, due at once, comes first and promotes then. One
  * that keeps us waiting is left to its backend, and pg_promote() goes on a new connection. */
 static WatchAction decide_promote(const WatchState *s, uint64_t now) {
+        /* In etcd mode the failover agent promotes, after the old primary stepped down: never here. */
+        if (s->hand_over)
+                return step(WATCH_STEP_HAND_OVER);
         if (s->query != CONN_STATUS && s->query != CONN_SLOTS)
                 return step(WATCH_STEP_PROMOTE);
         if (now - s->query_sent < WATCH_DEFER_MAX_USEC)
@@ -50,6 +53,7 @@ static WatchAction decide_answer(const WatchState *s, WatchEvent e, uint64_t now
                 return step(WATCH_STEP_CANCEL_RETRY);
         case WATCH_EVENT_PROMOTE_UNSENT:
         case WATCH_EVENT_PROMOTE_FAILED:
+        case WATCH_EVENT_HAND_OVER_FAILED:
                 return retry_later(s, now);
         case WATCH_EVENT_PROMOTE_DONE:
                 return ask_position;

@@ -44,6 +44,7 @@ typedef enum WatchEvent {
         WATCH_EVENT_PROMOTE_FAILED,          /* any other error */
         WATCH_EVENT_POSITION,                /* the new timeline and position came, or cannot */
         WATCH_EVENT_SLOTS_DONE,              /* the partners' slots round answered (or failed) */
+        WATCH_EVENT_HAND_OVER_FAILED,        /* etcd mode: the switchover request could not be written */
 } WatchEvent;
 
 /* What the loop does next. */
@@ -65,6 +66,7 @@ typedef enum WatchStep {
         WATCH_STEP_NOT_A_STANDBY,  /* the server is a primary: leave the trigger alone, done (exit 0) */
         WATCH_STEP_STOP,           /* stop as asked */
         WATCH_STEP_SLOTS,          /* send the partners' slots round (slots.c) */
+        WATCH_STEP_HAND_OVER,      /* etcd mode: ask the failover agent for a switchover, remove the trigger */
 } WatchStep;
 
 typedef struct WatchAction {
@@ -83,6 +85,7 @@ typedef struct WatchState {
         unsigned sends;         /* pg_promote() calls sent for the trigger in hand */
         bool seen_recovery;     /* a status answer said "in recovery" */
         bool keep_slots;        /* partners are set: a slots round follows each status answer */
+        bool hand_over;         /* POSTGRESQL_FAILOVER=etcd: a trigger goes to the failover agent, no pg_promote() */
 } WatchState;
 
 /* The next step after event e at time now (CLOCK_MONOTONIC usec). Pure: no I/O, no logging. */

@@ -87,7 +87,8 @@ int record_parse(const char *text, PromotionRecord *ret) {
                         r.time = (int64_t) v;
                         seen |= 1;
                 } else if (streq(line, "timeline")) {
-                        if (parse_uint(val, 1, UINT32_MAX, &r.timeline) < 0)
+                        /* 0: not known (a promotion whose position could not be read; a hand-over). */
+                        if (parse_uint(val, 0, UINT32_MAX, &r.timeline) < 0)
                                 goto bad;
                         seen |= 2;
                 } else if (streq(line, "lsn")) {
@@ -125,16 +126,16 @@ bad:
         return -EBADMSG;
 }
 
-static char *record_path(const char *state_dir) {
+static char *record_path(const char *state_dir, const char *name) {
         char *p = NULL;
 
-        if (asprintf(&p, "%s/%s", state_dir, RECORD_FILE) < 0)
+        if (asprintf(&p, "%s/%s", state_dir, name) < 0)
                 return NULL;
         return p;
 }
 
-int record_read(const char *state_dir, PromotionRecord *ret) {
-        _cleanup_free_ char *p = record_path(state_dir), *text = NULL;
+int record_read_file(const char *state_dir, const char *name, PromotionRecord *ret) {
+        _cleanup_free_ char *p = record_path(state_dir, name), *text = NULL;
         int r;
 
         if (!p)
@@ -148,10 +149,18 @@ int record_read(const char *state_dir, PromotionRecord *ret) {
         return r < 0 ? r : 1;
 }
 
-int record_write(const char *state_dir, const PromotionRecord *r) {
-        _cleanup_free_ char *p = record_path(state_dir), *text = record_format(r);
+int record_write_file(const char *state_dir, const char *name, const PromotionRecord *r) {
+        _cleanup_free_ char *p = record_path(state_dir, name), *text = record_format(r);
 
         if (!p || !text)
                 return -ENOMEM;
         return fs_write_atomic(p, text, 0600);
+}
+
+int record_read(const char *state_dir, PromotionRecord *ret) {
+        return record_read_file(state_dir, RECORD_FILE, ret);
+}
+
+int record_write(const char *state_dir, const PromotionRecord *r) {
+        return record_write_file(state_dir, RECORD_FILE, r);
 }

@@ -14,6 +14,12 @@
 #include "trigger.h"
 
 #define RECORD_FILE "promotion"
+/* POSTGRESQL_FAILOVER=etcd (SPEC section 11): the request the watcher leaves for the failover agent
+ * (empty, 0600), and the record, in this format, of the trigger it handed over (timeline 0, LSN 0/0:
+ * nothing was promoted here), which keeps that file from being handed over twice. Not the
+ * promotion record: the standby unit reads that one as "a promotion began". */
+#define SWITCHOVER_REQUEST "switchover-request"
+#define SWITCHOVER_RECORD "switchover"
 
 typedef struct PromotionRecord {
         int64_t time;        /* unix seconds */
@@ -32,3 +38,6 @@ int record_parse(const char *text, PromotionRecord *ret);
 /* Read STATE_DIR/promotion: 1 and *ret filled, 0 when absent, <0 on error. */
 int record_read(const char *state_dir, PromotionRecord *ret);
 int record_write(const char *state_dir, const PromotionRecord *r);
+/* The same for another file of the state directory (SWITCHOVER_RECORD). */
+int record_read_file(const char *state_dir, const char *name, PromotionRecord *ret);
+int record_write_file(const char *state_dir, const char *name, const PromotionRecord *r);

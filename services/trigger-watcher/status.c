@@ -81,7 +81,8 @@ void status_report(Watch *w) {
                 notify_status("%s; NOT watching '%s': %s", w->state_text ? w->state_text : "starting", w->path,
                               w->dir_problem);
         else
-                notify_status("%s; watching '%s'%s%s", w->state_text ? w->state_text : "starting", w->path,
+                notify_status("%s; watching '%s'%s%s%s%s", w->state_text ? w->state_text : "starting", w->path,
+                              w->handed_text ? "; " : "", w->handed_text ? w->handed_text : "",
                               w->ignored_text ? "; " : "", w->ignored_text ? w->ignored_text : "");
 }
 
@@ -108,6 +109,10 @@ void status_warn_ignored(Watch *w, TriggerVerdict v, const struct stat *st) {
                 status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): this node was already promoted by this very "
                            "file (see '%s/%s'); remove it, or touch it again to promote once more", w->path, who,
                            w->state_dir, RECORD_FILE);
+        else if (v == TRIGGER_HANDED)
+                status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): this very file was already handed to the "
+                           "failover agent as a switchover (see '%s/%s'); remove it, or touch it again to ask once "
+                           "more", w->path, who, w->state_dir, SWITCHOVER_RECORD);
         else
                 status_say(w, LOG_WARNING, "Ignoring '%s' (owner %s): it %s; only a regular file made in place "
                            "(touch) and owned by root or %s promotes this node", w->path, who,

@@ -59,6 +59,8 @@ const char *trigger_verdict_reason(TriggerVerdict v) {
                 return "is a valid trigger";
         case TRIGGER_DONE:
                 return "was already acted on (see the promotion record)";
+        case TRIGGER_HANDED:
+                return "was already handed to the failover agent (see the switchover record)";
         case TRIGGER_SYMLINK:
                 return "is a symbolic link";
         case TRIGGER_DIRECTORY:

@@ -27,6 +27,7 @@ typedef enum TriggerVerdict {
         TRIGGER_ABSENT,        /* nothing at the path */
         TRIGGER_VALID,         /* a regular file owned by root or the service user: promote */
         TRIGGER_DONE,          /* the promotion record says this very file was acted on */
+        TRIGGER_HANDED,        /* etcd mode: the switchover record says this very file was handed over (watch.c) */
         TRIGGER_SYMLINK,       /* the rest are ignored with a warning */
         TRIGGER_DIRECTORY,
         TRIGGER_NOT_REGULAR,   /* fifo, socket, device */

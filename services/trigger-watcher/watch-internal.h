@@ -38,6 +38,11 @@ typedef struct Watch {
 
         PromotionRecord record;  /* the last promotion's, when have_record */
         bool have_record;
+        /* POSTGRESQL_FAILOVER=etcd: the last trigger handed to the failover agent (SWITCHOVER_RECORD), and
+         * what STATUS= says of it. */
+        PromotionRecord handed;
+        bool have_handed;
+        char *handed_text;
         bool seen_recovery;      /* a status answer said "in recovery" */
         const char *last_reason; /* last connection failure reported (log changes only) */
         bool warned_setting;

@@ -186,6 +186,7 @@ static WatchState watch_state(const Watch *w) {
                 .sends = w->sends,
                 .seen_recovery = w->seen_recovery,
                 .keep_slots = w->keep_slots,
+                .hand_over = w->config->failover_etcd,
         };
 }
 
@@ -331,36 +332,46 @@ static long long ms_between(const struct timespec *from, const struct timespec *
         return ms < 0 ? 0 : ms;
 }
 
-/* Promoted (by us, or by other means while a trigger was pending): record it, remove the trigger,
- * report, done. */
-static int watch_record(Watch *w) {
-        PromotionRecord rec = { .time = (int64_t) time(NULL), .trigger_path = w->path, .trigger = w->trigger };
-        long long touch_ms = ms_between(&w->touched, &w->promoted_wall);
-        long long seen_ms = (long long) ((w->promoted - w->detected) / 1000ULL);
+/* The trigger in hand was acted on: record it in the state directory's file (with its latest
+ * ctime), then remove it. 0, or the record's write error (logged). */
+static int watch_settle(Watch *w, PromotionRecord *rec, const char *file) {
         _cleanup_close_ int dir_fd = -1;
         struct stat st;
-        int r, ret = 1;
-
-        rec.timeline = w->have_position ? w->timeline : 0;
-        snprintf(rec.lsn, sizeof(rec.lsn), "%s", w->have_position ? w->lsn : "0/0");
-        if (!w->have_position)
-                log_warning("Promoted, but cannot read the new timeline and position; recording them as unknown");
+        int r, ret = 0;
 
         /* One descriptor of the watched directory for the look and the removal: a link in the path
          * re-pointed meanwhile cannot send the removal elsewhere. */
         (void) watch_open_dir(w, &dir_fd);
         /* The file as it is now (touch changes its ctime after creating it). */
         if (dirwatch_look(&w->dw, dir_fd, &st) >= 0 && st.st_dev == w->trigger.dev && st.st_ino == w->trigger.ino)
-                rec.trigger = trigger_id_from_stat(&st);
+                rec->trigger = trigger_id_from_stat(&st);
         /* Record first: if the trigger cannot be removed, the record keeps it from acting twice. */
-        r = record_write(w->state_dir, &rec);
+        r = record_write_file(w->state_dir, file, rec);
         if (r < 0)
-                ret = log_error_errno(r, "Cannot write the promotion record '%s/%s': %m", w->state_dir, RECORD_FILE);
-        if (dirwatch_look(&w->dw, dir_fd, &st) < 0 || st.st_dev != rec.trigger.dev || st.st_ino != rec.trigger.ino)
+                ret = log_error_errno(r, "Cannot write the record '%s/%s': %m", w->state_dir, file);
+        if (dirwatch_look(&w->dw, dir_fd, &st) < 0 || st.st_dev != rec->trigger.dev || st.st_ino != rec->trigger.ino)
                 log_warning("Trigger '%s' was removed or replaced meanwhile; leaving the path alone", w->path);
         else if ((r = dirwatch_remove(&w->dw, dir_fd)) < 0)
-                log_warning_errno(r, "Cannot remove trigger '%s': %m; the promotion record keeps this node from "
-                                  "acting on it again, but remove it by hand", w->path);
+                log_warning_errno(r, "Cannot remove trigger '%s': %m; the record '%s/%s' keeps this node from "
+                                  "acting on it again, but remove it by hand", w->path, w->state_dir, file);
+        return ret;
+}
+
+/* Promoted (by us, or by other means while a trigger was pending): record it, remove the trigger,
+ * report, done. */
+static int watch_record(Watch *w) {
+        PromotionRecord rec = { .time = (int64_t) time(NULL), .trigger_path = w->path, .trigger = w->trigger };
+        long long touch_ms = ms_between(&w->touched, &w->promoted_wall);
+        long long seen_ms = (long long) ((w->promoted - w->detected) / 1000ULL);
+        int r, ret = 1;
+
+        rec.timeline = w->have_position ? w->timeline : 0;
+        snprintf(rec.lsn, sizeof(rec.lsn), "%s", w->have_position ? w->lsn : "0/0");
+        if (!w->have_position)
+                log_warning("Promoted, but cannot read the new timeline and position; recording them as unknown");
+        r = watch_settle(w, &rec, RECORD_FILE);
+        if (r < 0)
+                ret = r;
 
         log_notice("Promoted: the local server is a primary on timeline %u at %s, %lld ms after trigger '%s' was "
                    "touched (%lld ms after the watcher saw it)", rec.timeline, rec.lsn, touch_ms, w->path, seen_ms);
@@ -412,6 +423,42 @@ static int watch_keep_slots(Watch *w) {
         return 0;
 }
 
+/*
+ * POSTGRESQL_FAILOVER=etcd (SPEC section 11): a valid trigger is a switchover, which the failover
+ * agent carries out (the old primary steps down, this node takes the leader key, then is promoted):
+ * ask it with an empty request in the state directory, and settle the trigger as after a
+ * promotion, in a record of its own. The watcher goes on; it ends when it sees its server promoted.
+ */
+static int watch_hand_over(Watch *w) {
+        _cleanup_free_ char *request = path_join(w->state_dir, SWITCHOVER_REQUEST), *text = NULL;
+        PromotionRecord rec = { .time = (int64_t) time(NULL), .lsn = "0/0", .trigger_path = w->path,
+                                .trigger = w->trigger };
+        char who[128];
+        int r;
+
+        if (!request)
+                return log_oom();
+        r = fs_write_atomic(request, "", 0600);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask the failover agent for a switchover ('%s'): %m; retrying", request);
+                return watch_on(w, WATCH_EVENT_HAND_OVER_FAILED);
+        }
+        (void) watch_settle(w, &rec, SWITCHOVER_RECORD);
+        w->handed.trigger = rec.trigger;
+        w->have_handed = true;
+        status_owner(w->trigger_uid, who, sizeof(who));
+        log_notice("POSTGRESQL_FAILOVER=etcd: asked the failover agent for a switchover to this node (trigger '%s', "
+                   "owner %s)", w->path, who);
+        notify_status("POSTGRESQL_FAILOVER=etcd: asked the failover agent for a switchover to this node (trigger "
+                      "'%s', owner %s)", w->path, who);
+        if (asprintf(&text, "switchover to this node asked of the failover agent (trigger '%s', owner %s)", w->path,
+                     who) < 0)
+                return log_oom();
+        status_set_text(&w->handed_text, TAKE_PTR(text));
+        forget_pending(w);
+        return 0;
+}
+
 static int watch_do(Watch *w, WatchAction a) {
         switch (a.step) {
         case WATCH_STEP_NONE:
@@ -456,6 +503,8 @@ static int watch_do(Watch *w, WatchAction a) {
                 return watch_not_a_standby(w);
         case WATCH_STEP_SLOTS:
                 return watch_keep_slots(w);
+        case WATCH_STEP_HAND_OVER:
+                return watch_hand_over(w);
         }
         return 0;
 }
@@ -526,6 +575,9 @@ static int watch_check(Watch *w) {
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot look at '%s': %m", w->path);
         v = trigger_classify(r >= 0 ? &st : NULL, w->self, w->have_record ? &w->record.trigger : NULL);
+        if (v == TRIGGER_VALID && w->have_handed &&
+            trigger_classify(&st, w->self, &w->handed.trigger) == TRIGGER_DONE)
+                v = TRIGGER_HANDED;
         if (v != TRIGGER_VALID)
                 return watch_unusable(w, v, r >= 0 ? &st : NULL);
         status_set_text(&w->ignored_text, NULL);
@@ -900,6 +952,10 @@ static int watch_setup(Watch *w, const Config *c) {
         if (r < 0)
                 log_warning_errno(r, "Ignoring unreadable promotion record in '%s': %m", w->state_dir);
         w->have_record = r > 0;
+        r = record_read_file(w->state_dir, SWITCHOVER_RECORD, &w->handed);
+        if (r < 0)
+                log_warning_errno(r, "Ignoring unreadable switchover record in '%s': %m", w->state_dir);
+        w->have_handed = r > 0;
 
         r = watch_lock(w);
         if (r < 0)
@@ -928,6 +984,8 @@ static void watch_free(Watch *w) {
         closep(&w->signal_fd);
         closep(&w->timer_fd);
         record_done(&w->record);
+        record_done(&w->handed);
+        free(w->handed_text);
         free(w->path);
         free(w->dir);
         free(w->name);

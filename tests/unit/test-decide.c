@@ -284,8 +284,35 @@ static void test_slots(void) {
         run(cases, ELEMENTSOF(cases));
 }
 
+/* POSTGRESQL_FAILOVER=etcd: every road to pg_promote() is a hand-over to the failover agent instead. */
+static void test_hand_over(void) {
+        const WatchState etcd = { .hand_over = true }, etcd_pending = { .pending = true, .hand_over = true };
+        const Case cases[] = {
+                { "trigger", etcd, WATCH_EVENT_TRIGGER, T, WATCH_STEP_HAND_OVER },
+                { "trigger behind a status query", with_query(etcd, CONN_STATUS, T), WATCH_EVENT_TRIGGER, T,
+                  WATCH_STEP_HAND_OVER },
+                { "trigger behind a slots round", with_query(etcd, CONN_SLOTS, T - 5 * SEC), WATCH_EVENT_TRIGGER, T,
+                  WATCH_STEP_HAND_OVER },
+                { "seen again", etcd_pending, WATCH_EVENT_TRIGGER_AGAIN, T, WATCH_STEP_HAND_OVER },
+                { "seen again, retry planned", with_retry(etcd_pending, T + SEC, 250 * MS),
+                  WATCH_EVENT_TRIGGER_AGAIN, T, WATCH_STEP_NONE },
+                { "request not written", etcd_pending, WATCH_EVENT_HAND_OVER_FAILED, T, WATCH_STEP_RETRY,
+                  T + WATCH_RETRY_MIN_USEC, WATCH_RETRY_MIN_USEC },
+                { "retry due", with_retry(etcd_pending, 0, 250 * MS), WATCH_EVENT_RETRY_DUE, T, WATCH_STEP_CHECK },
+                { "status answer while retrying", etcd_pending, WATCH_EVENT_STATUS_STANDBY, T, WATCH_STEP_HAND_OVER },
+                { "status failed while retrying", etcd_pending, WATCH_EVENT_STATUS_FAILED, T, WATCH_STEP_HAND_OVER },
+                { "idle status answer", etcd, WATCH_EVENT_STATUS_STANDBY, T, WATCH_STEP_NONE },
+                { "promoted by the agent", (WatchState) { .hand_over = true, .seen_recovery = true },
+                  WATCH_EVENT_STATUS_PRIMARY, T, WATCH_STEP_NOT_A_STANDBY },
+                { "gone before it was asked", etcd_pending, WATCH_EVENT_TRIGGER_GONE, T, WATCH_STEP_FORGET },
+        };
+
+        run(cases, ELEMENTSOF(cases));
+}
+
 int main(void) {
         test_constants();
+        test_hand_over();
         test_slots();
         test_trigger();
         test_backoff();

@@ -18,6 +18,8 @@
 
 static void test_round_trips(void) {
         static const PromotionRecord cases[] = {
+                /* Timeline 0, LSN 0/0: not known (a promotion whose position could not be read, a hand-over). */
+                { .time = 0, .timeline = 0, .lsn = "0/0", .trigger_path = (char *) "/tmp/t", .trigger = { 1, 2, { 3, 4 } } },
                 { .time = 0, .timeline = 1, .lsn = "0/0", .trigger_path = (char *) "/tmp/postgresql.trigger.5432",
                   .trigger = { .dev = 0, .ino = 0, .ctime = { 0, 0 } } },
                 { .time = 1700000123, .timeline = 2, .lsn = "0/3000148", .trigger_path = (char *) "/tmp/t",
@@ -81,7 +83,7 @@ static void test_parse_refuses(void) {
         } cases[] = {
                 { 0, "time=" },         { 0, "time=x" },          { 0, "time=1.5" },
                 { 0, "time=9223372036854775808" },                { 0, "time= 1" },
-                { 1, "timeline=0" },    { 1, "timeline=-1" },     { 1, "timeline=4294967296" },
+                { 1, "timeline=" },     { 1, "timeline=-1" },     { 1, "timeline=4294967296" },
                 { 2, "lsn=" },          { 2, "lsn=0" },           { 2, "lsn=/0" },
                 { 2, "lsn=0/" },        { 2, "lsn=123456789/0" }, { 2, "lsn=0/123456789" },
                 { 2, "lsn=0/0/0" },     { 2, "lsn=G/0" },         { 3, "trigger_dev=" },
