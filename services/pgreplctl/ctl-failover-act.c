@@ -5,8 +5,9 @@
  * The request is moved aside first (failover-request → failover-seen), whatever it is, so that the
  * path unit does not start us again for it; then it is read through a descriptor that never
  * follows a link, and only a small regular file of root or the service user with one name counts.
- * `rejoin` on a primary-mode node is `pgreplctl rejoin NAME`; on a standby-mode node a restart of
- * its standby unit (whose start rewinds a superseded promoted node); `start` starts the node's unit
+ * `rejoin` on a primary-mode node is `pgreplctl rejoin NAME`; on a standby-mode node a start of its
+ * standby unit (whose start rewinds a superseded promoted node; not a restart, which would cut short
+ * a rewind or clone under way); `start` starts the node's unit
  * for its mode. The decision is failover.c's.
  */
 #include <errno.h>
@@ -107,8 +108,8 @@ static int act(const CtlArgs *a, FailoverWord word) {
                 log_notice("The failover agent of '%s' asked it to rejoin as a standby of the leader: pgreplctl "
                            "rejoin %s", a->instance, a->instance);
                 return ctl_rejoin(&rejoin);
-        case FAILOVER_RESTART_STANDBY:
-                return run_unit("restart", UNIT_STANDBY, a->instance);
+        case FAILOVER_START_STANDBY_REJOIN:
+                return run_unit("start", UNIT_STANDBY, a->instance);
         case FAILOVER_START_PRIMARY:
                 return run_unit("start", UNIT_PRIMARY, a->instance);
         case FAILOVER_START_STANDBY:

@@ -26,7 +26,7 @@ FailoverStep failover_decide(FailoverWord word, Role mode) {
 
         switch (word) {
         case FAILOVER_WORD_REJOIN:
-                return primary ? FAILOVER_REJOIN : FAILOVER_RESTART_STANDBY;
+                return primary ? FAILOVER_REJOIN : FAILOVER_START_STANDBY_REJOIN;
         case FAILOVER_WORD_START:
                 return primary ? FAILOVER_START_PRIMARY : FAILOVER_START_STANDBY;
         case FAILOVER_WORD_UNKNOWN:

@@ -23,7 +23,7 @@ typedef enum FailoverWord {
 typedef enum FailoverStep {
         FAILOVER_IGNORE,          /* an unknown word: said, nothing done */
         FAILOVER_REJOIN,          /* a primary-mode node: what `pgreplctl rejoin NAME` does */
-        FAILOVER_RESTART_STANDBY, /* a standby-mode node: restart pgrepl-standby@ (its start rewinds) */
+        FAILOVER_START_STANDBY_REJOIN, /* a standby-mode node: start pgrepl-standby@ (its start rewinds; a no-op while it runs) */
         FAILOVER_START_PRIMARY,   /* systemctl start pgrepl-primary@NAME */
         FAILOVER_START_STANDBY,   /* systemctl start pgrepl-standby@NAME */
 } FailoverStep;
