@@ -43,9 +43,10 @@
 #define TICK_MS 200
 #define MSEC 1000ULL
 #define SEC 1000000ULL
-/* The election: a moment for the others' fresh positions, then the best goes first; after the grace any
- * eligible member may race. */
-#define SETTLE_USEC (100 * MSEC)
+/* The election: every running standby publishes its position again when the key goes; each waits for
+ * the others' (at most SETTLE: a member whose agent died cannot), then the best goes first; after the
+ * grace any eligible member may race. */
+#define SETTLE_USEC (500 * MSEC)
 #define GRACE_USEC (2 * SEC)
 /* Siblings: nudge the WAL receiver this long after a new primary appears, this often. */
 #define NUDGE_WINDOW_USEC (20 * SEC)
@@ -75,6 +76,7 @@ typedef struct Agent {
         int64_t leader_lease;
         uint64_t unkeyed_since; /* writable without holding the key since */
         uint64_t election_since;
+        int64_t free_revision;  /* the leader key's deletion, for telling fresh member records */
         char *switchover_to;
 
         Member members[MEMBERS_MAX];
@@ -125,7 +127,7 @@ static Member *find_member(Agent *a, const char *name) {
         return NULL;
 }
 
-static void set_leader(Agent *a, const char *value, int64_t lease) {
+static void set_leader(Agent *a, const char *value, int64_t lease, int64_t revision) {
         bool changed = !!a->leader != !!value || (value && !streq(a->leader, value));
 
         if (changed) {
@@ -136,18 +138,20 @@ static void set_leader(Agent *a, const char *value, int64_t lease) {
                 else
                         log_notice("The leader key is free");
                 a->election_since = value ? 0 : now_usec();
+                a->free_revision = value ? 0 : revision;
                 a->nudge_until = value && !is_self(a, value) ? now_usec() + NUDGE_WINDOW_USEC : 0;
         }
         a->leader_lease = value ? lease : 0;
 }
 
-static void member_put(Agent *a, const char *name, const char *value) {
+static void member_put(Agent *a, const char *name, const char *value, int64_t revision) {
         Member m, *slot;
 
         if (member_from_json(name, value, &m) < 0) {
                 log_debug("Ignoring member '%s': not a member record", name);
                 return;
         }
+        m.revision = revision;
         slot = find_member(a, name);
         if (!slot) {
                 if (a->n_members >= MEMBERS_MAX)
@@ -171,9 +175,9 @@ static void member_delete(Agent *a, const char *name) {
                 *m = a->members[--a->n_members];
 }
 
-static void apply(Agent *a, const char *key, const char *value, int64_t lease) {
+static void apply(Agent *a, const char *key, const char *value, int64_t lease, int64_t revision) {
         if (streq(key, a->key_leader))
-                set_leader(a, value, lease);
+                set_leader(a, value, lease, revision);
         else if (streq(key, a->key_switchover)) {
                 free(a->switchover_to);
                 a->switchover_to = NULL;
@@ -183,7 +187,7 @@ static void apply(Agent *a, const char *key, const char *value, int64_t lease) {
                 const char *name = key + strlen(a->prefix_members);
 
                 if (value)
-                        member_put(a, name, value);
+                        member_put(a, name, value, revision);
                 else
                         member_delete(a, name);
         }
@@ -201,16 +205,16 @@ static int resync(Agent *a) {
                 return r;
         a->n_members = 0;
         for (size_t i = 0; i < n; i++) {
-                apply(a, kvs[i].key, kvs[i].value, kvs[i].lease);
+                apply(a, kvs[i].key, kvs[i].value, kvs[i].lease, kvs[i].mod_revision);
                 leader = leader || streq(kvs[i].key, a->key_leader);
                 switchover = switchover || streq(kvs[i].key, a->key_switchover);
         }
         for (size_t i = 0; i < n; i++)
                 etcd_kv_done(&kvs[i]);
         if (!leader)
-                set_leader(a, NULL, 0);
+                set_leader(a, NULL, 0, rev);
         if (!switchover)
-                apply(a, a->key_switchover, NULL, 0);
+                apply(a, a->key_switchover, NULL, 0, rev);
         r = etcd_watch_start(a->etcd, a->prefix, rev + 1);
         if (r < 0)
                 return r;
@@ -370,7 +374,7 @@ static void release(Agent *a, const char *why) {
         if (r < 0)
                 return etcd_failed(a, r, "the release of the leader key");
         log_notice("Released the leader key: %s", why);
-        set_leader(a, NULL, 0);
+        set_leader(a, NULL, 0, 0);
 }
 
 /* ---- Roles. ---- */
@@ -396,7 +400,7 @@ static void as_primary(Agent *a, uint64_t now) {
                 if (r < 0)
                         etcd_failed(a, r, "the leader key's creation");
                 else if (r == 1) {
-                        set_leader(a, a->self, a->lease);
+                        set_leader(a, a->self, a->lease, 0);
                         a->lease_ok = now;
                 } else
                         a->resync = true; /* someone else has it: the watch says who */
@@ -477,7 +481,8 @@ static void promote(Agent *a) {
         uint64_t t0 = now_usec();
         int r;
 
-        r = local_promote(&a->local, 60, &error);
+        /* A fraction of the TTL per turn: the lease under the new key must be renewed meanwhile. */
+        r = local_promote(&a->local, MAX_U64(1, a->c->failover_ttl / 3), &error);
         if (r == 0)
                 return; /* still finishing recovery: the next turn asks again */
         if (r < 0) {
@@ -506,7 +511,7 @@ static void elect(Agent *a, uint64_t now) {
                 .switchover_to = a->switchover_to,
         };
         const char *why = NULL;
-        bool others = false;
+        bool stale = false;
         int r;
 
         if (!a->lease || !a->etcd_ok)
@@ -515,10 +520,11 @@ static void elect(Agent *a, uint64_t now) {
                 a->election_since = now;
                 publish(a, true);
         }
+        /* Compare positions published after the key went: wait for every other running standby's. */
         for (size_t i = 0; i < a->n_members; i++)
-                others = others || (!is_self(a, a->members[i].name) && !elect_ineligible_why(&in, &a->members[i]));
-        /* Give the others a moment to publish their positions, when there are others to compare with. */
-        if (others && now < a->election_since + SETTLE_USEC && !(a->switchover_to && is_self(a, a->switchover_to)))
+                stale = stale || (!is_self(a, a->members[i].name) && a->members[i].role == MEMBER_STANDBY &&
+                                  a->members[i].revision <= a->free_revision);
+        if (stale && now < a->election_since + SETTLE_USEC && !(a->switchover_to && is_self(a, a->switchover_to)))
                 return;
         in.grace_over = now >= a->election_since + GRACE_USEC;
         switch (elect_decide(&in, &a->me, &why)) {
@@ -540,7 +546,7 @@ static void elect(Agent *a, uint64_t now) {
         }
         log_notice("Won the leader key (%llu ms after it was free); promoting",
                    (unsigned long long) ((now_usec() - a->election_since) / MSEC));
-        set_leader(a, a->self, a->lease);
+        set_leader(a, a->self, a->lease, 0);
         promote(a);
 }
 
@@ -571,9 +577,15 @@ static void as_down(Agent *a, uint64_t now) {
                         request(a, "start", "this node fenced its server but still holds the leader key");
                         return;
                 }
-                /* A crash the unit restarts keeps the key; a server down for a whole TTL gives it back. */
-                if (now >= a->down_since + a->ttl_usec)
+                /* A crash the unit restarts keeps the key; a server down for a whole TTL gives it back, but a
+                 * postmaster that runs without answering is stopped first: never two writable. */
+                if (now >= a->down_since + a->ttl_usec) {
+                        if (local_dir_running(&a->local)) {
+                                fence(a, "its server has not answered for a whole TTL");
+                                return;
+                        }
                         release(a, "this node's server has been down for a whole TTL");
+                }
                 else
                         say(a, "leader, server down");
                 return;
@@ -593,7 +605,7 @@ static void as_down(Agent *a, uint64_t now) {
                 int r = etcd_create(a->etcd, a->key_leader, a->self, a->lease);
 
                 if (r == 1) {
-                        set_leader(a, a->self, a->lease);
+                        set_leader(a, a->self, a->lease, 0);
                         a->fenced = false;
                         request(a, "start", "this node was the last primary and holds the leader key again");
                 } else if (r < 0)
@@ -662,7 +674,8 @@ static void wait_events(Agent *a) {
                 return;
         }
         for (size_t i = 0; i < n; i++) {
-                apply(a, ev[i].kv.key, ev[i].type == ETCD_PUT ? ev[i].kv.value : NULL, ev[i].kv.lease);
+                apply(a, ev[i].kv.key, ev[i].type == ETCD_PUT ? ev[i].kv.value : NULL, ev[i].kv.lease,
+                      ev[i].kv.mod_revision);
                 etcd_kv_done(&ev[i].kv);
         }
 }

@@ -75,6 +75,35 @@ static bool connect_local(Local *l) {
         return true;
 }
 
+/* A server that does not answer within this long counts as down (the agent has deadlines to keep). */
+#define LOCAL_QUERY_TIMEOUT_MS 2000
+
+/* PQexec() with a time limit: NULL when the query could not be sent or its answer did not come in time
+ * (the caller drops the connection). */
+static PGresult *query_timed(PGconn *conn, const char *sql, int timeout_ms) {
+        uint64_t end = now_usec() + (uint64_t) timeout_ms * 1000;
+        PGresult *res, *last = NULL;
+
+        if (!PQsendQuery(conn, sql))
+                return NULL;
+        for (;;) {
+                while (!PQisBusy(conn)) {
+                        res = PQgetResult(conn);
+                        if (!res)
+                                return last;
+                        PQclear(last);
+                        last = res;
+                }
+                uint64_t now = now_usec();
+                struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
+
+                if (now >= end || poll(&p, 1, (int) ((end - now + 999) / 1000)) <= 0 || !PQconsumeInput(conn)) {
+                        PQclear(last);
+                        return NULL;
+                }
+        }
+}
+
 void local_refresh(Local *l) {
         PGresult *res;
         const char *v;
@@ -84,7 +113,7 @@ void local_refresh(Local *l) {
                 drop(l);
                 return;
         }
-        res = PQexec(l->conn, state_query);
+        res = query_timed(l->conn, state_query, LOCAL_QUERY_TIMEOUT_MS);
         if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 7) {
                 log_debug("Local server: %s", PQerrorMessage(l->conn));
                 PQclear(res);

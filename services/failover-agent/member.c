@@ -145,9 +145,16 @@ const char *elect_ineligible_why(const ElectInput *in, const Member *m) {
                 if (!lp)
                         return "with synchronous commit only a synchronous standby of the last primary may take "
                                "over, and this agent never saw the last primary's list";
-                if (!member_lists_sync(lp, m->name))
-                        return "with synchronous commit only a synchronous standby of the last primary may take over";
-                return NULL;
+                if (member_lists_sync(lp, m->name))
+                        return NULL;
+                for (size_t i = 0; i < in->n_members; i++) {
+                        const Member *s = &in->members[i];
+
+                        if (s->role == MEMBER_STANDBY && member_lists_sync(lp, s->name) && m->lsn >= s->lsn)
+                                return NULL;
+                }
+                return "with synchronous commit only a synchronous standby of the last primary, or one with at "
+                       "least as much WAL as a running one, may take over";
         }
         if (lp && lp->lsn > m->lsn && lp->lsn - m->lsn > in->max_lag)
                 return "it is further behind the last primary than POSTGRESQL_MAXIMUM_LAG_ON_FAILOVER";

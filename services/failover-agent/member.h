@@ -31,6 +31,7 @@ typedef struct Member {
         char sync[MEMBER_SYNC_MAX][MEMBER_NAME_MAX]; /* a primary's synchronous standbys */
         size_t n_sync;
         int64_t time;                /* when published, seconds since the epoch */
+        int64_t revision;            /* etcd's mod_revision of the record (not in the JSON) */
 } Member;
 
 const char *member_role_to_string(MemberRole r);
@@ -61,5 +62,7 @@ typedef enum ElectVerdict {
 
 /* Whether the member `self` (its freshest state) may take the free leader key. */
 ElectVerdict elect_decide(const ElectInput *in, const Member *self, const char **ret_why);
-/* Whether a member could be elected at all: eligible_why NULL when it may. */
+/* Whether a member could be elected at all: NULL when it may, else why not. With synchronous commit:
+ * a synchronous standby of the last primary, or a running standby with at least as much WAL as one
+ * of those (the primary's list may be a moment older than its last commits). */
 const char *elect_ineligible_why(const ElectInput *in, const Member *m);

@@ -113,14 +113,33 @@ static void test_sync_election(void) {
         const char *why = NULL;
 
         strcpy(lp.sync[lp.n_sync++], "a:5432");
-        /* b received more, but only a was synchronous: only a has every acknowledged commit for sure. */
-        in.self = "b:5432";
+        /* c received more than b, but only a was synchronous and b is behind it: not eligible. */
+        Member c = mk("c:5432", MEMBER_STANDBY, 9999999);
+
+        in.self = "c:5432";
         in.grace_over = true;
-        ASSERT_EQ(elect_decide(&in, &ms[1], &why), ELECT_INELIGIBLE);
+        ASSERT_EQ(elect_decide(&in, &c, &why), ELECT_INELIGIBLE);
         ASSERT_TRUE(strstr(why, "synchronous"));
         in.self = "a:5432";
         in.grace_over = false;
+        ms[1].lsn = 9999999;
         ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_TAKE);
+        ms[1].lsn = 10000100;
+        /* The list may be a moment old: b, with at least as much WAL as the listed a, may take over, and
+         * goes first since it has more. Behind a, it may not. */
+        in.self = "b:5432";
+        in.grace_over = false;
+        ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) == NULL);
+        ASSERT_EQ(elect_decide(&in, &ms[1], &why), ELECT_TAKE);
+        in.self = "a:5432";
+        ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_WAIT);
+        ms[1].lsn = ms[0].lsn - 1;
+        ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) != NULL);
+        /* With the listed standby gone, an unlisted one never takes over: it may lack acknowledged commits. */
+        ms[1].lsn = ms[0].lsn + 100;
+        ms[0].role = MEMBER_DOWN;
+        ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) != NULL);
+        ms[0].role = MEMBER_STANDBY;
         /* Never having seen the last primary's list, nobody is eligible in synchronous mode. */
         in.last_primary = NULL;
         ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_INELIGIBLE);
