@@ -324,7 +324,7 @@ int etcd_watch_parse_line(const char *line, size_t n, EtcdEvent **events, size_t
         r = etcd_json_error(o, msg, msg_size);
         if (r < 0) {
                 json_object_put(o);
-                return -ECONNRESET;
+                return r == -ENOMEM ? -ECONNRESET : r;
         }
         if (!json_object_object_get_ex(o, "result", &result) || !json_object_is_type(result, json_type_object))
                 goto malformed;

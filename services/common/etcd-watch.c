@@ -164,14 +164,24 @@ static void watch_check_done(Etcd *e) {
                         json_object_put(o);
                         if (r == 0)
                                 r = -EPROTO;
+                } else if (e->watch_buf.len > 0) {
+                        /* The last message, without its line break (an error etcd ended with). */
+                        r = etcd_watch_parse_line(e->watch_buf.data, e->watch_buf.len, &e->pending, &e->n_pending,
+                                                  &e->compact_revision, e->last_error, sizeof(e->last_error));
+                        if (r == 0) {
+                                r = -ECONNRESET;
+                                snprintf(e->last_error, sizeof(e->last_error), "%s: the watch stream ended",
+                                         e->endpoints[e->watch_endpoint]);
+                        }
                 } else
                         snprintf(e->last_error, sizeof(e->last_error), "%s: the watch stream ended",
                                  e->endpoints[e->watch_endpoint]);
                 if (e->watch_error == 0)
                         e->watch_error = r;
                 log_debug_errno(e->watch_error, "etcd watch ended: %s", e->last_error);
-                /* Never reached: the caller's restart goes to the next endpoint. */
-                if (!e->watch_answered && e->current == e->watch_endpoint)
+                /* Never reached, or cut off from its leader: the caller's restart goes to the
+                 * next endpoint. */
+                if ((!e->watch_answered || e->watch_error == -EAGAIN) && e->current == e->watch_endpoint)
                         e->current = (e->current + 1) % e->n_endpoints;
                 curl_multi_remove_handle(e->multi, e->watch);
         }

@@ -138,9 +138,13 @@ int etcd_new(const char *endpoints, const EtcdTLS *tls, unsigned timeout_ms, Etc
                     (tls->key_file && !(e->key_file = strdup(tls->key_file))))
                         return -ENOMEM;
         }
-        /* No "Expect: 100-continue": the gateway answers at once anyway. */
+        /* No "Expect: 100-continue": the gateway answers at once anyway. gRPC metadata
+         * "hasleader": a member cut off from its cluster's leader answers "unavailable" at once
+         * (and ends a watch) instead of letting requests wait for their timeout, so the next
+         * endpoint is tried. */
         e->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        if (!e->headers || !curl_slist_append(e->headers, "Expect:"))
+        if (!e->headers || !curl_slist_append(e->headers, "Expect:") ||
+            !curl_slist_append(e->headers, "Grpc-Metadata-hasleader: true"))
                 return -ENOMEM;
         e->curl = curl_easy_init();
         if (!e->curl)
