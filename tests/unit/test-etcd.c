@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,8 +82,9 @@ static void free_port_url(char *buf, size_t size) {
         snprintf(buf, size, "http://127.0.0.1:%u", port);
 }
 
-/* One etcd member, its data and log in the temporary directory. */
-static pid_t start_member(const char *name, const char *client, const char *peer, const char *cluster) {
+/* One etcd member, its data and log in the temporary directory; extra: more options (NULL ends). */
+static pid_t start_member_tls(const char *name, const char *client, const char *peer, const char *cluster,
+                              const char *tls_dir) {
         char data[128], logf[128];
         pid_t pid;
 
@@ -96,12 +98,28 @@ static pid_t start_member(const char *name, const char *client, const char *peer
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
                         _exit(127);
+                if (tls_dir) {
+                        char cert[160], key[160], ca[160];
+
+                        snprintf(cert, sizeof(cert), "%s/server.crt", tls_dir);
+                        snprintf(key, sizeof(key), "%s/server.key", tls_dir);
+                        snprintf(ca, sizeof(ca), "%s/ca.crt", tls_dir);
+                        execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", client,
+                              "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                              "--cert-file", cert, "--key-file", key, "--client-cert-auth", "--trusted-ca-file", ca,
+                              (char *) NULL);
+                }
                 execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", client,
                       "--advertise-client-urls", client, "--listen-peer-urls", peer,
                       "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, (char *) NULL);
                 _exit(127);
         }
         return pid;
+}
+
+static pid_t start_member(const char *name, const char *client, const char *peer, const char *cluster) {
+        return start_member_tls(name, client, peer, cluster, NULL);
 }
 
 static void start_etcd(const char *name) {
@@ -113,12 +131,12 @@ static void start_etcd(const char *name) {
         etcd_pid = start_member(name, client_url, peer, cluster);
 }
 
-static void wait_for_etcd(const char *url) {
+static void wait_for_etcd(const char *url, const EtcdTLS *tls) {
         Etcd *e = NULL;
         EtcdKV kv;
         int r = -1;
 
-        ASSERT_EQ(etcd_new(url, NULL, 1000, &e), 0);
+        ASSERT_EQ(etcd_new(url, tls, 1000, &e), 0);
         for (int i = 0; i < 300; i++) {
                 r = etcd_get(e, "/probe", &kv);
                 if (r == -ENOENT)
@@ -540,9 +558,9 @@ static void test_no_leader(void) {
         snprintf(cluster, sizeof(cluster), "m0=%s,m1=%s", peer[0], peer[1]);
         member_pid[0] = start_member("m0", client[0], peer[0], cluster);
         member_pid[1] = start_member("m1", client[1], peer[1], cluster);
-        wait_for_etcd(client[0]);
+        wait_for_etcd(client[0], NULL);
         start_etcd("healthy");
-        wait_for_etcd(client_url);
+        wait_for_etcd(client_url, NULL);
 
         snprintf(endpoints, sizeof(endpoints), "%s,%s", client[0], client_url);
         ASSERT_EQ(etcd_new(endpoints, NULL, 5000, &w), 0);
@@ -596,6 +614,115 @@ static void test_no_leader(void) {
 
         etcd_free(w);
         etcd_free(e);
+        kill_wait(&member_pid[0]);
+}
+
+static void run(char **argv) {
+        int status;
+        pid_t p = fork();
+
+        ASSERT_TRUE(p >= 0);
+        if (p == 0) {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+                        _exit(127);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        ASSERT_EQ(waitpid(p, &status, 0), p);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "%s %s failed\n", argv[0], argv[1]);
+                exit(1);
+        }
+}
+
+/* A CA, and a certificate it signed for `name` (server: for 127.0.0.1; else a client's). */
+static void make_cert(const char *dir, const char *name, bool server) {
+        char key[160], csr[160], crt[160], ext[160], ca[160], cakey[160];
+        FILE *f;
+
+        snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+        snprintf(csr, sizeof(csr), "%s/%s.csr", dir, name);
+        snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+        snprintf(ext, sizeof(ext), "%s/%s.ext", dir, name);
+        snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+        snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
+        f = fopen(ext, "we");
+        ASSERT_TRUE(f);
+        /* etcd's gateway dials its own gRPC server with the server's certificate: both usages. */
+        fprintf(f, server ? "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+                          : "extendedKeyUsage=clientAuth\n");
+        fclose(f);
+        run((char *[]) { "/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                         "-keyout", key, "-out", csr, "-subj", server ? "/CN=127.0.0.1" : "/CN=client", NULL });
+        run((char *[]) { "/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial",
+                         "-out", crt, "-days", "2", "-extfile", ext, NULL });
+}
+
+/* https:// with a client certificate: requests and the watch; without the certificate, or
+ * without the CA, refused. */
+static void test_tls(void) {
+        char dir[128], client[64], peer[64], cluster[128], ca[160], cert[160], key[160], https[80];
+        EtcdTLS tls = { ca, cert, key }, no_cert = { ca, NULL, NULL };
+        Etcd *e = NULL, *w = NULL;
+        EtcdEvent *all = NULL;
+        size_t n_all = 0;
+        EtcdKV kv;
+        pid_t pid;
+        int r;
+
+        if (access("/usr/bin/openssl", X_OK) < 0) {
+                fprintf(stderr, "openssl missing: the TLS test is skipped\n");
+                return;
+        }
+        snprintf(dir, sizeof(dir), "%s/tls", tmpdir);
+        ASSERT_EQ(mkdir(dir, 0700), 0);
+        snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+        snprintf(cert, sizeof(cert), "%s/client.crt", dir);
+        snprintf(key, sizeof(key), "%s/client.key", dir);
+        {
+                char cakey[160];
+
+                snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
+                run((char *[]) { "/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", cakey, "-out", ca, "-days", "2",
+                                 "-subj", "/CN=pgrepl test CA", NULL });
+        }
+        make_cert(dir, "server", true);
+        make_cert(dir, "client", false);
+
+        free_port_url(client, sizeof(client));
+        free_port_url(peer, sizeof(peer));
+        snprintf(https, sizeof(https), "https://%s", client + strlen("http://"));
+        snprintf(cluster, sizeof(cluster), "tls=%s", peer);
+        pid = start_member_tls("tls", https, peer, cluster, dir);
+        member_pid[0] = pid;
+        wait_for_etcd(https, &tls);
+
+        ASSERT_EQ(etcd_new(https, &tls, 5000, &e), 0);
+        ASSERT_EQ(etcd_new(https, &tls, 5000, &w), 0);
+        ASSERT_EQ(etcd_watch_start(w, "/tls/", 0), 0);
+        ASSERT_EQ(etcd_watch_wait(w, -1, 500, &all, &n_all), 0);
+        ASSERT_EQ(etcd_put(e, "/tls/k", "secret-free", 0), 0);
+        ASSERT_EQ(etcd_get(e, "/tls/k", &kv), 0);
+        ASSERT_STREQ(kv.value, "secret-free");
+        etcd_kv_done(&kv);
+        ASSERT_TRUE(collect(w, &all, &n_all, 1));
+        ASSERT_STREQ(all[0].kv.key, "/tls/k");
+        etcd_events_free(all, n_all);
+        e = etcd_free(e);
+        w = etcd_free(w);
+
+        ASSERT_EQ(etcd_new(https, &no_cert, 5000, &e), 0);
+        r = etcd_get(e, "/tls/k", &kv);
+        ASSERT_TRUE(r == -ECONNRESET || r == -EPROTO);
+        e = etcd_free(e);
+        ASSERT_EQ(etcd_new(https, NULL, 5000, &e), 0); /* the system's CAs do not know this one */
+        ASSERT_EQ(etcd_get(e, "/tls/k", &kv), -EPROTO);
+        ASSERT_TRUE(etcd_last_error(e)[0]);
+        e = etcd_free(e);
+        kill_wait(&member_pid[0]);
 }
 
 int main(void) {
@@ -610,8 +737,9 @@ int main(void) {
         ASSERT_TRUE(mkdtemp(tmpdir));
         atexit(cleanup);
         start_etcd("default");
-        wait_for_etcd(client_url);
+        wait_for_etcd(client_url, NULL);
         test_etcd();
         test_no_leader();
+        test_tls();
         return 0;
 }
