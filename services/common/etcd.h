@@ -53,7 +53,8 @@ const char *etcd_last_error(const Etcd *e);
  * answer, or TLS failed), -EMSGSIZE (answer over ETCD_ANSWER_MAX), -EINVAL/-EACCES/-ENOSPC/-EIO
  * (what else etcd reported). A request that could not be sent to an endpoint, or that a member
  * answered with "unavailable", tries the next endpoint; one that was sent and then timed out is
- * not repeated elsewhere (a transaction must not run twice). */
+ * not repeated elsewhere (a transaction must not run twice): -ETIMEDOUT, also for etcd's own
+ * "request timed out", may have been carried out. */
 int etcd_lease_grant(Etcd *e, unsigned ttl_s, int64_t *ret_id);
 /* -ENOENT when the lease is gone (TTL 0 / not found). */
 int etcd_lease_keepalive(Etcd *e, int64_t id, int64_t *ret_ttl);

@@ -241,6 +241,7 @@ static void test_parsers(void) {
                         { 200, "{\"ID\":\"5\",\"TTL\":\"3\",\"error\":\"\"}", 0 },
                         { 404, "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}", -ENOENT },
                         { 503, "{\"error\":\"etcdserver: no leader\",\"code\":14}", -EAGAIN },
+                        { 503, "{\"error\":\"etcdserver: request timed out\",\"message\":\"etcdserver: request timed out\",\"code\":14}", -ETIMEDOUT },
                         { 400, "{\"error\":\"bad\",\"code\":3}", -EINVAL },
                         { 200, "{\"error\":{\"grpc_code\":14,\"message\":\"x\"}}", -EAGAIN },
                         { 500, "{\"header\":{}}", -EPROTO },
