@@ -500,6 +500,29 @@ static void test_etcd(void) {
         ASSERT_EQ(etcd_lease_ttl(e, lease, &ttl, &granted), -ENOENT);
         ASSERT_EQ(etcd_lease_revoke(e, lease), -ENOENT);
 
+        /* A watch whose endpoint refuses ends; its restart goes to the next endpoint. */
+        {
+                Etcd *w2 = NULL;
+                EtcdEvent *all = NULL;
+                size_t n_all = 0;
+
+                ASSERT_EQ(etcd_new(endpoints, NULL, 2000, &w2), 0);
+                ASSERT_EQ(etcd_watch_start(w2, "/u/", 0), 0);
+                t = now_usec();
+                do
+                        r = etcd_watch_wait(w2, -1, 1000, &ev, &n);
+                while (r == 0 && ms_since(t) < 5000);
+                ASSERT_EQ(r, -ECONNRESET);
+                ASSERT_STREQ(etcd_endpoint(w2), client_url);
+                ASSERT_EQ(etcd_watch_start(w2, "/u/", 0), 0);
+                ASSERT_EQ(etcd_watch_wait(w2, -1, 500, &ev, &n), 0);
+                ASSERT_EQ(etcd_put(e, "/u/1", "x", 0), 0);
+                ASSERT_TRUE(collect(w2, &all, &n_all, 1));
+                ASSERT_STREQ(all[0].kv.key, "/u/1");
+                etcd_events_free(all, n_all);
+                etcd_free(w2);
+        }
+
         /* Nothing to tell: the wait lasts its timeout; the caller's descriptor ends it at once. */
         t = now_usec();
         ASSERT_EQ(etcd_watch_wait(w, -1, 300, &ev, &n), 0);
