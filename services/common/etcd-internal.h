@@ -39,9 +39,10 @@ int etcd_json_error(json_object *o, char *msg, size_t msg_size);
  * (no leader, stopping) is -EAGAIN: the caller may try another endpoint. */
 int etcd_answer_parse(long http_status, const char *body, size_t n, json_object **ret, char *msg,
                       size_t msg_size);
-/* One line of the watch stream: its events appended to *events / *n_events. Returns 0, or
- * -ECONNRESET when etcd ended the watch (cancelled; *compact_revision set when compacted, an error
- * message in msg), -EPROTO for a malformed line, -ENOMEM. */
+/* One line of the watch stream: its events appended to *events / *n_events (all of the line's
+ * or none). Returns 0, or -ECONNRESET when etcd cancelled the watch (*compact_revision set when
+ * compacted), the errno of an error etcd sent instead (-EAGAIN: "no leader"), -EPROTO for a
+ * malformed line, -ENOMEM; a message in msg. */
 int etcd_watch_parse_line(const char *line, size_t n, EtcdEvent **events, size_t *n_events,
                           int64_t *compact_revision, char *msg, size_t msg_size);
 

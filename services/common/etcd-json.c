@@ -231,11 +231,18 @@ static int grpc_errno(int64_t code) {
         }
 }
 
+/* etcd's "unavailable" (14) is mostly "not carried out, ask another member" ("no leader", "server
+ * stopped"), but its "request timed out" may still be carried out: that one is a timeout, which the
+ * caller does not repeat elsewhere. */
+static int unavailable_errno(int64_t code, const char *msg) {
+        if (code == 14 && msg && strstr(msg, "timed out"))
+                return -ETIMEDOUT;
+        return grpc_errno(code);
+}
+
 static void copy_message(json_object *o, char *msg, size_t msg_size) {
         json_object *m;
 
-        if (!msg || msg_size == 0)
-                return;
         if ((json_object_object_get_ex(o, "message", &m) || json_object_object_get_ex(o, "error", &m)) &&
             json_object_is_type(m, json_type_string))
                 snprintf(msg, msg_size, "%s", json_object_get_string(m));
@@ -245,6 +252,7 @@ static void copy_message(json_object *o, char *msg, size_t msg_size) {
 
 int etcd_json_error(json_object *o, char *msg, size_t msg_size) {
         json_object *err;
+        char text[256];
         int64_t code = 0;
 
         if (!json_object_object_get_ex(o, "error", &err) || json_object_is_type(err, json_type_null))
@@ -252,15 +260,17 @@ int etcd_json_error(json_object *o, char *msg, size_t msg_size) {
         if (json_object_is_type(err, json_type_object)) { /* a stream's error */
                 if (etcd_json_int64(err, "grpc_code", &code) < 0)
                         code = 2;
-                copy_message(err, msg, msg_size);
-                return grpc_errno(code);
-        }
-        if (json_object_is_type(err, json_type_string) && json_object_get_string_len(err) == 0)
+                copy_message(err, text, sizeof(text));
+        } else if (json_object_is_type(err, json_type_string) && json_object_get_string_len(err) == 0)
                 return 0; /* LeaseGrantResponse's own empty "error" */
-        if (etcd_json_int64(o, "code", &code) < 0)
-                code = 2;
-        copy_message(o, msg, msg_size);
-        return grpc_errno(code);
+        else {
+                if (etcd_json_int64(o, "code", &code) < 0)
+                        code = 2;
+                copy_message(o, text, sizeof(text));
+        }
+        if (msg && msg_size > 0)
+                snprintf(msg, msg_size, "%s", text);
+        return unavailable_errno(code, text);
 }
 
 int etcd_answer_parse(long http_status, const char *body, size_t n, json_object **ret, char *msg,
@@ -324,7 +334,7 @@ int etcd_watch_parse_line(const char *line, size_t n, EtcdEvent **events, size_t
         r = etcd_json_error(o, msg, msg_size);
         if (r < 0) {
                 json_object_put(o);
-                return -ECONNRESET;
+                return r == -ENOMEM ? -ECONNRESET : r;
         }
         if (!json_object_object_get_ex(o, "result", &result) || !json_object_is_type(result, json_type_object))
                 goto malformed;

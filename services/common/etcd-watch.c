@@ -109,7 +109,7 @@ int etcd_watch_start(Etcd *e, const char *prefix, int64_t start_revision) {
             (start_revision > 0 &&
              json_object_object_add(create, "start_revision", json_object_new_string(rev)) < 0))
                 return -ENOMEM;
-        text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+        text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text || asprintf(&url, "%s/v3/watch", e->endpoints[e->current]) < 0)
                 return -ENOMEM;
         if (!e->multi) {
@@ -164,14 +164,24 @@ static void watch_check_done(Etcd *e) {
                         json_object_put(o);
                         if (r == 0)
                                 r = -EPROTO;
+                } else if (e->watch_buf.len > 0) {
+                        /* The last message, without its line break (an error etcd ended with). */
+                        r = etcd_watch_parse_line(e->watch_buf.data, e->watch_buf.len, &e->pending, &e->n_pending,
+                                                  &e->compact_revision, e->last_error, sizeof(e->last_error));
+                        if (r == 0) {
+                                r = -ECONNRESET;
+                                snprintf(e->last_error, sizeof(e->last_error), "%s: the watch stream ended",
+                                         e->endpoints[e->watch_endpoint]);
+                        }
                 } else
                         snprintf(e->last_error, sizeof(e->last_error), "%s: the watch stream ended",
                                  e->endpoints[e->watch_endpoint]);
                 if (e->watch_error == 0)
                         e->watch_error = r;
                 log_debug_errno(e->watch_error, "etcd watch ended: %s", e->last_error);
-                /* Never reached: the caller's restart goes to the next endpoint. */
-                if (!e->watch_answered && e->current == e->watch_endpoint)
+                /* Never reached, or cut off from its leader: the caller's restart goes to the
+                 * next endpoint. */
+                if ((!e->watch_answered || e->watch_error == -EAGAIN) && e->current == e->watch_endpoint)
                         e->current = (e->current + 1) % e->n_endpoints;
                 curl_multi_remove_handle(e->multi, e->watch);
         }
@@ -193,8 +203,10 @@ int etcd_watch_wait(Etcd *e, int extra_fd, int timeout_ms, EtcdEvent **ret_event
                 int running, left;
 
                 if (e->watch && !e->watch_ended) {
-                        if (curl_multi_perform(e->multi, &running) != CURLM_OK)
-                                return -ENOMEM;
+                        CURLMcode mc = curl_multi_perform(e->multi, &running);
+
+                        if (mc != CURLM_OK)
+                                return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
                         watch_check_done(e);
                 }
                 if (ready || e->n_pending > 0 || e->watch_ended)
@@ -204,9 +216,11 @@ int etcd_watch_wait(Etcd *e, int extra_fd, int timeout_ms, EtcdEvent **ret_event
                         break;
                 left = timeout_ms < 0 ? 60000 : (int) ((deadline - now + 999) / 1000);
                 if (e->watch && !e->watch_ended) {
-                        if (curl_multi_poll(e->multi, extra_fd >= 0 ? &w : NULL, extra_fd >= 0 ? 1 : 0, left,
-                                            NULL) != CURLM_OK)
-                                return -ENOMEM;
+                        CURLMcode mc = curl_multi_poll(e->multi, extra_fd >= 0 ? &w : NULL, extra_fd >= 0 ? 1 : 0,
+                                                       left, NULL);
+
+                        if (mc != CURLM_OK)
+                                return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
                         ready = w.revents != 0;
                 } else {
                         struct pollfd p = { .fd = extra_fd, .events = POLLIN };

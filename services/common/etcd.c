@@ -102,7 +102,10 @@ int etcd_handle_setup(Etcd *e, CURL *c, char *error_buffer) {
         SET(CURLOPT_PROTOCOLS_STR, "http,https");
         SET(CURLOPT_FOLLOWLOCATION, 0L);
         SET(CURLOPT_CONNECTTIMEOUT_MS, (long) e->timeout_ms);
+        /* A watch to a host that vanished without a reset ends within about a minute. */
         SET(CURLOPT_TCP_KEEPALIVE, 1L);
+        SET(CURLOPT_TCP_KEEPIDLE, 5L);
+        SET(CURLOPT_TCP_KEEPINTVL, 5L);
         SET(CURLOPT_HTTPHEADER, e->headers);
         SET(CURLOPT_ERRORBUFFER, error_buffer);
         if (e->ca_file)
@@ -138,9 +141,13 @@ int etcd_new(const char *endpoints, const EtcdTLS *tls, unsigned timeout_ms, Etc
                     (tls->key_file && !(e->key_file = strdup(tls->key_file))))
                         return -ENOMEM;
         }
-        /* No "Expect: 100-continue": the gateway answers at once anyway. */
+        /* No "Expect: 100-continue": the gateway answers at once anyway. gRPC metadata
+         * "hasleader": a member cut off from its cluster's leader answers "unavailable" at once
+         * (and ends a watch) instead of letting requests wait for their timeout, so the next
+         * endpoint is tried. */
         e->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        if (!e->headers || !curl_slist_append(e->headers, "Expect:"))
+        if (!e->headers || !curl_slist_append(e->headers, "Expect:") ||
+            !curl_slist_append(e->headers, "Grpc-Metadata-hasleader: true"))
                 return -ENOMEM;
         e->curl = curl_easy_init();
         if (!e->curl)
@@ -221,7 +228,8 @@ int etcd_curl_errno(CURL *c, CURLcode cc, bool too_big) {
         }
 }
 
-/* One request to one endpoint. *sent: whether the endpoint may have received it. */
+/* One request to one endpoint. *answered: whether the endpoint answered or may have carried it out
+ * (then no other endpoint is asked). */
 static int request_one(Etcd *e, size_t idx, const char *path, const char *body, json_object **ret,
                        bool *answered) {
         _cleanup_free_ char *url = NULL;
@@ -261,7 +269,7 @@ static int request_one(Etcd *e, size_t idx, const char *path, const char *body, 
 }
 
 static int etcd_request(Etcd *e, const char *path, json_object *body, json_object **ret) {
-        const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+        const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         int r = -EIO;
 
         if (!text)

@@ -48,9 +48,13 @@ const char *etcd_endpoint(const Etcd *e);
 const char *etcd_last_error(const Etcd *e);
 
 /* Errors of every request: -ETIMEDOUT, -ECONNREFUSED/-EHOSTUNREACH/-ENETUNREACH (unreachable),
- * -ECONNRESET (connection lost mid-answer), -EPROTO (a malformed answer, or TLS failed),
- * -EMSGSIZE (answer over ETCD_ANSWER_MAX), -EIO (any other error etcd reported). A request that
- * could not be sent to an endpoint (or that etcd answered "unavailable") tries the next one. */
+ * -EAGAIN (the member is cut off from its cluster's leader: "no leader", answered at once since
+ * every request asks for a leader), -ECONNRESET (connection lost mid-answer), -EPROTO (a malformed
+ * answer, or TLS failed), -EMSGSIZE (answer over ETCD_ANSWER_MAX), -EINVAL/-EACCES/-ENOSPC/-EIO
+ * (what else etcd reported). A request that could not be sent to an endpoint, or that a member
+ * answered with "unavailable", tries the next endpoint; one that was sent and then timed out is
+ * not repeated elsewhere (a transaction must not run twice): -ETIMEDOUT, also for etcd's own
+ * "request timed out", may have been carried out. */
 int etcd_lease_grant(Etcd *e, unsigned ttl_s, int64_t *ret_id);
 /* -ENOENT when the lease is gone (TTL 0 / not found). */
 int etcd_lease_keepalive(Etcd *e, int64_t id, int64_t *ret_ttl);
@@ -73,13 +77,18 @@ int etcd_delete_if_value(Etcd *e, const char *key, const char *value);
 int etcd_delete(Etcd *e, const char *key);
 
 /* Watch a prefix from a revision (0: now), non-blocking, on its own curl handle driven by a curl
- * multi handle, on the endpoint that last answered. A watch already running is replaced. */
+ * multi handle, on the endpoint that last answered. A watch already running is replaced. For no
+ * gap, start from etcd_get_prefix()'s revision + 1. The stream has no timeout: a member that
+ * loses its leader ends it ("no leader", after a few election timeouts), but a stream to a host
+ * that vanished without a reset stays silent until TCP keep-alive gives up: the lease keep-alive
+ * is what tells that etcd is gone. */
 int etcd_watch_start(Etcd *e, const char *prefix, int64_t start_revision);
 /* Wait up to timeout_ms for watch data or for extra_fd (e.g. a signalfd; -1 none) to be readable,
  * then return the events that arrived (may be 0; free with etcd_events_free()). Returns 1 if
  * extra_fd is readable, 0 otherwise, <0 on error (no events then). A watch stream that ended or
  * failed is reported as -ECONNRESET once its last events were returned (the caller restarts it
- * from its last revision + 1; a watch that could not connect moves to the next endpoint). Without
+ * from its last revision + 1; a watch that could not connect, or whose member has no leader,
+ * moves to the next endpoint). Without
  * a watch it waits for extra_fd only. */
 int etcd_watch_wait(Etcd *e, int extra_fd, int timeout_ms, EtcdEvent **ret_events, size_t *ret_n);
 /* When etcd cancelled the watch because its start revision was compacted (-ECONNRESET), the

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,15 +29,21 @@
 #define ETCD_BIN "/usr/bin/etcd"
 
 static char tmpdir[] = "/tmp/test-etcd-XXXXXX";
-static pid_t etcd_pid = -1;
+static pid_t etcd_pid = -1, member_pid[2] = { -1, -1 };
 static char client_url[64];
 
-static void cleanup(void) {
-        if (etcd_pid > 0) {
-                kill(etcd_pid, SIGKILL);
-                waitpid(etcd_pid, NULL, 0);
-                etcd_pid = -1;
+static void kill_wait(pid_t *pid) {
+        if (*pid > 0) {
+                kill(*pid, SIGKILL);
+                waitpid(*pid, NULL, 0);
+                *pid = -1;
         }
+}
+
+static void cleanup(void) {
+        kill_wait(&etcd_pid);
+        kill_wait(&member_pid[0]);
+        kill_wait(&member_pid[1]);
         if (tmpdir[strlen(tmpdir) - 1] != 'X') {
                 pid_t p = fork();
 
@@ -67,39 +74,69 @@ static uint64_t ms_since(uint64_t start_usec) {
         return (now_usec() - start_usec) / 1000;
 }
 
-static void start_etcd(void) {
-        char data[128], logf[128], peer_url[64], cluster[128];
-        unsigned cport, pport;
-        int cfd = listen_local(&cport), pfd = listen_local(&pport);
+static void free_port_url(char *buf, size_t size) {
+        unsigned port;
+        int fd = listen_local(&port);
 
-        close(cfd);
-        close(pfd);
-        snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%u", cport);
-        snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%u", pport);
-        snprintf(cluster, sizeof(cluster), "default=%s", peer_url);
-        snprintf(data, sizeof(data), "%s/data", tmpdir);
-        snprintf(logf, sizeof(logf), "%s/etcd.log", tmpdir);
-        etcd_pid = fork();
-        ASSERT_TRUE(etcd_pid >= 0);
-        if (etcd_pid == 0) {
+        close(fd);
+        snprintf(buf, size, "http://127.0.0.1:%u", port);
+}
+
+/* One etcd member, its data and log in the temporary directory; extra: more options (NULL ends). */
+static pid_t start_member_tls(const char *name, const char *client, const char *peer, const char *cluster,
+                              const char *tls_dir) {
+        char data[128], logf[128];
+        pid_t pid;
+
+        snprintf(data, sizeof(data), "%s/%s", tmpdir, name);
+        snprintf(logf, sizeof(logf), "%s/%s.log", tmpdir, name);
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
                 int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
                         _exit(127);
-                execl(ETCD_BIN, "etcd", "--data-dir", data, "--listen-client-urls", client_url,
-                      "--advertise-client-urls", client_url, "--listen-peer-urls", peer_url,
-                      "--initial-advertise-peer-urls", peer_url, "--initial-cluster", cluster, (char *) NULL);
+                if (tls_dir) {
+                        char cert[160], key[160], ca[160];
+
+                        snprintf(cert, sizeof(cert), "%s/server.crt", tls_dir);
+                        snprintf(key, sizeof(key), "%s/server.key", tls_dir);
+                        snprintf(ca, sizeof(ca), "%s/ca.crt", tls_dir);
+                        execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", client,
+                              "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                              "--cert-file", cert, "--key-file", key, "--client-cert-auth", "--trusted-ca-file", ca,
+                              (char *) NULL);
+                }
+                execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", client,
+                      "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, (char *) NULL);
                 _exit(127);
         }
+        return pid;
 }
 
-static void wait_for_etcd(void) {
+static pid_t start_member(const char *name, const char *client, const char *peer, const char *cluster) {
+        return start_member_tls(name, client, peer, cluster, NULL);
+}
+
+static void start_etcd(const char *name) {
+        char peer[64], cluster[128];
+
+        free_port_url(client_url, sizeof(client_url));
+        free_port_url(peer, sizeof(peer));
+        snprintf(cluster, sizeof(cluster), "%s=%s", name, peer);
+        etcd_pid = start_member(name, client_url, peer, cluster);
+}
+
+static void wait_for_etcd(const char *url, const EtcdTLS *tls) {
         Etcd *e = NULL;
         EtcdKV kv;
         int r = -1;
 
-        ASSERT_EQ(etcd_new(client_url, NULL, 1000, &e), 0);
+        ASSERT_EQ(etcd_new(url, tls, 1000, &e), 0);
         for (int i = 0; i < 300; i++) {
                 r = etcd_get(e, "/probe", &kv);
                 if (r == -ENOENT)
@@ -107,7 +144,7 @@ static void wait_for_etcd(void) {
                 usleep(100 * 1000);
         }
         if (r != -ENOENT) {
-                fprintf(stderr, "etcd did not come up on %s: %d\n", client_url, r);
+                fprintf(stderr, "etcd did not come up on %s: %d\n", url, r);
                 exit(1);
         }
         etcd_free(e);
@@ -204,6 +241,7 @@ static void test_parsers(void) {
                         { 200, "{\"ID\":\"5\",\"TTL\":\"3\",\"error\":\"\"}", 0 },
                         { 404, "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}", -ENOENT },
                         { 503, "{\"error\":\"etcdserver: no leader\",\"code\":14}", -EAGAIN },
+                        { 503, "{\"error\":\"etcdserver: request timed out\",\"message\":\"etcdserver: request timed out\",\"code\":14}", -ETIMEDOUT },
                         { 400, "{\"error\":\"bad\",\"code\":3}", -EINVAL },
                         { 200, "{\"error\":{\"grpc_code\":14,\"message\":\"x\"}}", -EAGAIN },
                         { 500, "{\"header\":{}}", -EPROTO },
@@ -234,6 +272,8 @@ static void test_parsers(void) {
                 static const char half_bad[] =
                         "{\"result\":{\"events\":[{\"kv\":{\"key\":\"L2EvYg==\"}},{\"type\":\"EXPIRE\",\"kv\":{\"key\":\"L2Evbg==\"}}]}}";
                 static const char canceled[] = "{\"result\":{\"canceled\":true,\"compact_revision\":\"7\"}}";
+                static const char no_leader[] = "{\"error\":{\"grpc_code\":14,\"http_code\":503,"
+                                                "\"message\":\"etcdserver: no leader\",\"http_status\":\"Service Unavailable\"}}";
                 EtcdEvent *ev = NULL;
                 size_t n = 0;
                 int64_t compact = -1;
@@ -256,6 +296,10 @@ static void test_parsers(void) {
                 ASSERT_EQ(etcd_watch_parse_line(canceled, strlen(canceled), &ev, &n, &compact, msg, sizeof(msg)),
                           -ECONNRESET);
                 ASSERT_EQ(compact, 7);
+                ASSERT_EQ(etcd_watch_parse_line(no_leader, strlen(no_leader), &ev, &n, &compact, msg, sizeof(msg)),
+                          -EAGAIN);
+                ASSERT_STREQ(msg, "etcdserver: no leader");
+                ASSERT_EQ(n, 2);
                 etcd_events_free(ev, n);
         }
 }
@@ -456,6 +500,29 @@ static void test_etcd(void) {
         ASSERT_EQ(etcd_lease_ttl(e, lease, &ttl, &granted), -ENOENT);
         ASSERT_EQ(etcd_lease_revoke(e, lease), -ENOENT);
 
+        /* A watch whose endpoint refuses ends; its restart goes to the next endpoint. */
+        {
+                Etcd *w2 = NULL;
+                EtcdEvent *all = NULL;
+                size_t n_all = 0;
+
+                ASSERT_EQ(etcd_new(endpoints, NULL, 2000, &w2), 0);
+                ASSERT_EQ(etcd_watch_start(w2, "/u/", 0), 0);
+                t = now_usec();
+                do
+                        r = etcd_watch_wait(w2, -1, 1000, &ev, &n);
+                while (r == 0 && ms_since(t) < 5000);
+                ASSERT_EQ(r, -ECONNRESET);
+                ASSERT_STREQ(etcd_endpoint(w2), client_url);
+                ASSERT_EQ(etcd_watch_start(w2, "/u/", 0), 0);
+                ASSERT_EQ(etcd_watch_wait(w2, -1, 500, &ev, &n), 0);
+                ASSERT_EQ(etcd_put(e, "/u/1", "x", 0), 0);
+                ASSERT_TRUE(collect(w2, &all, &n_all, 1));
+                ASSERT_STREQ(all[0].kv.key, "/u/1");
+                etcd_events_free(all, n_all);
+                etcd_free(w2);
+        }
+
         /* Nothing to tell: the wait lasts its timeout; the caller's descriptor ends it at once. */
         t = now_usec();
         ASSERT_EQ(etcd_watch_wait(w, -1, 300, &ev, &n), 0);
@@ -471,9 +538,7 @@ static void test_etcd(void) {
         close(pipefd[1]);
 
         /* etcd dies: the watch reports its end, requests fail within their timeout. */
-        kill(etcd_pid, SIGKILL);
-        waitpid(etcd_pid, NULL, 0);
-        etcd_pid = -1;
+        kill_wait(&etcd_pid);
         t = now_usec();
         do
                 r = etcd_watch_wait(w, -1, 1000, &ev, &n);
@@ -498,6 +563,192 @@ static void test_etcd(void) {
         etcd_free(e);
 }
 
+/* A member cut off from its cluster's leader (a two-member cluster, one killed) answers at once
+ * that it is unavailable, so a request goes on to the next endpoint, here another (healthy)
+ * cluster; a watch on it ends. The healthy etcd is restarted for this. */
+static void test_no_leader(void) {
+        char client[2][64], peer[2][64], cluster[256];
+        Etcd *e = NULL, *w = NULL;
+        EtcdEvent *ev = NULL;
+        char endpoints[160];
+        size_t n;
+        uint64_t t;
+        int r;
+
+        for (size_t i = 0; i < 2; i++) {
+                free_port_url(client[i], sizeof(client[i]));
+                free_port_url(peer[i], sizeof(peer[i]));
+        }
+        snprintf(cluster, sizeof(cluster), "m0=%s,m1=%s", peer[0], peer[1]);
+        member_pid[0] = start_member("m0", client[0], peer[0], cluster);
+        member_pid[1] = start_member("m1", client[1], peer[1], cluster);
+        wait_for_etcd(client[0], NULL);
+        start_etcd("healthy");
+        wait_for_etcd(client_url, NULL);
+
+        snprintf(endpoints, sizeof(endpoints), "%s,%s", client[0], client_url);
+        ASSERT_EQ(etcd_new(endpoints, NULL, 5000, &w), 0);
+        ASSERT_EQ(etcd_watch_start(w, "/t/", 0), 0);
+        ASSERT_EQ(etcd_watch_wait(w, -1, 500, &ev, &n), 0);
+        kill_wait(&member_pid[1]);
+
+        /* Once it knows it has no leader: "unavailable" at once (not after the request's timeout),
+         * and with a next endpoint, that one answers. */
+        ASSERT_EQ(etcd_new(client[0], NULL, 5000, &e), 0);
+        t = now_usec();
+        do {
+                EtcdKV kv;
+
+                r = etcd_get(e, "/t/none", &kv);
+        } while (r != -EAGAIN && ms_since(t) < 20000);
+        ASSERT_EQ(r, -EAGAIN);
+        ASSERT_CONTAINS(etcd_last_error(e), "no leader");
+        t = now_usec();
+        ASSERT_EQ(etcd_put(e, "/t/x", "v", 0), -EAGAIN);
+        ASSERT_TRUE(ms_since(t) < 1000);
+        e = etcd_free(e);
+
+        snprintf(endpoints, sizeof(endpoints), "%s,%s", client[0], client_url);
+        ASSERT_EQ(etcd_new(endpoints, NULL, 5000, &e), 0);
+        t = now_usec();
+        ASSERT_EQ(etcd_put(e, "/t/x", "v", 0), 0);
+        ASSERT_TRUE(ms_since(t) < 1000);
+        ASSERT_STREQ(etcd_endpoint(e), client_url);
+
+        /* The watch on the leaderless member ends; its restart goes to the next endpoint. */
+        t = now_usec();
+        do
+                r = etcd_watch_wait(w, -1, 1000, &ev, &n);
+        while (r == 0 && ms_since(t) < 15000);
+        ASSERT_EQ(r, -ECONNRESET);
+        ASSERT_CONTAINS(etcd_last_error(w), "no leader");
+        ASSERT_STREQ(etcd_endpoint(w), client_url);
+        ASSERT_EQ(etcd_watch_start(w, "/t/", 0), 0);
+        ASSERT_EQ(etcd_watch_wait(w, -1, 500, &ev, &n), 0);
+        ASSERT_EQ(etcd_put(e, "/t/y", "after", 0), 0);
+        {
+                EtcdEvent *all = NULL;
+                size_t n_all = 0;
+
+                ASSERT_TRUE(collect(w, &all, &n_all, 1));
+                ASSERT_STREQ(all[0].kv.key, "/t/y");
+                ASSERT_STREQ(all[0].kv.value, "after");
+                etcd_events_free(all, n_all);
+        }
+
+        etcd_free(w);
+        etcd_free(e);
+        kill_wait(&member_pid[0]);
+}
+
+static void run(char **argv) {
+        int status;
+        pid_t p = fork();
+
+        ASSERT_TRUE(p >= 0);
+        if (p == 0) {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+                        _exit(127);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        ASSERT_EQ(waitpid(p, &status, 0), p);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "%s %s failed\n", argv[0], argv[1]);
+                exit(1);
+        }
+}
+
+/* A CA, and a certificate it signed for `name` (server: for 127.0.0.1; else a client's). */
+static void make_cert(const char *dir, const char *name, bool server) {
+        char key[160], csr[160], crt[160], ext[160], ca[160], cakey[160];
+        FILE *f;
+
+        snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+        snprintf(csr, sizeof(csr), "%s/%s.csr", dir, name);
+        snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+        snprintf(ext, sizeof(ext), "%s/%s.ext", dir, name);
+        snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+        snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
+        f = fopen(ext, "we");
+        ASSERT_TRUE(f);
+        /* etcd's gateway dials its own gRPC server with the server's certificate: both usages. */
+        fprintf(f, server ? "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+                          : "extendedKeyUsage=clientAuth\n");
+        fclose(f);
+        run((char *[]) { "/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                         "-keyout", key, "-out", csr, "-subj", server ? "/CN=127.0.0.1" : "/CN=client", NULL });
+        run((char *[]) { "/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial",
+                         "-out", crt, "-days", "2", "-extfile", ext, NULL });
+}
+
+/* https:// with a client certificate: requests and the watch; without the certificate, or
+ * without the CA, refused. */
+static void test_tls(void) {
+        char dir[128], client[64], peer[64], cluster[128], ca[160], cert[160], key[160], https[80];
+        EtcdTLS tls = { ca, cert, key }, no_cert = { ca, NULL, NULL };
+        Etcd *e = NULL, *w = NULL;
+        EtcdEvent *all = NULL;
+        size_t n_all = 0;
+        EtcdKV kv;
+        pid_t pid;
+        int r;
+
+        if (access("/usr/bin/openssl", X_OK) < 0) {
+                fprintf(stderr, "openssl missing: the TLS test is skipped\n");
+                return;
+        }
+        snprintf(dir, sizeof(dir), "%s/tls", tmpdir);
+        ASSERT_EQ(mkdir(dir, 0700), 0);
+        snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+        snprintf(cert, sizeof(cert), "%s/client.crt", dir);
+        snprintf(key, sizeof(key), "%s/client.key", dir);
+        {
+                char cakey[160];
+
+                snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
+                run((char *[]) { "/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", cakey, "-out", ca, "-days", "2",
+                                 "-subj", "/CN=pgrepl test CA", NULL });
+        }
+        make_cert(dir, "server", true);
+        make_cert(dir, "client", false);
+
+        free_port_url(client, sizeof(client));
+        free_port_url(peer, sizeof(peer));
+        snprintf(https, sizeof(https), "https://%s", client + strlen("http://"));
+        snprintf(cluster, sizeof(cluster), "tls=%s", peer);
+        pid = start_member_tls("tls", https, peer, cluster, dir);
+        member_pid[0] = pid;
+        wait_for_etcd(https, &tls);
+
+        ASSERT_EQ(etcd_new(https, &tls, 5000, &e), 0);
+        ASSERT_EQ(etcd_new(https, &tls, 5000, &w), 0);
+        ASSERT_EQ(etcd_watch_start(w, "/tls/", 0), 0);
+        ASSERT_EQ(etcd_watch_wait(w, -1, 500, &all, &n_all), 0);
+        ASSERT_EQ(etcd_put(e, "/tls/k", "secret-free", 0), 0);
+        ASSERT_EQ(etcd_get(e, "/tls/k", &kv), 0);
+        ASSERT_STREQ(kv.value, "secret-free");
+        etcd_kv_done(&kv);
+        ASSERT_TRUE(collect(w, &all, &n_all, 1));
+        ASSERT_STREQ(all[0].kv.key, "/tls/k");
+        etcd_events_free(all, n_all);
+        e = etcd_free(e);
+        w = etcd_free(w);
+
+        ASSERT_EQ(etcd_new(https, &no_cert, 5000, &e), 0);
+        r = etcd_get(e, "/tls/k", &kv);
+        ASSERT_TRUE(r == -ECONNRESET || r == -EPROTO);
+        e = etcd_free(e);
+        ASSERT_EQ(etcd_new(https, NULL, 5000, &e), 0); /* the system's CAs do not know this one */
+        ASSERT_EQ(etcd_get(e, "/tls/k", &kv), -EPROTO);
+        ASSERT_TRUE(etcd_last_error(e)[0]);
+        e = etcd_free(e);
+        kill_wait(&member_pid[0]);
+}
+
 int main(void) {
         test_parsers();
         test_endpoints();
@@ -509,8 +760,10 @@ int main(void) {
         }
         ASSERT_TRUE(mkdtemp(tmpdir));
         atexit(cleanup);
-        start_etcd();
-        wait_for_etcd();
+        start_etcd("default");
+        wait_for_etcd(client_url, NULL);
         test_etcd();
+        test_no_leader();
+        test_tls();
         return 0;
 }
