@@ -720,6 +720,8 @@ int agent_run(const Config *c) {
 
         if (!c->failover_etcd) {
                 log_info("POSTGRESQL_FAILOVER is manual: nothing for the failover agent to do");
+                /* Ready, then done: the unit ends "inactive", not failed for exiting before READY=1. */
+                notify_ready("failover is manual (POSTGRESQL_FAILOVER): nothing to do");
                 return 0;
         }
         if (c->partners.self < 0) {
