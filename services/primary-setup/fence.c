@@ -7,6 +7,7 @@
 
 #include "control.h"
 #include "errors.h"
+#include "etcd-leader.h"
 #include "fence.h"
 #include "fs.h"
 #include "log.h"
@@ -75,7 +76,22 @@ static int check_later(const Config *c, const DataDir *d, const char *passfile, 
                 report_superseded(c, &cd, &states[by], &c->partners.items[by], fork);
                 return -PGREPL_E_SUPERSEDED;
         }
-        return 0;
+        return fence_check_leader(c);
+}
+
+int fence_check_leader(const Config *c) {
+        _cleanup_free_ char *holder = NULL;
+        int r;
+
+        r = etcd_leader_other(c, &holder);
+        if (r < 0)
+                return log_oom();
+        if (r == 0)
+                return 0;
+        log_error("Member '%s' holds the leader key in etcd (POSTGRESQL_FAILOVER=etcd): not starting this node as a "
+                  "primary. Its failover agent asks for the rejoin once that member is the primary", holder);
+        notify_status("not started: member '%s' holds the leader key in etcd", holder);
+        return -PGREPL_E_SUPERSEDED;
 }
 
 int fence_check(const Config *c, const DataDir *d) {

@@ -79,6 +79,10 @@ class Etcd:
                                                          int(kv.get("lease", 0)))
                 for kv in r.get("kvs", [])}
 
+    def put(self, key, value):
+        self.call("/v3/kv/put", {"key": base64.b64encode(key.encode()).decode(),
+                                 "value": base64.b64encode(value.encode()).decode()})
+
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -247,3 +251,23 @@ def test_switchover_request(trio, etcd):
 def owner(path):
     st = os.stat(path)
     return st.st_uid, st.st_gid
+
+
+def test_a_primary_does_not_start_while_another_member_holds_the_key(cluster, etcd):
+    port, other = free_port(), free_port()
+    env = {"POSTGRESQL_PARTNER_NODES": partner_line(port, other), "POSTGRESQL_FENCE_TIMEOUT": "1",
+           "POSTGRESQL_FAILOVER": "etcd", "POSTGRESQL_ETCD_HOSTS": etcd.url, "POSTGRESQL_CLUSTER_NAME": "it"}
+    p = cluster.primary("p", env=env, port=port)
+    p.start()
+    p.wait_ready(timeout=120)
+    p.stop()
+    # Its own name in the key, or a free key: it starts.
+    etcd.put("/pgrepl/it/leader", name(port))
+    p.start()
+    p.wait_ready(timeout=60)
+    p.stop()
+    etcd.put("/pgrepl/it/leader", name(other))
+    r = p.run_once(timeout=60)
+    assert r.returncode == 79, r.stderr
+    assert f"Member '{name(other)}' holds the leader key" in r.stderr, r.stderr
+    assert not (p.datadir / "postmaster.pid").exists()
