@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `pgreplctl status [NAME] [--json]`: gather every local instance (units, server, promotion record,
- * partners), judge, print. Any user who can read the env files may run it; what it cannot look at
+ * partners, and in etcd mode the cluster's keys in etcd), judge, print. Any user who can read the env files may run it; what it cannot look at
  * (another user's server, a root-only secret) is said, not fatal.
  */
 #include <errno.h>
@@ -12,6 +12,7 @@
 
 #include "ctl.h"
 #include "errors.h"
+#include "etcdview.h"
 #include "health.h"
 #include "log.h"
 #include "pg.h"
@@ -87,6 +88,8 @@ static int gather(const CtlArgs *a, const char *name, InstanceReport *r) {
                 q = gather_promotion(&i, r);
         if (q >= 0 && config_has_partners(i.config))
                 q = gather_members(&i, conn, r);
+        if (q >= 0 && i.config->failover_etcd)
+                q = etcdview_gather(i.config, &r->etcd);
         instance_done(&i);
         return q;
 }

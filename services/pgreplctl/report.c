@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "util.h"
 
 void server_state_done(ServerState *s) {
         for (size_t i = 0; i < s->n_slots; i++) {
@@ -37,6 +38,22 @@ void member_state_done(MemberState *m) {
         *m = (MemberState) {};
 }
 
+void etcd_view_done(EtcdView *v) {
+        free(v->error);
+        free(v->endpoint);
+        free(v->prefix);
+        free(v->leader);
+        free(v->switchover);
+        for (size_t i = 0; i < v->n_members; i++) {
+                free(v->members[i].name);
+                free(v->members[i].value);
+                free(v->members[i].role);
+                strv_freep(&v->members[i].sync);
+        }
+        free(v->members);
+        *v = (EtcdView) {};
+}
+
 void unit_state_done(UnitState *u) {
         free(u->name);
         free(u->active);
@@ -59,6 +76,7 @@ void instance_report_done(InstanceReport *r) {
                 member_state_done(&r->members[i]);
         free(r->members);
         free(r->members_error);
+        etcd_view_done(&r->etcd);
         *r = (InstanceReport) {};
 }
 

@@ -3,7 +3,7 @@
  * What `pgreplctl status` found, as plain data: per local instance its units, its server, its
  * promotion record and, with partners, one row per member of the cluster; then the warnings the
  * health checks derived. The probes fill it, health.c judges it, show.c prints it; the last two
- * are pure. Positions are LSNs with 0 for "not known" (PostgreSQL's invalid LSN); byte counts and
+ * are pure. In etcd mode, the cluster's keys as etcd has them too (etcdview.c). Positions are LSNs with 0 for "not known" (PostgreSQL's invalid LSN); byte counts and
  * seconds are -1 when not known.
  */
 #pragma once
@@ -78,6 +78,32 @@ typedef struct MemberState {    /* one entry of POSTGRESQL_PARTNER_NODES, as `pa
         char *stream_state;
 } MemberState;
 
+typedef struct EtcdMemberView { /* PREFIX members/NAME, as etcd has it (POSTGRESQL_FAILOVER=etcd) */
+        char *name;             /* the key's last part: the member's partner entry, "host:port" */
+        char *value;            /* the published JSON, as stored */
+        bool parsed;            /* value is a member record; the fields below are filled */
+        char *role;             /* "primary", "standby", "down" */
+        unsigned timeline;
+        uint64_t lsn;
+        char **sync;            /* a primary's synchronous standbys, NULL-terminated; NULL for none */
+        int64_t time;           /* when published, unix seconds; 0 when not said */
+        int64_t lease;          /* the agent's lease the key is attached to, 0: none */
+} EtcdMemberView;
+
+typedef struct EtcdView {       /* the cluster's keys in etcd, `status` of an instance in etcd mode */
+        bool asked;             /* the instance has POSTGRESQL_FAILOVER=etcd */
+        char *error;            /* etcd could not be asked, one line; nothing below is filled then */
+        char *endpoint;         /* the endpoint that answered */
+        char *prefix;           /* "/pgrepl/CLUSTER/" */
+        char *leader;           /* the leader key's value, NULL when there is none */
+        int64_t leader_lease;
+        int64_t lease_ttl;      /* the leader lease's remaining seconds; -1 when not known (gone) */
+        int64_t lease_granted;  /* its TTL when granted; -1 when not known */
+        char *switchover;       /* a switchover request (PREFIX switchover), NULL when none */
+        EtcdMemberView *members;
+        size_t n_members;
+} EtcdView;
+
 typedef struct InstanceReport {
         char *name;
         char *env_file;
@@ -91,6 +117,7 @@ typedef struct InstanceReport {
         MemberState *members; /* n_members == 0 without partners */
         size_t n_members;
         char *members_error;  /* why the partners were not asked (this user cannot authenticate) */
+        EtcdView etcd;        /* POSTGRESQL_FAILOVER=etcd (etcd.asked) */
 } InstanceReport;
 
 typedef struct Warning {
@@ -108,6 +135,7 @@ typedef struct Report {
 void unit_state_done(UnitState *u);
 void server_state_done(ServerState *s);
 void member_state_done(MemberState *m);
+void etcd_view_done(EtcdView *v);
 void instance_report_done(InstanceReport *r);
 void report_done(Report *r);
 

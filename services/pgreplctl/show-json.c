@@ -207,6 +207,76 @@ static void json_member(Buf *b, const MemberState *m) {
         buf_puts(b, "}");
 }
 
+/* A 64-bit lease ID as etcdctl writes it (hex), as a string; null for none. */
+static void j_klease(Buf *b, bool *first, const char *key, int64_t lease) {
+        char s[24];
+
+        j_key(b, first, key);
+        if (lease == 0) {
+                buf_puts(b, "null");
+                return;
+        }
+        snprintf(s, sizeof(s), "%" PRIx64, (uint64_t) lease);
+        j_str(b, s);
+}
+
+static void json_etcd_member(Buf *b, const EtcdMemberView *m) {
+        bool f = true;
+
+        buf_puts(b, "{");
+        j_kstr(b, &f, "member", m->name);
+        j_kbool(b, &f, "parsed", m->parsed);
+        j_kstr(b, &f, "role", m->parsed ? m->role : NULL);
+        j_kint(b, &f, "timeline", m->parsed ? (int64_t) m->timeline : -1);
+        j_klsn(b, &f, "lsn", m->parsed ? m->lsn : 0);
+        j_key(b, &f, "sync");
+        buf_puts(b, "[");
+        for (size_t k = 0; m->sync && m->sync[k]; k++) {
+                buf_puts(b, k ? "," : "");
+                j_str(b, m->sync[k]);
+        }
+        buf_puts(b, "]");
+        j_kint(b, &f, "time", m->parsed && m->time > 0 ? m->time : -1);
+        j_klease(b, &f, "lease", m->lease);
+        j_kstr(b, &f, "value", m->value);
+        buf_puts(b, "}");
+}
+
+/* null without etcd mode. */
+static void json_etcd(Buf *b, const EtcdView *v) {
+        bool f = true;
+
+        if (!v->asked) {
+                buf_puts(b, "null");
+                return;
+        }
+        buf_puts(b, "{");
+        j_kstr(b, &f, "error", v->error);
+        j_kstr(b, &f, "endpoint", v->endpoint);
+        j_kstr(b, &f, "prefix", v->prefix);
+        j_key(b, &f, "leader");
+        if (!v->leader)
+                buf_puts(b, "null");
+        else {
+                bool g = true;
+
+                buf_puts(b, "{");
+                j_kstr(b, &g, "member", v->leader);
+                j_klease(b, &g, "lease", v->leader_lease);
+                j_kint(b, &g, "ttl", v->lease_ttl);
+                j_kint(b, &g, "granted_ttl", v->lease_granted);
+                buf_puts(b, "}");
+        }
+        j_kstr(b, &f, "switchover", v->switchover);
+        j_key(b, &f, "members");
+        buf_puts(b, "[");
+        for (size_t k = 0; k < v->n_members; k++) {
+                buf_puts(b, k ? "," : "");
+                json_etcd_member(b, &v->members[k]);
+        }
+        buf_puts(b, "]}");
+}
+
 static void json_instance(Buf *b, const InstanceReport *i) {
         bool f = true;
 
@@ -230,6 +300,8 @@ static void json_instance(Buf *b, const InstanceReport *i) {
                 }
                 buf_puts(b, "]");
                 j_kstr(b, &f, "partners_error", i->members_error);
+                j_key(b, &f, "etcd");
+                json_etcd(b, &i->etcd);
         }
         buf_puts(b, "}");
 }

@@ -297,6 +297,59 @@ static void show_members(Buf *b, const InstanceReport *i, bool colour) {
         table_free(&t);
 }
 
+/* POSTGRESQL_FAILOVER=etcd: the leader key, its lease, and each member as etcd has it. */
+static void show_etcd(Buf *b, const EtcdView *v, bool colour) {
+        Table t = { .ncols = 6 };
+
+        if (!v->asked)
+                return;
+        if (v->error) {
+                line(b, "etcd", colour ? C_RED : NULL, "not reachable: %s", v->error);
+                return;
+        }
+        line(b, "etcd", NULL, "%s, keys under %s", v->endpoint, v->prefix);
+        if (!v->leader)
+                line(b, "leader", colour ? C_YELLOW : NULL, "none (no member holds the leader key)");
+        else if (v->lease_ttl >= 0)
+                line(b, "leader", NULL, "%s, lease %" PRIx64 ", %" PRId64 " s left of %" PRId64, v->leader,
+                     (uint64_t) v->leader_lease, v->lease_ttl, v->lease_granted);
+        else
+                line(b, "leader", NULL, "%s, lease %" PRIx64 " (its time left is not known)", v->leader,
+                     (uint64_t) v->leader_lease);
+        if (v->switchover)
+                line(b, "switchover", NULL, "%s", v->switchover);
+        if (v->n_members == 0) {
+                line(b, "members", NULL, "none published");
+                return;
+        }
+        table_add(&t, (const char *const[]) { "MEMBER", "ROLE", "TL", "LSN", "SYNC", "" }, NULL);
+        for (size_t k = 0; k < v->n_members; k++) {
+                const EtcdMemberView *m = &v->members[k];
+                _cleanup_free_ char *sync = NULL;
+                char tl[16], lsn[32];
+                Buf sb = {};
+
+                for (size_t j = 0; m->sync && m->sync[j]; j++)
+                        buf_printf(&sb, "%s%s", j ? "," : "", m->sync[j]);
+                sync = buf_steal(&sb);
+                snprintf(tl, sizeof(tl), "%u", m->timeline);
+                show_lsn(m->lsn, lsn, sizeof(lsn));
+                if (!m->parsed) {
+                        table_add(&t, (const char *const[]) { m->name, "?", "-", "-", "", "not a member record" },
+                                  (const char *const[]) { NULL, C_RED, NULL, NULL, NULL, C_RED });
+                        continue;
+                }
+                table_add(&t,
+                          (const char *const[]) { m->name, m->role, tl, lsn, sync && *sync ? sync : "", "" },
+                          (const char *const[]) { NULL,
+                                                  streq(m->role, "primary") ? C_BOLD C_GREEN
+                                                  : streq(m->role, "down") ? C_RED : NULL,
+                                                  NULL, NULL, NULL, NULL });
+        }
+        table_render(b, &t, "members", colour);
+        table_free(&t);
+}
+
 static void show_instance(Buf *b, const InstanceReport *i, bool colour) {
         if (i->error) {
                 buf_printf(b, "%s%s%s (%s)\n", colour ? C_BOLD : "", i->name, colour ? C_OFF : "", i->env_file);
@@ -311,6 +364,7 @@ static void show_instance(Buf *b, const InstanceReport *i, bool colour) {
         show_replicas(b, &i->server, colour);
         show_promotion(b, i);
         show_members(b, i, colour);
+        show_etcd(b, &i->etcd, colour);
 }
 
 char *show_table(const Report *r, bool colour) {
