@@ -431,9 +431,10 @@ static int watch_keep_slots(Watch *w) {
  */
 static int watch_hand_over(Watch *w) {
         _cleanup_free_ char *request = path_join(w->state_dir, SWITCHOVER_REQUEST), *text = NULL;
-        PromotionRecord rec = { .time = (int64_t) time(NULL), .lsn = "0/0", .trigger_path = w->path,
-                                .trigger = w->trigger };
-        char who[128];
+        time_t now = time(NULL);
+        PromotionRecord rec = { .time = (int64_t) now, .lsn = "0/0", .trigger_path = w->path, .trigger = w->trigger };
+        char who[128], when[32];
+        struct tm tm;
         int r;
 
         if (!request)
@@ -451,8 +452,10 @@ static int watch_hand_over(Watch *w) {
                    "owner %s)", w->path, who);
         notify_status("POSTGRESQL_FAILOVER=etcd: asked the failover agent for a switchover to this node (trigger "
                       "'%s', owner %s)", w->path, who);
-        if (asprintf(&text, "switchover to this node asked of the failover agent (trigger '%s', owner %s)", w->path,
-                     who) < 0)
+        /* Kept in the idle STATUS= with its time: the agent may drop a request (this node leads already). */
+        strftime(when, sizeof(when), "%H:%M:%S UTC", gmtime_r(&now, &tm) ? &tm : &(struct tm) {});
+        if (asprintf(&text, "switchover to this node asked of the failover agent at %s (trigger '%s', owner %s)",
+                     when, w->path, who) < 0)
                 return log_oom();
         status_set_text(&w->handed_text, TAKE_PTR(text));
         forget_pending(w);
