@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `pgreplctl status [NAME] [--json]`: gather every local instance (units, server, promotion record,
- * partners, and in etcd mode the cluster's keys in etcd), judge, print. Any user who can read the env files may run it; what it cannot look at
- * (another user's server, a root-only secret) is said, not fatal.
+ * partners, and in etcd mode the cluster's keys in etcd), judge, print. Any user who can read the
+ * env files may run it; what it cannot look at (another user's server, a root-only secret) is said,
+ * not fatal.
  */
 #include <errno.h>
 #include <stdio.h>
