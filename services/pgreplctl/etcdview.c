@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etcd-leader.h"
 #include "etcdview.h"
 #include "log.h"
 #include "member.h"
@@ -97,10 +98,9 @@ int etcdview_gather(const Config *c, EtcdView *v) {
 
         v->asked = true;
         v->lease_ttl = v->lease_granted = -1;
-        if (asprintf(&v->prefix, "/pgrepl/%s/", config_get(c, VAR_CLUSTER_NAME)) < 0) {
-                v->prefix = NULL;
+        v->prefix = etcd_leader_prefix(c);
+        if (!v->prefix)
                 return -ENOMEM;
-        }
         r = etcd_new(config_get(c, VAR_ETCD_HOSTS), &tls, ETCDVIEW_TIMEOUT_MS, &e);
         if (r == -ENOMEM)
                 return r;
