@@ -37,6 +37,7 @@
 #include "log.h"
 #include "member.h"
 #include "notify.h"
+#include "pg.h"
 #include "signals.h"
 #include "util.h"
 
@@ -48,6 +49,7 @@
  * grace any eligible member may race. */
 #define SETTLE_USEC (500 * MSEC)
 #define GRACE_USEC (2 * SEC)
+/* With synchronous commit the grace is a whole TTL: a better member's record outlives its agent by that. */
 /* Siblings: nudge the WAL receiver this long after a new primary appears, this often. */
 #define NUDGE_WINDOW_USEC (20 * SEC)
 #define NUDGE_EVERY_USEC (250 * MSEC)
@@ -77,6 +79,8 @@ typedef struct Agent {
         uint64_t unkeyed_since; /* writable without holding the key since */
         uint64_t election_since;
         int64_t free_revision;  /* the leader key's deletion, for telling fresh member records */
+        bool seen_leader;       /* since this agent started */
+        uint64_t started;
         char *switchover_to;
 
         Member members[MEMBERS_MAX];
@@ -142,6 +146,7 @@ static void set_leader(Agent *a, const char *value, int64_t lease, int64_t revis
                 a->nudge_until = value && !is_self(a, value) ? now_usec() + NUDGE_WINDOW_USEC : 0;
         }
         a->leader_lease = value ? lease : 0;
+        a->seen_leader = a->seen_leader || value;
 }
 
 static void member_put(Agent *a, const char *name, const char *value, int64_t revision) {
@@ -222,6 +227,8 @@ static int resync(Agent *a) {
         return 0;
 }
 
+static void fence(Agent *a, const char *why);
+
 /* ---- The lease. ---- */
 
 static void etcd_failed(Agent *a, int r, const char *what) {
@@ -260,6 +267,12 @@ static int keep_lease(Agent *a) {
                 if (r == -ENOENT) {
                         log_warning("Lease %llx expired: this node's keys are gone", (unsigned long long) a->lease);
                         etcd_answered(a);
+                        /* The leader key went with it: another member may lead already. */
+                        if (is_self(a, a->leader)) {
+                                fence(a, "its lease expired: another member may lead already");
+                                set_leader(a, NULL, 0, 0);
+                        }
+                        a->resync = true;
                         a->lease = 0;
                         free(a->published);
                         a->published = NULL;
@@ -281,6 +294,8 @@ static int keep_lease(Agent *a) {
 static void adopt_leader_lease(Agent *a) {
         int64_t ttl;
 
+        uint64_t sent = now_usec();
+
         if (!is_self(a, a->leader) || !a->leader_lease || a->leader_lease == a->lease)
                 return;
         if (etcd_lease_keepalive(a->etcd, a->leader_lease, &ttl) < 0)
@@ -289,7 +304,7 @@ static void adopt_leader_lease(Agent *a) {
         if (a->lease)
                 (void) etcd_lease_revoke(a->etcd, a->lease);
         a->lease = a->leader_lease;
-        a->lease_ok = now_usec();
+        a->lease_ok = sent;
         a->next_keepalive = a->lease_ok + a->keepalive_usec;
         free(a->published);
         a->published = NULL;
@@ -377,12 +392,92 @@ static void release(Agent *a, const char *why) {
         set_leader(a, NULL, 0, 0);
 }
 
+/* ---- The fence timer. ----
+ *
+ * The loop checks the deadline every turn, but a turn can block (a local server that hangs, etcd
+ * requests timing out one endpoint after the other). A POSIX timer armed at the deadline sends the
+ * postmaster its SIGINT from a signal handler whatever the loop is doing; each turn re-arms it from the
+ * last renewal. */
+
+static volatile sig_atomic_t alarm_pid;   /* the postmaster to stop when the timer fires */
+static volatile sig_atomic_t alarm_fired; /* the pid it stopped */
+static timer_t fence_timer;
+
+static void on_alarm(int sig) {
+        int saved = errno;
+        pid_t pid = (pid_t) alarm_pid;
+
+        if (pid > 0 && kill(pid, SIGINT) == 0)
+                alarm_fired = pid;
+        errno = saved;
+}
+
+static int fence_timer_setup(void) {
+        struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+        struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGALRM, &sa, NULL) < 0 || timer_create(CLOCK_MONOTONIC, &ev, &fence_timer) < 0)
+                return -errno;
+        return 0;
+}
+
+static uint64_t fence_deadline(const Agent *a);
+static bool holds_key(const Agent *a);
+
+static void arm_fence_timer(Agent *a) {
+        struct itimerspec its = {};
+        uint64_t d = 0, now = now_usec();
+        pid_t pid = 0;
+
+        if (a->me.role == MEMBER_PRIMARY || (holds_key(a) && local_dir_running(&a->local)))
+                d = fence_deadline(a);
+        if (d && pg_postmaster_pid(config_get(a->c, VAR_DATA_DIR), &pid) >= 0) {
+                uint64_t left = d > now ? d - now : 1;
+
+                alarm_pid = pid;
+                its.it_value.tv_sec = (time_t) (left / SEC);
+                its.it_value.tv_nsec = (long) (left % SEC) * 1000L;
+                (void) timer_settime(fence_timer, 0, &its, NULL);
+        } else {
+                (void) timer_settime(fence_timer, 0, &its, NULL); /* all zero: disarmed */
+                alarm_pid = 0;
+        }
+}
+
+/* What the timer did, said by the loop. */
+static void fence_timer_report(Agent *a) {
+        pid_t pid = (pid_t) alarm_fired;
+
+        if (!pid)
+                return;
+        alarm_fired = 0;
+        a->fenced = true;
+        a->fence_pid = pid;
+        log_warning("Fenced: stopped this node's server (fast shutdown of PID %d) at its deadline: the lease could "
+                    "not be renewed in time", (int) pid);
+        say(a, "fenced at its deadline: the lease could not be renewed in time");
+}
+
 /* ---- Roles. ---- */
 
-static bool deadline_passed(const Agent *a, uint64_t now) {
-        uint64_t from = is_self(a, a->leader) ? a->lease_ok : a->unkeyed_since;
+/* Whether this node holds the leader key under the lease it renews. */
+static bool holds_key(const Agent *a) {
+        return is_self(a, a->leader) && a->lease && a->leader_lease == a->lease;
+}
 
-        return from && now >= from + a->ttl_usec - a->margin_usec;
+/* When a writable server must be fenced: the key held, TTL - margin after the last renewal sent (before
+ * etcd can let the lease expire); without it, the margin after it became writable without the key. */
+static uint64_t fence_deadline(const Agent *a) {
+        if (holds_key(a))
+                return a->lease_ok + a->ttl_usec - a->margin_usec;
+        return a->unkeyed_since ? a->unkeyed_since + a->margin_usec : 0;
+}
+
+static bool deadline_passed(const Agent *a, uint64_t now) {
+        uint64_t d = fence_deadline(a);
+
+        return d && now >= d;
 }
 
 static void as_primary(Agent *a, uint64_t now) {
@@ -399,19 +494,18 @@ static void as_primary(Agent *a, uint64_t now) {
                 r = etcd_create(a->etcd, a->key_leader, a->self, a->lease);
                 if (r < 0)
                         etcd_failed(a, r, "the leader key's creation");
-                else if (r == 1) {
+                else if (r == 1)
                         set_leader(a, a->self, a->lease, 0);
-                        a->lease_ok = now;
-                } else
+                else
                         a->resync = true; /* someone else has it: the watch says who */
         }
-        if (is_self(a, a->leader))
+        if (holds_key(a))
                 a->unkeyed_since = 0;
         else if (!a->unkeyed_since)
                 a->unkeyed_since = now;
         if (deadline_passed(a, now)) {
-                fence(a, is_self(a, a->leader) ? "its lease could not be renewed in time: another node may take over"
-                                                : "it could not take the leader key in time");
+                fence(a, holds_key(a) ? "its lease could not be renewed in time: another node may take over"
+                                      : "it could not take the leader key in time");
                 return;
         }
         if (!a->switchover_to || is_self(a, a->switchover_to) || !is_self(a, a->leader))
@@ -429,6 +523,13 @@ static void as_primary(Agent *a, uint64_t now) {
         for (uint64_t end = now_usec() + a->ttl_usec - a->margin_usec;
              a->fence_pid && local_pid_alive(a->fence_pid) && now_usec() < end;)
                 (void) usleep(20 * 1000);
+        /* The key goes only once the old server is gone: never two writable. */
+        if (!a->fenced || (a->fence_pid && local_pid_alive(a->fence_pid)) || local_dir_running(&a->local)) {
+                log_error("Switchover to '%s' abandoned: this node's server did not stop; the key stays here",
+                          a->switchover_to);
+                (void) etcd_delete(a->etcd, a->key_switchover);
+                return;
+        }
         release(a, why);
 }
 
@@ -516,6 +617,14 @@ static void elect(Agent *a, uint64_t now) {
 
         if (!a->lease || !a->etcd_ok)
                 return;
+        /* A new agent that never saw a leader gives a running primary's agent a whole TTL to take the key. */
+        if (!a->seen_leader && now < a->started + a->ttl_usec)
+                return say(a, "standby; no leader yet, waiting for a primary's agent to take the key");
+        /* A primary that published after the key went is alive: its agent takes the key back, or fences. */
+        for (size_t i = 0; i < a->n_members; i++)
+                if (!is_self(a, a->members[i].name) && a->members[i].role == MEMBER_PRIMARY &&
+                    a->members[i].revision > a->free_revision)
+                        return say(a, "standby; member '%s' is a primary without the key", a->members[i].name);
         if (!a->election_since) {
                 a->election_since = now;
                 publish(a, true);
@@ -526,7 +635,8 @@ static void elect(Agent *a, uint64_t now) {
                                   a->members[i].revision <= a->free_revision);
         if (stale && now < a->election_since + SETTLE_USEC && !(a->switchover_to && is_self(a, a->switchover_to)))
                 return;
-        in.grace_over = now >= a->election_since + GRACE_USEC;
+        in.fresh_after = a->free_revision;
+        in.grace_over = now >= a->election_since + (in.sync_mode ? a->ttl_usec : GRACE_USEC);
         switch (elect_decide(&in, &a->me, &why)) {
         case ELECT_INELIGIBLE:
                 say(a, "standby, not eligible to take over: %s", why);
@@ -590,6 +700,12 @@ static void as_down(Agent *a, uint64_t now) {
                         say(a, "leader, server down");
                 return;
         }
+        /* A primary's postmaster that runs without answering while another member leads: stop it. */
+        if (a->leader && local_dir_running(&a->local) && local_dir_is_primary(&a->local)) {
+                if (asprintf(&why, "member '%s' leads and this node's server runs without answering", a->leader) >= 0)
+                        fence(a, why);
+                return;
+        }
         /* A standby's directory is its unit's to restart; a fenced or superseded primary's needs a rejoin. */
         if (local_dir_running(&a->local) || !local_dir_is_primary(&a->local))
                 return say(a, "server down; leader '%s'", a->leader ? a->leader : "none");
@@ -599,9 +715,13 @@ static void as_down(Agent *a, uint64_t now) {
                         request(a, "rejoin", why);
                 return;
         }
-        /* Nobody leads and this node fenced itself last (etcd was away): it is the newest primary. */
+        /* Nobody leads, nobody took the key for a whole TTL, no switchover is under way, no member is on a
+         * later timeline, and this node fenced itself last: it is the newest primary, the last resort. */
         if (!a->leader && a->fenced && a->have_last_primary && is_self(a, a->last_primary.name) && a->lease &&
-            a->etcd_ok) {
+            a->etcd_ok && !a->switchover_to && a->election_since && now >= a->election_since + a->ttl_usec) {
+                for (size_t i = 0; i < a->n_members; i++)
+                        if (a->members[i].timeline > a->last_primary.timeline)
+                                return;
                 int r = etcd_create(a->etcd, a->key_leader, a->self, a->lease);
 
                 if (r == 1) {
@@ -616,6 +736,7 @@ static void as_down(Agent *a, uint64_t now) {
 static void turn(Agent *a) {
         uint64_t now = now_usec();
 
+        fence_timer_report(a);
         (void) keep_lease(a);
         if (a->resync && a->etcd_ok) {
                 int r = resync(a);
@@ -638,7 +759,7 @@ static void turn(Agent *a) {
         }
 
         now = now_usec();
-        if (is_self(a, a->leader) && a->me.role != MEMBER_PRIMARY && deadline_passed(a, now) &&
+        if (holds_key(a) && a->me.role != MEMBER_PRIMARY && deadline_passed(a, now) &&
             local_dir_running(&a->local))
                 fence(a, "its lease could not be renewed in time and its server does not answer");
 
@@ -657,6 +778,7 @@ static void turn(Agent *a) {
                 as_down(a, now);
                 break;
         }
+        arm_fence_timer(a);
 }
 
 static void wait_events(Agent *a) {
@@ -682,11 +804,14 @@ static void wait_events(Agent *a) {
 
 /* A stop: a leader fences its server first (nobody would renew its lease), then the lease goes. */
 static void stop(Agent *a) {
-        if (is_self(a, a->leader) && a->me.role == MEMBER_PRIMARY) {
+        if (is_self(a, a->leader) && (a->me.role == MEMBER_PRIMARY || local_dir_running(&a->local))) {
                 fence(a, "its failover agent stops");
                 for (uint64_t end = now_usec() + 10 * SEC; a->fence_pid && local_pid_alive(a->fence_pid) &&
                                                            now_usec() < end;)
                         (void) usleep(20 * 1000);
+                /* Still running: the key stays until the lease expires; SIGINT is sent already. */
+                if (a->fence_pid && local_pid_alive(a->fence_pid))
+                        return;
         }
         if (a->lease && a->etcd_ok)
                 (void) etcd_lease_revoke(a->etcd, a->lease);
@@ -755,6 +880,10 @@ int agent_run(const Config *c) {
         r = signals_block_stop();
         if (r < 0)
                 return log_error_errno(r, "Cannot block stop signals: %m");
+        r = fence_timer_setup();
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the fence timer: %m");
+        a.started = now_usec();
         a.sigfd = signals_stop_fd();
 
         log_notice("Failover agent for '%s' on etcd %s, cluster '%s', TTL %u s", a.self,

@@ -51,9 +51,11 @@ static bool connect_local(Local *l) {
                 PQfinish(l->conn);
         {
                 char port[16];
-                const char *keys[] = { "host", "port", "dbname", "user", "application_name", "options", NULL };
+                /* 2 s, libpq's least: the agent has deadlines to keep (the fence timer covers the rest). */
+                const char *keys[] = { "host", "port", "dbname", "user", "application_name", "options",
+                                       "connect_timeout", NULL };
                 const char *values[] = { config_get(l->c, VAR_SOCKET_DIR), port, "postgres", "postgres",
-                                         "pgrepl-failover-agent", "-c statement_timeout=0", NULL };
+                                         "pgrepl-failover-agent", "-c statement_timeout=0", "2", NULL };
 
                 snprintf(port, sizeof(port), "%u", l->c->port);
                 l->conn = pg_connect(keys, values);
@@ -173,7 +175,7 @@ int local_promote(Local *l, unsigned wait_s, char **ret_error) {
         for (;;) {
                 struct pollfd p = { .fd = PQsocket(l->conn), .events = POLLIN };
 
-                if (poll(&p, 1, (int) (wait_s + 5) * 1000) <= 0) {
+                if (poll(&p, 1, (int) (wait_s + 1) * 1000) <= 0) {
                         r = -ETIMEDOUT;
                         break;
                 }

@@ -88,8 +88,11 @@ int member_from_json(const char *name, const char *json, Member *ret) {
         s = get_string(o, "system");
         if (s && parse_u64(s, &m.sysid) < 0)
                 goto out;
-        if (json_object_object_get_ex(o, "streaming", &v))
+        if (json_object_object_get_ex(o, "streaming", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        goto out;
                 m.streaming = json_object_get_boolean(v);
+        }
         if (json_object_object_get_ex(o, "time", &v) && json_object_is_type(v, json_type_int))
                 m.time = json_object_get_int64(v);
         if (json_object_object_get_ex(o, "sync", &v) && json_object_is_type(v, json_type_array)) {
@@ -147,10 +150,13 @@ const char *elect_ineligible_why(const ElectInput *in, const Member *m) {
                                "over, and this agent never saw the last primary's list";
                 if (member_lists_sync(lp, m->name))
                         return NULL;
+                /* Only against a position published after the key went: an older one may lag the commits
+                 * that standby acknowledged since. */
                 for (size_t i = 0; i < in->n_members; i++) {
                         const Member *s = &in->members[i];
 
-                        if (s->role == MEMBER_STANDBY && member_lists_sync(lp, s->name) && m->lsn >= s->lsn)
+                        if (s->role == MEMBER_STANDBY && member_lists_sync(lp, s->name) &&
+                            s->revision > in->fresh_after && m->lsn >= s->lsn)
                                 return NULL;
                 }
                 return "with synchronous commit only a synchronous standby of the last primary, or one with at "
@@ -171,18 +177,24 @@ static bool better(const Member *a, const Member *b) {
 ElectVerdict elect_decide(const ElectInput *in, const Member *self, const char **ret_why) {
         const char *why;
 
-        if (in->switchover_to) {
-                if (streq(in->switchover_to, in->self))
-                        return ELECT_TAKE;
-                *ret_why = "a switchover to another member is in progress";
-                return ELECT_WAIT;
-        }
         why = elect_ineligible_why(in, self);
         if (why) {
                 *ret_why = why;
                 return ELECT_INELIGIBLE;
         }
-        if (in->grace_over)
+        /* A switchover names its target; the others let it go first, until the grace is over. */
+        if (in->switchover_to) {
+                if (streq(in->switchover_to, in->self))
+                        return ELECT_TAKE;
+                if (!in->grace_over) {
+                        *ret_why = "a switchover to another member is in progress";
+                        return ELECT_WAIT;
+                }
+        }
+        /* After the grace a better member that did not take the key may be gone. With synchronous commit
+         * only a listed synchronous standby may go before it (it has every acknowledged commit); one that
+         * is eligible by its position alone waits while a better one is there. */
+        if (in->grace_over && (!in->sync_mode || (in->last_primary && member_lists_sync(in->last_primary, self->name))))
                 return ELECT_TAKE;
         for (size_t i = 0; i < in->n_members; i++) {
                 const Member *m = &in->members[i];

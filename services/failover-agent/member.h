@@ -52,6 +52,7 @@ typedef struct ElectInput {
         uint64_t max_lag;             /* otherwise: at most this many bytes behind the last primary */
         const char *switchover_to;    /* a switchover in progress to this member, or NULL */
         bool grace_over;              /* the better candidates had their chance */
+        int64_t fresh_after;          /* records with a greater revision were published after the key went */
 } ElectInput;
 
 typedef enum ElectVerdict {
@@ -64,5 +65,6 @@ typedef enum ElectVerdict {
 ElectVerdict elect_decide(const ElectInput *in, const Member *self, const char **ret_why);
 /* Whether a member could be elected at all: NULL when it may, else why not. With synchronous commit:
  * a synchronous standby of the last primary, or a running standby with at least as much WAL as one
- * of those (the primary's list may be a moment older than its last commits). */
+ * of those published after the key went (the primary's list may be a moment older than its last
+ * commits). */
 const char *elect_ineligible_why(const ElectInput *in, const Member *m);

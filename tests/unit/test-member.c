@@ -126,13 +126,26 @@ static void test_sync_election(void) {
         ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_TAKE);
         ms[1].lsn = 10000100;
         /* The list may be a moment old: b, with at least as much WAL as the listed a, may take over, and
-         * goes first since it has more. Behind a, it may not. */
+         * goes first since it has more; but only against a's position published after the key went. */
         in.self = "b:5432";
         in.grace_over = false;
+        in.fresh_after = 5;
+        ms[0].revision = 5;
+        ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) != NULL);
+        ms[0].revision = 6;
         ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) == NULL);
         ASSERT_EQ(elect_decide(&in, &ms[1], &why), ELECT_TAKE);
         in.self = "a:5432";
         ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_WAIT);
+        /* a is listed: after the grace it goes, b may be gone. b, eligible by its position alone, never
+         * goes before a better member, grace or not. */
+        in.grace_over = true;
+        ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_TAKE);
+        ms[0].lsn = ms[1].lsn + 1;
+        in.self = "b:5432";
+        ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) != NULL);
+        ms[0].lsn = 10000000;
+        in.grace_over = false;
         ms[1].lsn = ms[0].lsn - 1;
         ASSERT_TRUE(elect_ineligible_why(&in, &ms[1]) != NULL);
         /* With the listed standby gone, an unlisted one never takes over: it may lack acknowledged commits. */
@@ -153,8 +166,19 @@ static void test_switchover_election(void) {
         in.self = "a:5432";
         ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_TAKE);
         in.self = "b:5432";
-        in.grace_over = true;
         ASSERT_EQ(elect_decide(&in, &ms[1], &why), ELECT_WAIT);
+        /* After the grace the target may be gone: the others race as usual. */
+        in.grace_over = true;
+        ASSERT_EQ(elect_decide(&in, &ms[1], &why), ELECT_TAKE);
+        /* A target is held to the same rules: an ineligible one never takes over. */
+        Member lp = mk("p:5432", MEMBER_PRIMARY, 300);
+
+        strcpy(lp.sync[lp.n_sync++], "b:5432");
+        in.last_primary = &lp;
+        in.sync_mode = true;
+        in.grace_over = false;
+        in.self = "a:5432";
+        ASSERT_EQ(elect_decide(&in, &ms[0], &why), ELECT_INELIGIBLE);
 }
 
 int main(void) {
