@@ -868,7 +868,7 @@ int agent_run(const Config *c) {
 
         a.ttl_usec = c->failover_ttl * SEC;
         a.margin_usec = MAX_U64(SEC, a.ttl_usec / 3);
-        a.keepalive_usec = MAX_U64(a.ttl_usec / 3 / 2, 250 * MSEC);
+        a.keepalive_usec = MAX_U64(a.ttl_usec / 3, 250 * MSEC);
         for (const char *p = config_get(c, VAR_ETCD_HOSTS); *p; p++)
                 n_endpoints += *p == ',';
         /* Every endpoint tried within a keepalive period, so that a request never outlasts the margin. */
