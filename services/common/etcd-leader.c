@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "etcd-leader.h"
 #include "etcd.h"
+#include "log.h"
+#include "notify.h"
 #include "util.h"
 
 char *etcd_leader_prefix(const Config *c) {
@@ -58,4 +61,19 @@ int etcd_leader_other(const Config *c, char **ret_holder) {
                 return 0;
         *ret_holder = TAKE_PTR(holder);
         return 1;
+}
+
+int etcd_leader_refuse(const Config *c, const char *what) {
+        _cleanup_free_ char *holder = NULL;
+        int r;
+
+        r = etcd_leader_other(c, &holder);
+        if (r < 0)
+                return log_oom();
+        if (r == 0)
+                return 0;
+        log_error("Member '%s' holds the leader key in etcd (POSTGRESQL_FAILOVER=etcd): not starting %s writable. "
+                  "Its failover agent asks for the start again once that member is the primary", holder, what);
+        notify_status("not started: member '%s' holds the leader key in etcd", holder);
+        return -PGREPL_E_SUPERSEDED;
 }

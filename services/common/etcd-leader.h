@@ -3,7 +3,7 @@
  * With POSTGRESQL_FAILOVER=etcd (SPEC section 11): who holds the leader key,
  * asked once by a server unit before it starts a writable primary. A node
  * whose agent would fence it at once never starts writable in the first
- * place. In the pgrepl-etcd library; nothing here logs.
+ * place. In the pgrepl-etcd library; only etcd_leader_refuse() logs.
  */
 #pragma once
 
@@ -18,3 +18,6 @@ int etcd_leader_holder(const Config *c, char **ret_holder);
  * not answering: the partners' check and the agent decide then), -ENOMEM. Does nothing (0) without
  * POSTGRESQL_FAILOVER=etcd. */
 int etcd_leader_other(const Config *c, char **ret_holder);
+/* The server units' check before they start a writable primary: -PGREPL_E_SUPERSEDED, logged (with
+ * `what`, the node being started) and in STATUS=, when another member holds the key; else 0. */
+int etcd_leader_refuse(const Config *c, const char *what);

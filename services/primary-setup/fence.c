@@ -76,22 +76,8 @@ static int check_later(const Config *c, const DataDir *d, const char *passfile, 
                 report_superseded(c, &cd, &states[by], &c->partners.items[by], fork);
                 return -PGREPL_E_SUPERSEDED;
         }
-        return fence_check_leader(c);
-}
-
-int fence_check_leader(const Config *c) {
-        _cleanup_free_ char *holder = NULL;
-        int r;
-
-        r = etcd_leader_other(c, &holder);
-        if (r < 0)
-                return log_oom();
-        if (r == 0)
-                return 0;
-        log_error("Member '%s' holds the leader key in etcd (POSTGRESQL_FAILOVER=etcd): not starting this node as a "
-                  "primary. Its failover agent asks for the rejoin once that member is the primary", holder);
-        notify_status("not started: member '%s' holds the leader key in etcd", holder);
-        return -PGREPL_E_SUPERSEDED;
+        /* With POSTGRESQL_FAILOVER=etcd, not while another member holds the leader key (etcd-leader.h). */
+        return etcd_leader_refuse(c, "this node as a primary");
 }
 
 int fence_check(const Config *c, const DataDir *d) {

@@ -18,9 +18,6 @@
  * rejoin). -PGREPL_E_CONFIG: a partner is another cluster, or on a first start already a primary.
  */
 int fence_check(const Config *c, const DataDir *d);
-/* With POSTGRESQL_FAILOVER=etcd: -PGREPL_E_SUPERSEDED (logged, STATUS=) when another member holds the
- * leader key; 0 when it is free, this node's, or etcd does not answer (the agent fences then). */
-int fence_check_leader(const Config *c);
 
 /* Slots of the other partners missing from datadir (pg_replslot), newly allocated, NULL-terminated. */
 int fence_missing_slots(const Config *c, const char *datadir, char ***ret);

@@ -353,24 +353,6 @@ static int start_first(const Config *c, DataDir *d, const Upstream *u) {
  * it rejoins as a standby, which is this unit's job; otherwise it is the newest primary and starts
  * as one. A rewind that began and did not finish is finished first, whatever the partners say.
  */
-/* With POSTGRESQL_FAILOVER=etcd, a promoted directory does not start writable while another member holds
- * the leader key: its agent would fence it at once. Not restarted (79); the agent asks for the start again
- * once that member is the primary, and the partners' check then rewinds this node. */
-static int refuse_if_other_leader(const Config *c) {
-        _cleanup_free_ char *holder = NULL;
-        int r;
-
-        r = etcd_leader_other(c, &holder);
-        if (r < 0)
-                return log_oom();
-        if (r == 0)
-                return 0;
-        log_error("Member '%s' holds the leader key in etcd (POSTGRESQL_FAILOVER=etcd) and no partner is a newer "
-                  "primary yet: not starting this promoted node writable", holder);
-        notify_status("not started: member '%s' holds the leader key in etcd", holder);
-        return -PGREPL_E_SUPERSEDED;
-}
-
 static int prepare_promoted_with_partners(const Config *c, const DataDir *d, const Upstream *u, char *what,
                                           size_t n) {
         PeerState states[PARTNERS_MAX] = {};
@@ -404,7 +386,10 @@ static int prepare_promoted_with_partners(const Config *c, const DataDir *d, con
                 return -PGREPL_E_CONFIG;
         if (r == PEER_SUPERSEDED)
                 return rejoin(c, d, u, cd.sysid, what, n);
-        r = refuse_if_other_leader(c);
+        /* With POSTGRESQL_FAILOVER=etcd, not writable while another member holds the leader key (exit 79,
+         * not restarted): the agent asks for the start again once that member is the primary, and the
+         * partners' check then rewinds this node. */
+        r = etcd_leader_refuse(c, "this promoted node");
         if (r < 0)
                 return r;
         return prepare_promoted(c, u, d->path, what, n);
