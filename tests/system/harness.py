@@ -63,6 +63,8 @@ MASKED_UNITS = (
     "postgresql@15-main.service", "postgresql@17-main.service", "postgresql.service",
     "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer",
     "dpkg-db-backup.timer", "e2scrub_all.timer", "fstrim.timer",
+    # etcd-server and patroni (tests/install-deps): failover tests start their own.
+    "etcd.service", "patroni.service",
 )
 POSTGRESQL_UNITS = MASKED_UNITS[:3]
 
