@@ -177,9 +177,11 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
         r = run_pg_rewind(bindir, datadir, conninfo, &f);
         if (r < 0)
                 return r;
-        if (r == 0 && f.report.not_needed && source_tli != control_timeline(&cd, datadir)) {
+        if (r == 0 && f.report.not_needed && !f.report.fork && source_tli != control_timeline(&cd, datadir)) {
                 /* pg_rewind read a control file older than the promotion: its verdict is not to be
-                 * trusted, and nothing was changed. The marker stays; the unit tries again. */
+                 * trusted, and nothing was changed. The marker stays; the unit tries again. When it
+                 * named the fork it did read the new timeline: this directory ends before the fork
+                 * (an old primary stopped before a switchover) and follows without a rewind. */
                 log_notice("'%s' is on timeline %u, but its control file does not say so yet (no checkpoint "
                            "there since its promotion), so pg_rewind's 'no rewind required' is not to be trusted: "
                            "trying again shortly", source->display, source_tli);
