@@ -10,7 +10,7 @@ node, on its own socket, whether it is writable every 50 ms: it fails the
 test if two nodes were ever writable at once.
 
 - election at start: pg1's member name holds the leader key under a lease of
-  the TTL; every member publishes its state;
+  the TTL; every member publishes its state; pgreplctl status shows the key;
 - host crash of the primary: another node is writable within a bound (the
   time is printed; tests/bench/failover measures it), the sibling streams
   from it, the leader key names it; the crashed host boots again as its
@@ -179,6 +179,10 @@ def test_election_at_start(nodes, bed):
         sysid = pg1.psql("select system_identifier from pg_control_system()")
         assert all(str(m.get("system")) == sysid for m in got.values()), got
         assert s.writable_now() == ["pg1"]
+        # pgreplctl status, on any node, shows the leader key and its lease as etcd has them.
+        r = pg2.run(["pgreplctl", "status", "main"], check=False)
+        assert any(l.split()[:2] == ["leader", f"{member(pg1)},"] and f"lease {int(lease):x}" in l
+                   for l in r.stdout.splitlines()), r.stdout + r.stderr
 
 
 def test_host_crash_fails_over_and_the_host_returns_as_a_standby(nodes, bed):
