@@ -281,8 +281,10 @@ static int etcd_request(Etcd *e, const char *path, json_object *body, json_objec
 
                 r = request_one(e, idx, path, text, ret, &answered);
                 if (answered || r == -ENOMEM) {
+                        /* Not repeated elsewhere; but a member that let a sent request time out (one cut
+                         * off from its peers may) is not asked first again. */
                         if (answered)
-                                e->current = idx;
+                                e->current = r == -ETIMEDOUT ? (idx + 1) % e->n_endpoints : idx;
                         break;
                 }
                 log_debug_errno(r, "etcd %s on '%s' failed, trying the next endpoint: %m", path, e->endpoints[idx]);

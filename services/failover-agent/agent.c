@@ -80,6 +80,10 @@ typedef struct Agent {
         uint64_t election_since;
         int64_t free_revision;  /* the leader key's deletion, for telling fresh member records */
         bool seen_leader;       /* since this agent started */
+        bool republished;       /* this standby's position published since the key went */
+        int64_t revision_seen;  /* the newest etcd revision seen (a resync's, an event's) */
+        char *key_sync;
+        char *sync_json;        /* the last primary's synchronous standbys as kept in PREFIX/sync */
         uint64_t started;
         char *switchover_to;
 
@@ -134,6 +138,8 @@ static Member *find_member(Agent *a, const char *name) {
 static void set_leader(Agent *a, const char *value, int64_t lease, int64_t revision) {
         bool changed = !!a->leader != !!value || (value && !streq(a->leader, value));
 
+        if (revision > a->revision_seen)
+                a->revision_seen = revision;
         if (changed) {
                 free(a->leader);
                 a->leader = value ? strdup(value) : NULL;
@@ -141,9 +147,15 @@ static void set_leader(Agent *a, const char *value, int64_t lease, int64_t revis
                         log_notice("Leader: '%s'%s", value, is_self(a, value) ? " (this node)" : "");
                 else
                         log_notice("The leader key is free");
-                a->election_since = value ? 0 : now_usec();
-                a->free_revision = value ? 0 : revision;
                 a->nudge_until = value && !is_self(a, value) ? now_usec() + NUDGE_WINDOW_USEC : 0;
+        }
+        /* A free key starts an election, also the first time it is read free (a->leader was NULL already). */
+        if (value)
+                a->election_since = 0, a->free_revision = 0;
+        else if (changed || !a->election_since) {
+                a->election_since = now_usec();
+                a->free_revision = a->revision_seen;
+                a->republished = false;
         }
         a->leader_lease = value ? lease : 0;
         a->seen_leader = a->seen_leader || value;
@@ -181,7 +193,20 @@ static void member_delete(Agent *a, const char *name) {
 }
 
 static void apply(Agent *a, const char *key, const char *value, int64_t lease, int64_t revision) {
-        if (streq(key, a->key_leader))
+        if (revision > a->revision_seen && !streq(key, a->key_leader))
+                a->revision_seen = revision;
+        if (streq(key, a->key_sync)) {
+                Member m;
+
+                free(a->sync_json);
+                a->sync_json = value ? strdup(value) : NULL;
+                /* The record outlives the leader's lease: a restarted agent still knows the list. */
+                if (value && !a->have_last_primary && member_from_json("", value, &m) >= 0 &&
+                    member_sync_owner(value, m.name, sizeof(m.name)) >= 0) {
+                        a->last_primary = m;
+                        a->have_last_primary = true;
+                }
+        } else if (streq(key, a->key_leader))
                 set_leader(a, value, lease, revision);
         else if (streq(key, a->key_switchover)) {
                 free(a->switchover_to);
@@ -208,6 +233,8 @@ static int resync(Agent *a) {
         r = etcd_get_prefix(a->etcd, a->prefix, &kvs, &n, &rev);
         if (r < 0)
                 return r;
+        if (rev > a->revision_seen)
+                a->revision_seen = rev;
         a->n_members = 0;
         for (size_t i = 0; i < n; i++) {
                 apply(a, kvs[i].key, kvs[i].value, kvs[i].lease, kvs[i].mod_revision);
@@ -228,6 +255,7 @@ static int resync(Agent *a) {
 }
 
 static void fence(Agent *a, const char *why);
+static void arm_fence_timer(Agent *a);
 
 /* ---- The lease. ---- */
 
@@ -287,6 +315,7 @@ static int keep_lease(Agent *a) {
         }
         a->lease_ok = sent;
         a->next_keepalive = sent + a->keepalive_usec;
+        arm_fence_timer(a);
         return 0;
 }
 
@@ -306,6 +335,7 @@ static void adopt_leader_lease(Agent *a) {
         a->lease = a->leader_lease;
         a->lease_ok = sent;
         a->next_keepalive = a->lease_ok + a->keepalive_usec;
+        arm_fence_timer(a);
         free(a->published);
         a->published = NULL;
 }
@@ -471,13 +501,32 @@ static bool holds_key(const Agent *a) {
 static uint64_t fence_deadline(const Agent *a) {
         if (holds_key(a))
                 return a->lease_ok + a->ttl_usec - a->margin_usec;
-        return a->unkeyed_since ? a->unkeyed_since + a->margin_usec : 0;
+        /* The margin to take a key read free; none when etcd cannot even be asked. */
+        if (!a->unkeyed_since)
+                return 0;
+        return a->unkeyed_since + (a->etcd_ok && !a->leader ? a->margin_usec : 0);
 }
 
 static bool deadline_passed(const Agent *a, uint64_t now) {
         uint64_t d = fence_deadline(a);
 
         return d && now >= d;
+}
+
+/* The leader's synchronous standbys in PREFIX/sync, without a lease, written when the list changes. */
+static void keep_sync_record(Agent *a) {
+        _cleanup_free_ char *json = NULL;
+        int r;
+
+        if (!a->etcd_ok || member_to_sync_json(&a->me, &json) < 0)
+                return;
+        if (a->sync_json && streq(a->sync_json, json))
+                return;
+        r = etcd_put(a->etcd, a->key_sync, json, 0);
+        if (r < 0)
+                return etcd_failed(a, r, "the synchronous standbys' record");
+        free(a->sync_json);
+        a->sync_json = TAKE_PTR(json);
 }
 
 static void as_primary(Agent *a, uint64_t now) {
@@ -499,9 +548,10 @@ static void as_primary(Agent *a, uint64_t now) {
                 else
                         a->resync = true; /* someone else has it: the watch says who */
         }
-        if (holds_key(a))
+        if (holds_key(a)) {
                 a->unkeyed_since = 0;
-        else if (!a->unkeyed_since)
+                keep_sync_record(a);
+        } else if (!a->unkeyed_since)
                 a->unkeyed_since = now;
         if (deadline_passed(a, now)) {
                 fence(a, holds_key(a) ? "its lease could not be renewed in time: another node may take over"
@@ -583,12 +633,14 @@ static void promote(Agent *a) {
         int r;
 
         /* A fraction of the TTL per turn: the lease under the new key must be renewed meanwhile. */
-        r = local_promote(&a->local, MAX_U64(1, a->c->failover_ttl / 3), &error);
+        r = local_promote(&a->local, MAX_U64(1, a->c->failover_ttl / 4), &error);
         if (r == 0)
                 return; /* still finishing recovery: the next turn asks again */
         if (r < 0) {
-                log_error("Promotion failed: %s; releasing the leader key", error ? error : "the server did not answer");
-                release(a, "the promotion failed");
+                /* pg_promote() may have been carried out all the same: keep the key (never two writable)
+                 * and ask again next turn; a server that stays down gives it back after a TTL (as_down). */
+                log_error("Promotion not confirmed: %s; keeping the leader key and asking again",
+                          error ? error : "the server did not answer");
                 return;
         }
         log_notice("Promoted: this node holds the leader key and its server is writable (%llu ms)",
@@ -625,9 +677,11 @@ static void elect(Agent *a, uint64_t now) {
                 if (!is_self(a, a->members[i].name) && a->members[i].role == MEMBER_PRIMARY &&
                     a->members[i].revision > a->free_revision)
                         return say(a, "standby; member '%s' is a primary without the key", a->members[i].name);
-        if (!a->election_since) {
+        if (!a->election_since)
                 a->election_since = now;
+        if (!a->republished) {
                 publish(a, true);
+                a->republished = a->etcd_ok;
         }
         /* Compare positions published after the key went: wait for every other running standby's. */
         for (size_t i = 0; i < a->n_members; i++)
@@ -657,6 +711,7 @@ static void elect(Agent *a, uint64_t now) {
         log_notice("Won the leader key (%llu ms after it was free); promoting",
                    (unsigned long long) ((now_usec() - a->election_since) / MSEC));
         set_leader(a, a->self, a->lease, 0);
+        arm_fence_timer(a);
         promote(a);
 }
 
@@ -804,7 +859,7 @@ static void wait_events(Agent *a) {
 
 /* A stop: a leader fences its server first (nobody would renew its lease), then the lease goes. */
 static void stop(Agent *a) {
-        if (is_self(a, a->leader) && (a->me.role == MEMBER_PRIMARY || local_dir_running(&a->local))) {
+        if (a->me.role == MEMBER_PRIMARY || (local_dir_running(&a->local) && local_dir_is_primary(&a->local))) {
                 fence(a, "its failover agent stops");
                 for (uint64_t end = now_usec() + 10 * SEC; a->fence_pid && local_pid_alive(a->fence_pid) &&
                                                            now_usec() < end;)
@@ -824,6 +879,8 @@ static void agent_done(Agent *a) {
         free(a->prefix);
         free(a->key_leader);
         free(a->key_switchover);
+        free(a->key_sync);
+        free(a->sync_json);
         free(a->prefix_members);
         free(a->key_member);
         free(a->leader);
@@ -859,6 +916,7 @@ int agent_run(const Config *c) {
         if (!a.state_dir || asprintf(&a.prefix, "/pgrepl/%s/", cluster) < 0 ||
             asprintf(&a.key_leader, "%sleader", a.prefix) < 0 ||
             asprintf(&a.key_switchover, "%sswitchover", a.prefix) < 0 ||
+            asprintf(&a.key_sync, "%ssync", a.prefix) < 0 ||
             asprintf(&a.prefix_members, "%smembers/", a.prefix) < 0 ||
             asprintf(&a.key_member, "%s%s", a.prefix_members, a.self) < 0)
                 return log_oom();

@@ -19,7 +19,23 @@ const char *member_role_to_string(MemberRole r) {
         return r < _MEMBER_ROLE_MAX ? role_names[r] : "unknown";
 }
 
+static int to_json(const Member *m, bool with_leader, char **ret);
+
 int member_to_json(const Member *m, char **ret) {
+        return to_json(m, false, ret);
+}
+
+int member_to_sync_json(const Member *m, char **ret) {
+        Member k = *m;
+
+        /* Only what changes when the list does: no position, no time. */
+        k.lsn = 0;
+        k.time = 0;
+        k.role = MEMBER_PRIMARY;
+        return to_json(&k, true, ret);
+}
+
+static int to_json(const Member *m, bool with_leader, char **ret) {
         json_object *o = json_object_new_object(), *sync = NULL;
         char lsn[32], sysid[32];
         char *s = NULL;
@@ -41,6 +57,8 @@ int member_to_json(const Member *m, char **ret) {
                 json_object_object_add(o, "sync", sync);
         }
         json_object_object_add(o, "time", json_object_new_int64(m->time));
+        if (with_leader)
+                json_object_object_add(o, "leader", json_object_new_string(m->name));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         if (!s)
@@ -119,6 +137,17 @@ bool member_lists_sync(const Member *primary, const char *name) {
                 if (streq(primary->sync[i], name))
                         return true;
         return false;
+}
+
+int member_sync_owner(const char *json, char *name, size_t n) {
+        json_object *o = json_tokener_parse(json);
+        const char *v = o && json_object_is_type(o, json_type_object) ? get_string(o, "leader") : NULL;
+        int r = v && *v && strlen(v) < n ? 0 : -EBADMSG;
+
+        if (r == 0)
+                strcpy(name, v);
+        json_object_put(o);
+        return r;
 }
 
 int member_switchover_target(const char *json, char **ret_to) {

@@ -37,6 +37,11 @@ typedef struct Member {
 const char *member_role_to_string(MemberRole r);
 /* The published value, newly allocated. */
 int member_to_json(const Member *m, char **ret);
+/* PREFIX/sync, kept by the leader without a lease: its member name and synchronous standbys, so that an
+ * agent started after the leader's record expired still knows who may take over. */
+int member_to_sync_json(const Member *m, char **ret);
+/* The leader named in a PREFIX/sync value, into name (n bytes). -EBADMSG. */
+int member_sync_owner(const char *json, char *name, size_t n);
 /* Parse a published value; name is the key's last component. -EBADMSG when it is not one of ours. */
 int member_from_json(const char *name, const char *json, Member *ret);
 bool member_lists_sync(const Member *primary, const char *name);

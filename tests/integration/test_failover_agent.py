@@ -176,7 +176,10 @@ def test_election_at_start_and_members(trio, etcd):
     assert member(etcd, ports[1])["role"] == "standby"
     wait_until(lambda: member(etcd, ports[1])["streaming"], 20, "the standby to publish that it streams")
     keys = etcd.range("/pgrepl/it/")
-    # Every key is under a lease: an agent that dies takes its keys with it.
+    # Every key is under a lease, an agent that dies takes its keys with it; but the leader's list of
+    # synchronous standbys, which outlives it for an agent that starts later.
+    sync = keys.pop("/pgrepl/it/sync")
+    assert sync[1] == 0 and json.loads(sync[0])["leader"] == name(ports[0]), sync
     assert all(lease for _, lease in keys.values()), keys
 
 

@@ -51,6 +51,27 @@ static void test_json_round_trip(void) {
         ASSERT_EQ(member_from_json("x", "[]", &q), -EBADMSG);
 }
 
+static void test_sync_record(void) {
+        Member p = mk("10.0.0.1:5432", MEMBER_PRIMARY, 0x5000000), q;
+        char *a = NULL, *b = NULL, name[MEMBER_NAME_MAX];
+
+        strcpy(p.sync[p.n_sync++], "10.0.0.2:5432");
+        p.time = 1700000000;
+        ASSERT_EQ(member_to_sync_json(&p, &a), 0);
+        /* The record changes with the list, not with the position or the time. */
+        p.lsn += 100;
+        p.time += 5;
+        ASSERT_EQ(member_to_sync_json(&p, &b), 0);
+        ASSERT_STREQ(a, b);
+        ASSERT_EQ(member_sync_owner(a, name, sizeof(name)), 0);
+        ASSERT_STREQ(name, "10.0.0.1:5432");
+        ASSERT_EQ(member_from_json(name, a, &q), 0);
+        ASSERT_TRUE(member_lists_sync(&q, "10.0.0.2:5432"));
+        ASSERT_EQ(member_sync_owner("{\"sync\":[]}", name, sizeof(name)), -EBADMSG);
+        free(a);
+        free(b);
+}
+
 static void test_switchover_target(void) {
         char *to = NULL;
 
@@ -184,6 +205,7 @@ static void test_switchover_election(void) {
 int main(void) {
         test_json_round_trip();
         test_switchover_target();
+        test_sync_record();
         test_async_election();
         test_sync_election();
         test_switchover_election();
