@@ -13,6 +13,7 @@
 #include "node.h"
 #include "notify.h"
 #include "control.h"
+#include "diverge.h"
 #include "peer.h"
 #include "pg.h"
 #include "render.h"
@@ -149,6 +150,15 @@ static void log_discarded(const char *datadir, const char *source, const RewindR
                 log_notice("Rewound '%s' from '%s'", datadir, source);
 }
 
+/* Whether the watcher saw this standby replay past lsn (diverge.h's record of the rejoin it asked for). */
+static bool replayed_past(const Config *c, uint64_t lsn) {
+        _cleanup_free_ char *state = config_state_dir(c);
+        _cleanup_free_ char *seen = state ? path_join(state, DIVERGE_SEEN) : NULL;
+        Divergence d;
+
+        return seen && diverge_read(seen, &d) > 0 && d.replayed > lsn;
+}
+
 int rewind_run(const Config *c, const char *bindir, const char *datadir, const Partner *source,
                unsigned source_tli, const char *passfile) {
         _cleanup_free_ char *marker = marker_path(c), *sig = path_join(datadir, "standby.signal"), *note = NULL;
@@ -177,11 +187,13 @@ int rewind_run(const Config *c, const char *bindir, const char *datadir, const P
         r = run_pg_rewind(bindir, datadir, conninfo, &f);
         if (r < 0)
                 return r;
-        if (r == 0 && f.report.not_needed && !f.report.fork && source_tli != control_timeline(&cd, datadir)) {
+        if (r == 0 && f.report.not_needed && !(f.report.fork && !replayed_past(c, f.report.fork)) &&
+            source_tli != control_timeline(&cd, datadir)) {
                 /* pg_rewind read a control file older than the promotion: its verdict is not to be
                  * trusted, and nothing was changed. The marker stays; the unit tries again. When it
                  * named the fork it did read the new timeline: this directory ends before the fork
-                 * (an old primary stopped before a switchover) and follows without a rewind. */
+                 * (an old primary stopped before a switchover) and follows without a rewind, unless
+                 * the watcher saw it replay past the fork (a standby's control file lags). */
                 log_notice("'%s' is on timeline %u, but its control file does not say so yet (no checkpoint "
                            "there since its promotion), so pg_rewind's 'no rewind required' is not to be trusted: "
                            "trying again shortly", source->display, source_tli);

@@ -423,9 +423,11 @@ class Writer:
         c.systemctl("reset-failed", WRITER_UNIT, check=False)
         c.run(["rm", "-f", self.ACKED])
         c.write_file("/root/pgt-writer.pgpass", f"*:*:*:{self.user}:{self.password}\n", mode=0o600)
+        # A copy in the host: the source tree may be where the host does not see it (a clone in /tmp).
+        c.write_file("/root/pgt-writer", WRITER_SCRIPT.read_text(), mode=0o755)
         c.run(["systemd-run", f"--unit={WRITER_UNIT}", "--collect", "-p", "Restart=no",
                "--setenv=PGPASSFILE=/root/pgt-writer.pgpass",
-               "/usr/bin/python3", str(WRITER_SCRIPT), "--conninfo", self.conninfo(),
+               "/usr/bin/python3", "/root/pgt-writer", "--conninfo", self.conninfo(),
                "--table", self.table, "--out", self.ACKED, "--pause", str(self.pause)])
 
     def acked(self):
