@@ -19,18 +19,17 @@
  * stops holding a valid lease.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "control.h"
 #include "errors.h"
+#include "etcd-leader.h"
 #include "etcd.h"
 #include "fs.h"
 #include "local.h"
@@ -913,7 +912,9 @@ int agent_run(const Config *c) {
         }
         a.self = c->partners.items[c->partners.self].display;
         a.state_dir = config_state_dir(c);
-        if (!a.state_dir || asprintf(&a.prefix, "/pgrepl/%s/", cluster) < 0 ||
+        /* The key layout's prefix, as the server units and pgreplctl compute it (etcd-leader.h). */
+        a.prefix = etcd_leader_prefix(c);
+        if (!a.state_dir || !a.prefix ||
             asprintf(&a.key_leader, "%sleader", a.prefix) < 0 ||
             asprintf(&a.key_switchover, "%sswitchover", a.prefix) < 0 ||
             asprintf(&a.key_sync, "%ssync", a.prefix) < 0 ||
